@@ -1,0 +1,60 @@
+//! Configuration: one clap struct, every setting by flag or environment variable.
+//! `.env.example` at the repository root documents each one.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Tenantry: the multi-tenant control plane for AI-agent SaaS"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the Admin App (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// PostgreSQL to use instead of the embedded one. `serve` connects with it as the runtime
+    /// role; `migrate` connects with it as the owner role.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+
+    /// Address to listen on [default: LEPTOS_SITE_ADDR, else 127.0.0.1:3000].
+    #[arg(long, env = "TENANTRY_BIND", global = true)]
+    pub bind: Option<SocketAddr>,
+
+    /// Where the embedded PostgreSQL cluster and its log live.
+    #[arg(long, env = "TENANTRY_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Directory holding `initdb` and `postgres` [default: search PATH, then /usr/lib/postgresql/*/bin].
+    #[arg(long, env = "TENANTRY_PG_BIN_DIR", global = true)]
+    pub pg_bin_dir: Option<PathBuf>,
+
+    /// Organizations are reached at `<slug>.<base domain>`.
+    #[arg(
+        long,
+        env = "TENANTRY_BASE_DOMAIN",
+        default_value = "localhost",
+        global = true
+    )]
+    pub base_domain: String,
+
+    /// Log filter, e.g. `info` or `server=debug,sqlx=warn`.
+    #[arg(long, env = "TENANTRY_LOG", default_value = "info", global = true)]
+    pub log: String,
+}

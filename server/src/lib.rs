@@ -1,0 +1,279 @@
+//! The Tenantry server: configuration, embedded PostgreSQL, database roles and migrations, and
+//! the HTTP router. `main.rs` only parses the command line and reports the outcome of [`run`].
+
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod http;
+pub mod testing;
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use config::{Cli, Command, Config};
+use embedded_pg::{Cluster, ClusterOptions, PgBinaries, PgError};
+use nix::fcntl::{Flock, FlockArg};
+use sqlx::{postgres::PgConnectOptions, PgPool};
+use tracing_subscriber::EnvFilter;
+
+/// Why the server could not start or finish; each reads as one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
+    LogFilter { filter: String, reason: String },
+    #[error("invalid Leptos configuration: {0}")]
+    Leptos(String),
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("another Tenantry server is already using the data directory {0}")]
+    DataDirBusy(PathBuf),
+    #[error("cannot listen on {addr}: {source}; set TENANTRY_BIND to a free address")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+    #[error("cannot connect to the database at {target}: {source}")]
+    Connect { target: String, source: sqlx::Error },
+    #[error("preparing the embedded database failed: {0}")]
+    Bootstrap(sqlx::Error),
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database has {0} pending migration(s); run `server migrate` with DATABASE_URL set \
+         to the owner role first"
+    )]
+    PendingMigrations(usize),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    init_tracing(&cli.config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(cli.config)),
+        Command::Migrate => runtime.block_on(migrate(cli.config)),
+    }
+}
+
+fn init_tracing(filter: &str) -> Result<(), Error> {
+    let env_filter = EnvFilter::try_new(filter).map_err(|e| Error::LogFilter {
+        filter: filter.to_string(),
+        reason: e.to_string(),
+    })?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .try_init();
+    Ok(())
+}
+
+async fn serve(config: Config) -> Result<(), Error> {
+    let leptos_options = leptos_options()?;
+    let addr = config.bind.unwrap_or(leptos_options.site_addr);
+    // Bind before touching the database, so a busy port fails in a moment.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let addr = listener.local_addr()?;
+
+    let (pool, cluster) = match &config.database_url {
+        Some(url) => {
+            let pool = connect_url(url).await?;
+            let pending = db::pending_migrations(&pool)
+                .await
+                .map_err(|source| Error::Connect {
+                    target: redact(url),
+                    source,
+                })?;
+            if !pending.is_empty() {
+                return Err(Error::PendingMigrations(pending.len()));
+            }
+            (pool, None)
+        }
+        None => {
+            let embedded = Embedded::start(&config).await?;
+            embedded.migrate().await?;
+            let pool = embedded.runtime_pool().await?;
+            (pool, Some(embedded))
+        }
+    };
+
+    let app = http::router(http::AppState {
+        leptos_options,
+        pool: pool.clone(),
+    });
+    tracing::info!(%addr, base_domain = %config.base_domain, "serving the Admin App on http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+
+    tracing::info!("shutting down");
+    pool.close().await;
+    if let Some(embedded) = cluster {
+        embedded.stop().await?;
+    }
+    Ok(())
+}
+
+async fn migrate(config: Config) -> Result<(), Error> {
+    match &config.database_url {
+        Some(url) => {
+            let pool = connect_url(url).await?;
+            db::MIGRATOR.run(&pool).await?;
+        }
+        None => {
+            let embedded = Embedded::start(&config).await?;
+            embedded.migrate().await?;
+            embedded.stop().await?;
+        }
+    }
+    tracing::info!("migrations are up to date");
+    Ok(())
+}
+
+/// The embedded cluster, with the data directory lock held for as long as it runs.
+struct Embedded {
+    cluster: Cluster,
+    _lock: Flock<File>,
+}
+
+impl Embedded {
+    async fn start(config: &Config) -> Result<Self, Error> {
+        let data_dir = config.data_dir.clone();
+        let lock = lock_data_dir(&data_dir)?;
+        let bins = PgBinaries::locate(config.pg_bin_dir.as_deref())?;
+        let options = ClusterOptions {
+            dir: data_dir.join("pg"),
+            log_file: data_dir.join("postgres.log"),
+            durable: true,
+        };
+        let cluster = tokio::task::spawn_blocking(move || Cluster::start(&bins, &options))
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))??;
+        let superuser = cluster.connect_options(embedded_pg::SUPERUSER, "postgres");
+        db::bootstrap(&superuser, db::DATABASE)
+            .await
+            .map_err(Error::Bootstrap)?;
+        Ok(Self {
+            cluster,
+            _lock: lock,
+        })
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        let owner = self.cluster.connect_options(db::OWNER_ROLE, db::DATABASE);
+        let pool = connect(owner, 1, "the embedded PostgreSQL").await?;
+        db::MIGRATOR.run(&pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    async fn runtime_pool(&self) -> Result<PgPool, Error> {
+        let options = self.cluster.connect_options(db::RUNTIME_ROLE, db::DATABASE);
+        connect(options, 10, "the embedded PostgreSQL").await
+    }
+
+    async fn stop(self) -> Result<(), Error> {
+        tokio::task::spawn_blocking(move || self.cluster.stop())
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))??;
+        Ok(())
+    }
+}
+
+/// Creates the data directory and takes its lock, so two servers never share one cluster.
+fn lock_data_dir(data_dir: &Path) -> Result<Flock<File>, Error> {
+    let err = |source| Error::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    };
+    fs::create_dir_all(data_dir).map_err(err)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("server.lock"))
+        .map_err(err)?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|_| Error::DataDirBusy(data_dir.to_path_buf()))
+}
+
+async fn connect_url(url: &str) -> Result<PgPool, Error> {
+    let options: PgConnectOptions = url.parse().map_err(|source| Error::Connect {
+        target: redact(url),
+        source,
+    })?;
+    connect(options, 10, &redact(url)).await
+}
+
+async fn connect(options: PgConnectOptions, max: u32, target: &str) -> Result<PgPool, Error> {
+    db::connect(options, max)
+        .await
+        .map_err(|source| Error::Connect {
+            target: target.to_string(),
+            source,
+        })
+}
+
+/// The URL with its password replaced, fit for messages and logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Leptos settings from the environment cargo-leptos sets (`main` defaults the output name),
+/// with defaults that work from the repository root when the binary is started directly.
+pub fn leptos_options() -> Result<leptos::config::LeptosOptions, Error> {
+    let mut options = leptos::config::get_config_from_env()
+        .map_err(|e| Error::Leptos(e.to_string()))?
+        .leptos_options;
+    if options.output_name.is_empty() {
+        options.output_name = "tenantry".into();
+    }
+    Ok(options)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("received SIGINT"),
+        _ = terminate.recv() => tracing::info!("received SIGTERM"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+}

@@ -1,0 +1,385 @@
+//! The `server` binary as an operator runs it: bad configuration, and the embedded PostgreSQL's
+//! life across starts, Ctrl-C, SIGTERM, a crash, a stale pid file and a leftover postmaster.
+
+use std::{
+    fs,
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use nix::{
+    sys::signal::{kill, killpg, Signal},
+    unistd::{Pid, Uid, User},
+};
+use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection};
+
+const BIN: &str = env!("CARGO_BIN_EXE_server");
+
+/// The binary with a clean environment: nothing from the developer's shell leaks in.
+fn server_cmd(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "DATABASE_URL",
+        "TENANTRY_BIND",
+        "TENANTRY_PG_BIN_DIR",
+        "LEPTOS_SITE_ADDR",
+        "RUST_BACKTRACE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("TENANTRY_DATA_DIR", data_dir)
+        .env("TENANTRY_LOG", "info");
+    cmd
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a command expected to fail and returns its stderr, checked to be one clear sentence.
+fn expect_one_sentence_failure(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "should fail; stderr: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "no panic: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    stderr
+}
+
+#[test]
+fn an_unreachable_database_url_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server_cmd(dir.path())
+        .env(
+            "DATABASE_URL",
+            "postgres://tenantry_app:secret@127.0.0.1:1/tenantry",
+        )
+        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    let stderr = expect_one_sentence_failure(output);
+    assert!(
+        stderr
+            .contains("cannot connect to the database at postgres://tenantry_app:***@127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret"),
+        "the password is never printed: {stderr}"
+    );
+}
+
+#[test]
+fn a_busy_port_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let output = server_cmd(dir.path())
+        .env("TENANTRY_BIND", addr.to_string())
+        .output()
+        .unwrap();
+    let stderr = expect_one_sentence_failure(output);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in use"), "{stderr}");
+}
+
+#[test]
+fn an_unwritable_data_directory_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where a directory is needed: unwritable even for root.
+    let file = dir.path().join("a-file");
+    fs::write(&file, "").unwrap();
+    let data_dir = file.join("data");
+    let output = server_cmd(&data_dir)
+        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    let stderr = expect_one_sentence_failure(output);
+    assert!(
+        stderr.contains(&format!(
+            "cannot use the data directory {}",
+            data_dir.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_postgres_binaries_are_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server_cmd(dir.path())
+        .env("TENANTRY_PG_BIN_DIR", "/nonexistent/postgresql/bin")
+        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    let stderr = expect_one_sentence_failure(output);
+    assert!(
+        stderr.contains(
+            "PostgreSQL server binaries (initdb, postgres) were not found in /nonexistent"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_invalid_log_filter_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server_cmd(dir.path())
+        .env("TENANTRY_LOG", "server=loud")
+        .output()
+        .unwrap();
+    let stderr = expect_one_sentence_failure(output);
+    assert!(stderr.contains("invalid TENANTRY_LOG filter"), "{stderr}");
+}
+
+/// A server started in its own process group, as a shell starts a foreground job.
+struct Running {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Running {
+    fn start(data_dir: &Path) -> Self {
+        let port = free_port();
+        let log = data_dir.with_extension(format!("{port}.log"));
+        let out = fs::File::create(&log).unwrap();
+        let child = server_cmd(data_dir)
+            .env("TENANTRY_BIND", format!("127.0.0.1:{port}"))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut running = Self { child, port, log };
+        running.wait_ready();
+        running
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("server exited ({status}) before ready:\n{}", self.output());
+            }
+            if http_get(self.port, "/readyz").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("server not ready in time:\n{}", self.output());
+    }
+
+    fn output(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Signals the whole process group, as a terminal does on Ctrl-C, and waits for the exit.
+    fn signal_group(mut self, signal: Signal) -> (ExitStatus, String) {
+        killpg(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(90));
+        (status, self.output())
+    }
+
+    fn kill_hard(mut self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL).unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit in time");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+/// Live postgres processes working in `cluster_dir`.
+fn postgres_processes(cluster_dir: &Path) -> Vec<u32> {
+    let cluster_dir = cluster_dir.canonicalize().unwrap();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = fs::read_to_string(entry.path().join("comm")).ok()?;
+            let cwd = fs::read_link(entry.path().join("cwd")).ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            let zombie = stat.rsplit(')').next()?.trim_start().starts_with('Z');
+            (comm.trim() == "postgres" && cwd == cluster_dir && !zombie).then_some(pid)
+        })
+        .collect()
+}
+
+fn assert_no_postgres_left(cluster_dir: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = postgres_processes(cluster_dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "postgres processes left behind: {left:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn superuser_options(cluster_dir: &Path) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .socket(cluster_dir)
+        .port(5432)
+        .username("postgres")
+        .database("tenantry")
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+#[test]
+fn the_embedded_cluster_survives_restarts_signals_and_crashes() {
+    let tmp = tempfile::Builder::new()
+        .prefix("tenantry-cli")
+        .tempdir_in("/tmp")
+        .unwrap();
+    // PostgreSQL, run as the `postgres` user when we are root, must be able to reach it.
+    fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let data_dir = tmp.path().join("data");
+    let cluster_dir = data_dir.join("pg");
+
+    // First start creates the cluster; leave a marker in it.
+    let first = Running::start(&data_dir);
+    let (code, body) = http_get(first.port, "/healthz").unwrap();
+    assert_eq!((code, body.contains("\"ok\"")), (200, true));
+    block_on(async {
+        let mut conn = superuser_options(&cluster_dir).connect().await.unwrap();
+        sqlx::raw_sql(
+            "create table public.marker (note text); insert into public.marker values ('kept');",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+
+    // Ctrl-C: a clean exit and no postgres left behind.
+    let (status, output) = first.signal_group(Signal::SIGINT);
+    assert!(status.success(), "exit after Ctrl-C: {status}\n{output}");
+    assert!(output.contains("embedded PostgreSQL stopped"), "{output}");
+    assert_no_postgres_left(&cluster_dir, Duration::from_secs(1));
+
+    // A second start keeps the first start's data.
+    let second = Running::start(&data_dir);
+    let note: String = block_on(async {
+        let mut conn = superuser_options(&cluster_dir).connect().await.unwrap();
+        sqlx::query_scalar("select note from public.marker")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(note, "kept");
+
+    // A crash (SIGKILL, no chance to clean up): postgres still goes away on its own...
+    second.kill_hard();
+    assert_no_postgres_left(&cluster_dir, Duration::from_secs(60));
+
+    // ...and a stale pid file naming a live process that is not our postmaster is cleared.
+    let bogus = format!("{}\n{}\n", std::process::id(), cluster_dir.display());
+    fs::write(cluster_dir.join("postmaster.pid"), bogus).unwrap();
+    let third = Running::start(&data_dir);
+    let (status, output) = third.signal_group(Signal::SIGTERM);
+    assert!(status.success(), "exit after SIGTERM: {status}\n{output}");
+    assert!(
+        output.contains("removing a stale PostgreSQL pid file"),
+        "{output}"
+    );
+    assert_no_postgres_left(&cluster_dir, Duration::from_secs(1));
+
+    // A postmaster still running from an earlier run is stopped, then ours starts.
+    let mut leftover = start_leftover_postmaster(&cluster_dir);
+    let fourth = Running::start(&data_dir);
+    // The leftover was stopped (this panics if it is still running).
+    wait_with_timeout(&mut leftover, Duration::from_secs(5));
+    let (status, output) = fourth.signal_group(Signal::SIGINT);
+    assert!(status.success(), "{output}");
+    assert!(output.contains("still running; stopping it"), "{output}");
+    assert_no_postgres_left(&cluster_dir, Duration::from_secs(1));
+}
+
+/// Starts a postmaster on the cluster directly, as an earlier run that crashed would leave it.
+fn start_leftover_postmaster(cluster_dir: &Path) -> Child {
+    let bins = server::embedded_pg::PgBinaries::locate(None).unwrap();
+    let mut cmd = Command::new(&bins.postgres);
+    cmd.arg("-D")
+        .arg(cluster_dir)
+        .arg("-k")
+        .arg(cluster_dir)
+        .args(["-c", "listen_addresses="])
+        .current_dir(cluster_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    if Uid::effective().is_root() {
+        let user = User::from_name("postgres").unwrap().unwrap();
+        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+    }
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = fs::read_to_string(cluster_dir.join("postmaster.pid")).unwrap_or_default();
+        if status.lines().nth(7).is_some_and(|l| l.trim() == "ready") {
+            return child;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leftover postmaster did not start"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
