@@ -16,6 +16,7 @@ use nix::{
     sys::signal::{kill, killpg, Signal},
     unistd::{Pid, Uid, User},
 };
+use server::testing::TempDir;
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection};
 
 const BIN: &str = env!("CARGO_BIN_EXE_server");
@@ -61,7 +62,7 @@ fn expect_one_sentence_failure(output: Output) -> String {
 
 #[test]
 fn an_unreachable_database_url_is_one_sentence() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new("cli");
     let output = server_cmd(dir.path())
         .env(
             "DATABASE_URL",
@@ -84,7 +85,7 @@ fn an_unreachable_database_url_is_one_sentence() {
 
 #[test]
 fn a_busy_port_is_one_sentence() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new("cli");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let output = server_cmd(dir.path())
@@ -101,7 +102,7 @@ fn a_busy_port_is_one_sentence() {
 
 #[test]
 fn an_unwritable_data_directory_is_one_sentence() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new("cli");
     // A regular file where a directory is needed: unwritable even for root.
     let file = dir.path().join("a-file");
     fs::write(&file, "").unwrap();
@@ -122,7 +123,7 @@ fn an_unwritable_data_directory_is_one_sentence() {
 
 #[test]
 fn missing_postgres_binaries_are_one_sentence() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new("cli");
     let output = server_cmd(dir.path())
         .env("TENANTRY_PG_BIN_DIR", "/nonexistent/postgresql/bin")
         .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
@@ -139,7 +140,7 @@ fn missing_postgres_binaries_are_one_sentence() {
 
 #[test]
 fn an_invalid_log_filter_is_one_sentence() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new("cli");
     let output = server_cmd(dir.path())
         .env("TENANTRY_LOG", "server=loud")
         .output()
@@ -280,16 +281,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 #[test]
 fn the_embedded_cluster_survives_restarts_signals_and_crashes() {
-    let tmp = tempfile::Builder::new()
-        .prefix("tenantry-cli")
-        .tempdir_in("/tmp")
-        .unwrap();
-    // PostgreSQL, run as the `postgres` user when we are root, must be able to reach it.
-    fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let tmp = TempDir::new("cli");
     let data_dir = tmp.path().join("data");
     let cluster_dir = data_dir.join("pg");
 

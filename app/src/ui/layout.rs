@@ -118,7 +118,7 @@ fn section_link(section: &'static Section) -> impl IntoView {
                     aria-disabled="true"
                     title="Not available yet"
                 >
-                    {section.label}
+                    <span>{section.label}</span>
                     <span class="rounded bg-slate-800 px-1.5 py-0.5 text-[10px] uppercase tracking-wide text-slate-400">
                         "Soon"
                     </span>
