@@ -74,6 +74,17 @@ describe('overview, JavaScript disabled', () => {
     assert.match(await page.getByTestId('server-version').textContent(), /^PostgreSQL/);
   });
 
+  test('on a narrow screen the sections open from the header menu', async () => {
+    const page = await openPage(browser, { javaScriptEnabled: false });
+    await page.setViewportSize({ width: 420, height: 800 });
+    await page.goto(`${BASE_URL}/`);
+    const nav = page.getByRole('navigation', { name: 'Sections' });
+    assert.equal(await nav.count(), 0, 'the sidebar is hidden and the menu closed');
+    await page.getByText('Menu', { exact: true }).click();
+    assert.equal(await nav.count(), 1);
+    await nav.getByRole('link', { name: 'Overview' }).waitFor();
+  });
+
   test('an unknown address gets the not-found page with status 404', async () => {
     const page = await openPage(browser, { javaScriptEnabled: false });
     const response = await page.goto(`${BASE_URL}/no/such/page`);

@@ -62,6 +62,11 @@ pub enum PgError {
          bytes); choose a shorter TENANTRY_DATA_DIR"
     )]
     PathTooLong(PathBuf),
+    #[error(
+        "the `postgres` user cannot reach {0}; make its parent directories searchable \
+         (chmod o+x) or choose a TENANTRY_DATA_DIR outside them"
+    )]
+    Unreachable(PathBuf),
     #[error("initdb failed: {0}")]
     Initdb(String),
     #[error("PostgreSQL could not be started: {0}")]
@@ -381,6 +386,19 @@ fn prepare_dir(dir: &Path, owner: Option<&User>) -> Result<PathBuf, PgError> {
         chown(&dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(err)?;
     }
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    if let Some(user) = owner {
+        // Every parent must be searchable by that user, or initdb fails with a misleading
+        // "Permission denied". Entering the directory as that user proves it.
+        let reachable = Command::new("/bin/true")
+            .current_dir(&dir)
+            .uid(user.uid.as_raw())
+            .gid(user.gid.as_raw())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !reachable {
+            return Err(PgError::Unreachable(dir));
+        }
+    }
     Ok(dir)
 }
 

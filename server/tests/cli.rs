@@ -139,6 +139,30 @@ fn missing_postgres_binaries_are_one_sentence() {
 }
 
 #[test]
+fn a_data_directory_the_postgres_user_cannot_reach_is_one_sentence() {
+    if !Uid::effective().is_root() {
+        return; // only root hands the cluster to another user
+    }
+    let dir = TempDir::new("cli");
+    let private = dir.path().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let output = server_cmd(&private.join("data"))
+        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    let stderr = expect_one_sentence_failure(output);
+    assert!(
+        stderr.contains("the `postgres` user cannot reach"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_invalid_log_filter_is_one_sentence() {
     let dir = TempDir::new("cli");
     let output = server_cmd(dir.path())

@@ -115,7 +115,7 @@ fn status_view(result: Result<DatabaseStatus, AppError>) -> AnyView {
                     <dt class="text-slate-500">"Checked at"</dt>
                     <dd class="font-medium tabular-nums" data-testid="checked-at">
                         <time datetime=status.checked_at.to_rfc3339()>
-                            {status.checked_at.format("%Y-%m-%d %H:%M:%S%.6f UTC").to_string()}
+                            {status.checked_at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()}
                         </time>
                     </dd>
                 </div>

@@ -68,13 +68,29 @@ pub fn AdminLayout(children: Children) -> impl IntoView {
                     "Tenantry"
                 </div>
                 <nav aria-label="Sections" class="flex-1 px-3 py-4">
-                    <ul class="space-y-1">{SECTIONS.iter().map(section_link).collect_view()}</ul>
+                    <SectionList />
                 </nav>
                 <p class="px-5 py-4 text-xs text-slate-400">"Multi-tenant control plane"</p>
             </aside>
             <div class="flex min-w-0 flex-1 flex-col">
                 <header class="flex h-14 items-center justify-between border-b border-slate-200 bg-white px-6">
-                    <span class="text-sm font-medium text-slate-500 md:hidden">"Tenantry"</span>
+                    // Narrow screens hide the sidebar; the same sections open from here, with
+                    // or without JavaScript.
+                    <details class="relative md:hidden">
+                        <summary class=format!(
+                            "flex cursor-pointer list-none items-center gap-2 rounded-md px-2 py-1 text-sm font-semibold {FOCUS_RING}",
+                        )>
+                            <span aria-hidden="true" class="inline-block h-5 w-5 rounded bg-indigo-500"></span>
+                            "Tenantry"
+                            <span class="text-slate-400">"Menu"</span>
+                        </summary>
+                        <nav
+                            aria-label="Sections"
+                            class="absolute left-0 z-20 mt-2 w-60 rounded-lg bg-slate-900 p-3 shadow-lg"
+                        >
+                            <SectionList />
+                        </nav>
+                    </details>
                     // The organization switcher takes this slot once organizations exist.
                     <div
                         id="org-switcher"
@@ -92,6 +108,11 @@ pub fn AdminLayout(children: Children) -> impl IntoView {
             </div>
         </div>
     }
+}
+
+#[component]
+fn SectionList() -> impl IntoView {
+    view! { <ul class="space-y-1">{SECTIONS.iter().map(section_link).collect_view()}</ul> }
 }
 
 fn section_link(section: &'static Section) -> impl IntoView {
