@@ -76,7 +76,7 @@ fn start_cluster() -> Result<Cluster, String> {
 }
 
 /// Removes cluster directories of test processes that no longer exist.
-fn sweep_dead_runs(base: &PathBuf) {
+fn sweep_dead_runs(base: &std::path::Path) {
     for entry in fs::read_dir(base).into_iter().flatten().flatten() {
         let alive = entry
             .file_name()
