@@ -7,6 +7,7 @@
 pub mod context;
 pub mod error;
 pub mod home;
+pub mod tenancy;
 pub mod ui;
 
 use leptos::prelude::*;

@@ -24,11 +24,12 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 pub async fn bootstrap(superuser: &PgConnectOptions, database: &str) -> Result<(), sqlx::Error> {
     let mut conn = superuser.clone().database("postgres").connect().await?;
     create_roles(&mut conn).await?;
-    let exists: bool =
-        sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-            .bind(database)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"select exists (select from pg_database where datname = $1) as "exists!""#,
+        database
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !exists {
         // Identifiers cannot be bound; `database` comes from our code, never from a request.
         let name = quote_ident(database);
@@ -91,10 +92,52 @@ pub async fn connect(
         .await
 }
 
+/// Why the connected role must not serve requests, if it must not: row-level security only
+/// protects tenants from a role that is not a superuser, cannot bypass RLS (itself or through a
+/// role it belongs to), and owns nothing (an owner can switch RLS off on its own tables).
+pub async fn runtime_role_violation(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"select current_user::text as "role!",
+                  exists (select from pg_roles r
+                           where pg_has_role(current_user, r.oid, 'member') and r.rolsuper)
+                    as "superuser!",
+                  exists (select from pg_roles r
+                           where pg_has_role(current_user, r.oid, 'member') and r.rolbypassrls)
+                    as "bypass!",
+                  array(select format('%s %I.%I', case c.relkind when 'S' then 'sequence'
+                                        when 'v' then 'view' else 'table' end,
+                                      n.nspname, c.relname)
+                          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                         where pg_has_role(current_user, c.relowner, 'member')
+                           and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+                           and n.nspname not in ('pg_catalog', 'information_schema')
+                        union all
+                        select format('schema %I', n.nspname) from pg_namespace n
+                         where pg_has_role(current_user, n.nspowner, 'member')
+                           and n.nspname not like 'pg\_%' and n.nspname <> 'information_schema'
+                         order by 1 limit 5) as "owned!""#
+    )
+    .fetch_one(pool)
+    .await?;
+    let reason = if row.superuser {
+        "it is a superuser".to_string()
+    } else if row.bypass {
+        "it can bypass row-level security (BYPASSRLS)".to_string()
+    } else if !row.owned.is_empty() {
+        format!("it owns {}", row.owned.join(", "))
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(format!(
+        "database role {} must not serve requests: {reason}",
+        row.role
+    )))
+}
+
 /// Versions of the migrations this build knows that the database has not applied.
 pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
     let applied: BTreeSet<i64> =
-        match sqlx::query_scalar("select version from _sqlx_migrations where success")
+        match sqlx::query_scalar!("select version from _sqlx_migrations where success")
             .fetch_all(pool)
             .await
         {

@@ -25,6 +25,8 @@ use tracing_subscriber::EnvFilter;
 pub enum Error {
     #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
     LogFilter { filter: String, reason: String },
+    #[error("invalid TENANTRY_BASE_DOMAIN {domain:?}: {reason}")]
+    BaseDomain { domain: String, reason: String },
     #[error("invalid Leptos configuration: {0}")]
     Leptos(String),
     #[error("cannot use the data directory {path}: {source}")]
@@ -41,6 +43,11 @@ pub enum Error {
     Bootstrap(sqlx::Error),
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "refusing to serve: {0}; connect as a role that owns nothing and has NOBYPASSRLS \
+         (see README, Configuration)"
+    )]
+    UnsafeRole(String),
     #[error(
         "the database has {0} pending migration(s); run `server migrate` with DATABASE_URL set \
          to the owner role first"
@@ -74,6 +81,11 @@ fn init_tracing(filter: &str) -> Result<(), Error> {
 }
 
 async fn serve(config: Config) -> Result<(), Error> {
+    let base_domain =
+        app::tenancy::host::base_domain(&config.base_domain).map_err(|e| Error::BaseDomain {
+            domain: config.base_domain.clone(),
+            reason: e.to_string(),
+        })?;
     let leptos_options = leptos_options()?;
     let addr = config.bind.unwrap_or(leptos_options.site_addr);
     // Bind before touching the database, so a busy port fails in a moment.
@@ -82,40 +94,43 @@ async fn serve(config: Config) -> Result<(), Error> {
         .map_err(|source| Error::Bind { addr, source })?;
     let addr = listener.local_addr()?;
 
-    let (pool, cluster) = match &config.database_url {
-        Some(url) => {
-            let pool = connect_url(url).await?;
-            let pending = db::pending_migrations(&pool)
-                .await
-                .map_err(|source| Error::Connect {
-                    target: redact(url),
-                    source,
-                })?;
-            if !pending.is_empty() {
-                return Err(Error::PendingMigrations(pending.len()));
-            }
-            (pool, None)
-        }
+    let (pool, embedded, target) = match &config.database_url {
+        Some(url) => (connect_url(url).await?, None, redact(url)),
         None => {
             let embedded = Embedded::start(&config).await?;
             embedded.migrate().await?;
             let pool = embedded.runtime_pool().await?;
-            (pool, Some(embedded))
+            (pool, Some(embedded), "the embedded PostgreSQL".to_string())
         }
     };
+    let connect_err = |source| Error::Connect {
+        target: target.clone(),
+        source,
+    };
+    // Tenant isolation rests on row-level security; never serve as a role that escapes it.
+    if let Some(violation) = db::runtime_role_violation(&pool)
+        .await
+        .map_err(connect_err)?
+    {
+        return Err(Error::UnsafeRole(violation));
+    }
+    let pending = db::pending_migrations(&pool).await.map_err(connect_err)?;
+    if !pending.is_empty() {
+        return Err(Error::PendingMigrations(pending.len()));
+    }
 
     let app = http::router(http::AppState {
         leptos_options,
         pool: pool.clone(),
     });
-    tracing::info!(%addr, base_domain = %config.base_domain, "serving the Admin App on http://{addr}");
+    tracing::info!(%addr, %base_domain, "serving the Admin App on http://{addr}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
 
     tracing::info!("shutting down");
     pool.close().await;
-    if let Some(embedded) = cluster {
+    if let Some(embedded) = embedded {
         embedded.stop().await?;
     }
     Ok(())

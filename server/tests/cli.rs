@@ -16,7 +16,10 @@ use nix::{
     sys::signal::{kill, killpg, Signal},
     unistd::{Pid, Uid, User},
 };
-use server::testing::TempDir;
+use server::{
+    db,
+    testing::{TempDir, TestDb},
+};
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection};
 
 const BIN: &str = env!("CARGO_BIN_EXE_server");
@@ -46,6 +49,38 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Runs a command that should exit by itself, killing it (and failing) after a minute: a
+/// server that wrongly starts serving must fail the test, not hang it.
+fn run_to_exit(cmd: &mut Command) -> Output {
+    let dir = TempDir::new("out");
+    let stderr_path = dir.path().join("stderr");
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after 60 s; it should have refused to start. stderr:\n{}",
+                fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: fs::read(&stderr_path).unwrap(),
+    }
+}
+
 /// Runs a command expected to fail and returns its stderr, checked to be one clear sentence.
 fn expect_one_sentence_failure(output: Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -63,14 +98,14 @@ fn expect_one_sentence_failure(output: Output) -> String {
 #[test]
 fn an_unreachable_database_url_is_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = server_cmd(dir.path())
-        .env(
-            "DATABASE_URL",
-            "postgres://tenantry_app:secret@127.0.0.1:1/tenantry",
-        )
-        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
-        .output()
-        .unwrap();
+    let output = run_to_exit(
+        &mut server_cmd(dir.path())
+            .env(
+                "DATABASE_URL",
+                "postgres://tenantry_app:secret@127.0.0.1:1/tenantry",
+            )
+            .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
+    );
     let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr
@@ -88,10 +123,7 @@ fn a_busy_port_is_one_sentence() {
     let dir = TempDir::new("cli");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let output = server_cmd(dir.path())
-        .env("TENANTRY_BIND", addr.to_string())
-        .output()
-        .unwrap();
+    let output = run_to_exit(&mut server_cmd(dir.path()).env("TENANTRY_BIND", addr.to_string()));
     let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
@@ -107,10 +139,9 @@ fn an_unwritable_data_directory_is_one_sentence() {
     let file = dir.path().join("a-file");
     fs::write(&file, "").unwrap();
     let data_dir = file.join("data");
-    let output = server_cmd(&data_dir)
-        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
-        .output()
-        .unwrap();
+    let output = run_to_exit(
+        &mut server_cmd(&data_dir).env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
+    );
     let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains(&format!(
@@ -124,11 +155,11 @@ fn an_unwritable_data_directory_is_one_sentence() {
 #[test]
 fn missing_postgres_binaries_are_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = server_cmd(dir.path())
-        .env("TENANTRY_PG_BIN_DIR", "/nonexistent/postgresql/bin")
-        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
-        .output()
-        .unwrap();
+    let output = run_to_exit(
+        &mut server_cmd(dir.path())
+            .env("TENANTRY_PG_BIN_DIR", "/nonexistent/postgresql/bin")
+            .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
+    );
     let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains(
@@ -151,10 +182,10 @@ fn a_data_directory_the_postgres_user_cannot_reach_is_one_sentence() {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let output = server_cmd(&private.join("data"))
-        .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port()))
-        .output()
-        .unwrap();
+    let output = run_to_exit(
+        &mut server_cmd(&private.join("data"))
+            .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
+    );
     let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains("the `postgres` user cannot reach"),
@@ -163,12 +194,21 @@ fn a_data_directory_the_postgres_user_cannot_reach_is_one_sentence() {
 }
 
 #[test]
+fn an_invalid_base_domain_is_one_sentence() {
+    let dir = TempDir::new("cli");
+    let output =
+        run_to_exit(&mut server_cmd(dir.path()).env("TENANTRY_BASE_DOMAIN", "tenants_r.us"));
+    let stderr = expect_one_sentence_failure(output);
+    assert!(
+        stderr.contains("invalid TENANTRY_BASE_DOMAIN \"tenants_r.us\""),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_invalid_log_filter_is_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = server_cmd(dir.path())
-        .env("TENANTRY_LOG", "server=loud")
-        .output()
-        .unwrap();
+    let output = run_to_exit(&mut server_cmd(dir.path()).env("TENANTRY_LOG", "server=loud"));
     let stderr = expect_one_sentence_failure(output);
     assert!(stderr.contains("invalid TENANTRY_LOG filter"), "{stderr}");
 }
@@ -182,10 +222,15 @@ struct Running {
 
 impl Running {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
         let port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let out = fs::File::create(&log).unwrap();
         let child = server_cmd(data_dir)
+            .envs(envs.iter().copied())
             .env("TENANTRY_BIND", format!("127.0.0.1:{port}"))
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -398,4 +443,75 @@ fn start_leftover_postmaster(cluster_dir: &Path) -> Child {
         );
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Row-level security protects tenants only from a role that cannot escape it.
+#[tokio::test]
+async fn serve_refuses_a_role_that_could_escape_row_level_security() {
+    let test_db = TestDb::new().await;
+    let superuser = test_db.superuser_pool().await;
+    let bypasser = format!("{}_bypasser", test_db.name);
+    let member = format!("{}_member", test_db.name);
+    sqlx::raw_sql(&format!(
+        "create role {bypasser} login bypassrls;
+         create role {member} login nobypassrls;
+         grant {bypasser} to {member};
+         grant connect on database {db} to {bypasser}, {member};",
+        db = test_db.name
+    ))
+    .execute(&superuser)
+    .await
+    .unwrap();
+
+    let dir = TempDir::new("cli");
+    for (role, reason) in [
+        ("postgres", "it is a superuser".to_string()),
+        (
+            bypasser.as_str(),
+            "it can bypass row-level security".to_string(),
+        ),
+        (
+            member.as_str(),
+            "it can bypass row-level security".to_string(),
+        ),
+        (db::OWNER_ROLE, "it owns ".to_string()),
+    ] {
+        let output = run_to_exit(
+            &mut server_cmd(dir.path())
+                .env("DATABASE_URL", test_db.url(role))
+                .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
+        );
+        let stderr = expect_one_sentence_failure(output);
+        assert!(
+            stderr.contains(&format!(
+                "refusing to serve: database role {role} must not serve requests: {reason}"
+            )),
+            "{role}: {stderr}"
+        );
+    }
+
+    // The runtime role is the one that may.
+    let running = Running::start_with(
+        dir.path(),
+        &[("DATABASE_URL", &test_db.url(db::RUNTIME_ROLE))],
+    );
+    let (status, output) = running.signal_group(Signal::SIGINT);
+    assert!(status.success(), "{output}");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_unmigrated_external_database() {
+    let test_db = TestDb::unmigrated().await;
+    let dir = TempDir::new("cli");
+    let output = run_to_exit(
+        &mut server_cmd(dir.path())
+            .env("DATABASE_URL", test_db.url(db::RUNTIME_ROLE))
+            .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
+    );
+    let stderr = expect_one_sentence_failure(output);
+    let count = db::MIGRATOR.iter().count();
+    assert!(
+        stderr.contains(&format!("the database has {count} pending migration(s)")),
+        "{stderr}"
+    );
 }

@@ -1,0 +1,4 @@
+//! The tenancy gate: which organization a request is for, whether the caller may act in it, and
+//! the only way to reach tenant data. Built up piece by piece; see ../shared/DESIGN.md.
+
+pub mod host;
