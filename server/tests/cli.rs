@@ -99,7 +99,7 @@ fn expect_one_sentence_failure(output: Output) -> String {
 fn an_unreachable_database_url_is_one_sentence() {
     let dir = TempDir::new("cli");
     let output = run_to_exit(
-        &mut server_cmd(dir.path())
+        server_cmd(dir.path())
             .env(
                 "DATABASE_URL",
                 "postgres://tenantry_app:secret@127.0.0.1:1/tenantry",
@@ -123,7 +123,7 @@ fn a_busy_port_is_one_sentence() {
     let dir = TempDir::new("cli");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let output = run_to_exit(&mut server_cmd(dir.path()).env("TENANTRY_BIND", addr.to_string()));
+    let output = run_to_exit(server_cmd(dir.path()).env("TENANTRY_BIND", addr.to_string()));
     let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
@@ -140,7 +140,7 @@ fn an_unwritable_data_directory_is_one_sentence() {
     fs::write(&file, "").unwrap();
     let data_dir = file.join("data");
     let output = run_to_exit(
-        &mut server_cmd(&data_dir).env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
+        server_cmd(&data_dir).env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
     let stderr = expect_one_sentence_failure(output);
     assert!(
@@ -156,7 +156,7 @@ fn an_unwritable_data_directory_is_one_sentence() {
 fn missing_postgres_binaries_are_one_sentence() {
     let dir = TempDir::new("cli");
     let output = run_to_exit(
-        &mut server_cmd(dir.path())
+        server_cmd(dir.path())
             .env("TENANTRY_PG_BIN_DIR", "/nonexistent/postgresql/bin")
             .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
@@ -183,7 +183,7 @@ fn a_data_directory_the_postgres_user_cannot_reach_is_one_sentence() {
     )
     .unwrap();
     let output = run_to_exit(
-        &mut server_cmd(&private.join("data"))
+        server_cmd(&private.join("data"))
             .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
     let stderr = expect_one_sentence_failure(output);
@@ -196,8 +196,7 @@ fn a_data_directory_the_postgres_user_cannot_reach_is_one_sentence() {
 #[test]
 fn an_invalid_base_domain_is_one_sentence() {
     let dir = TempDir::new("cli");
-    let output =
-        run_to_exit(&mut server_cmd(dir.path()).env("TENANTRY_BASE_DOMAIN", "tenants_r.us"));
+    let output = run_to_exit(server_cmd(dir.path()).env("TENANTRY_BASE_DOMAIN", "tenants_r.us"));
     let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains("invalid TENANTRY_BASE_DOMAIN \"tenants_r.us\""),
@@ -208,7 +207,7 @@ fn an_invalid_base_domain_is_one_sentence() {
 #[test]
 fn an_invalid_log_filter_is_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = run_to_exit(&mut server_cmd(dir.path()).env("TENANTRY_LOG", "server=loud"));
+    let output = run_to_exit(server_cmd(dir.path()).env("TENANTRY_LOG", "server=loud"));
     let stderr = expect_one_sentence_failure(output);
     assert!(stderr.contains("invalid TENANTRY_LOG filter"), "{stderr}");
 }
@@ -414,6 +413,7 @@ fn the_embedded_cluster_survives_restarts_signals_and_crashes() {
 }
 
 /// Starts a postmaster on the cluster directly, as an earlier run that crashed would leave it.
+#[allow(clippy::zombie_processes)] // the child is returned, and the caller waits for it
 fn start_leftover_postmaster(cluster_dir: &Path) -> Child {
     let bins = server::embedded_pg::PgBinaries::locate(None).unwrap();
     let mut cmd = Command::new(&bins.postgres);
@@ -430,17 +430,18 @@ fn start_leftover_postmaster(cluster_dir: &Path) -> Child {
         let user = User::from_name("postgres").unwrap().unwrap();
         cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
     }
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = fs::read_to_string(cluster_dir.join("postmaster.pid")).unwrap_or_default();
         if status.lines().nth(7).is_some_and(|l| l.trim() == "ready") {
             return child;
         }
-        assert!(
-            Instant::now() < deadline,
-            "leftover postmaster did not start"
-        );
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("leftover postmaster did not start");
+        }
         thread::sleep(Duration::from_millis(50));
     }
 }
@@ -477,7 +478,7 @@ async fn serve_refuses_a_role_that_could_escape_row_level_security() {
         (db::OWNER_ROLE, "it owns ".to_string()),
     ] {
         let output = run_to_exit(
-            &mut server_cmd(dir.path())
+            server_cmd(dir.path())
                 .env("DATABASE_URL", test_db.url(role))
                 .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
         );
@@ -504,7 +505,7 @@ async fn serve_refuses_an_unmigrated_external_database() {
     let test_db = TestDb::unmigrated().await;
     let dir = TempDir::new("cli");
     let output = run_to_exit(
-        &mut server_cmd(dir.path())
+        server_cmd(dir.path())
             .env("DATABASE_URL", test_db.url(db::RUNTIME_ROLE))
             .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
