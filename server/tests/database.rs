@@ -161,3 +161,15 @@ async fn bootstrap_is_idempotent() {
     db::bootstrap(&superuser, &name).await.unwrap();
     db::bootstrap(&superuser, &name).await.unwrap();
 }
+
+#[tokio::test]
+async fn responses_are_compressed_for_clients_that_accept_it() {
+    let test_db = TestDb::new().await;
+    let request = Request::get("/")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let response = app(&test_db).await.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+}
