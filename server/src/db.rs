@@ -76,7 +76,7 @@ pub async fn restrict_database(
     Ok(())
 }
 
-pub fn quote_ident(name: &str) -> String {
+fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -36,7 +36,13 @@ const PORT: u16 = 5432;
 /// `sun_path` holds 108 bytes, including the socket file name and a terminating NUL.
 const MAX_SOCKET_DIR_LEN: usize = 107 - ".s.PGSQL.5432".len() - 1;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How a postmaster is stopped: fast shutdown (open transactions roll back, then a checkpoint),
+/// then immediate shutdown, then SIGKILL, each given this long to take effect.
+const SHUTDOWN_LADDER: [(Signal, Duration); 3] = [
+    (Signal::SIGINT, Duration::from_secs(60)),
+    (Signal::SIGQUIT, Duration::from_secs(10)),
+    (Signal::SIGKILL, Duration::from_secs(10)),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
@@ -318,17 +324,12 @@ impl Cluster {
         )
     }
 
-    /// Fast shutdown (open transactions roll back, then a checkpoint), escalating if it hangs.
-    /// Blocking; a second call does nothing.
+    /// Stops the postmaster along [`SHUTDOWN_LADDER`]. Blocking; a second call does nothing.
     pub fn stop(&self) -> Result<(), PgError> {
         let Some(exited) = self.exited.lock().ok().and_then(|mut rx| rx.take()) else {
             return Ok(());
         };
-        for (signal, wait) in [
-            (Signal::SIGINT, STOP_TIMEOUT),
-            (Signal::SIGQUIT, Duration::from_secs(10)),
-            (Signal::SIGKILL, Duration::from_secs(10)),
-        ] {
+        for (signal, wait) in SHUTDOWN_LADDER {
             if let Ok(status) = exited.try_recv() {
                 tracing::info!(%status, "embedded PostgreSQL stopped");
                 return Ok(());
@@ -448,11 +449,7 @@ fn clear_leftovers(dir: &Path) -> Result<(), PgError> {
     };
     if is_postmaster_of(pid, dir) {
         tracing::warn!(%pid, "a PostgreSQL server from an earlier run is still running; stopping it");
-        for (signal, wait) in [
-            (Signal::SIGINT, STOP_TIMEOUT),
-            (Signal::SIGQUIT, Duration::from_secs(10)),
-            (Signal::SIGKILL, Duration::from_secs(10)),
-        ] {
+        for (signal, wait) in SHUTDOWN_LADDER {
             let _ = kill(pid, signal);
             let deadline = Instant::now() + wait;
             while Instant::now() < deadline && process_alive(pid) {

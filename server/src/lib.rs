@@ -252,7 +252,7 @@ fn redact(url: &str) -> String {
 
 /// Leptos settings from the environment cargo-leptos sets, with defaults that work from the
 /// repository root when the binary is started directly.
-pub fn leptos_options() -> Result<leptos::config::LeptosOptions, Error> {
+fn leptos_options() -> Result<leptos::config::LeptosOptions, Error> {
     let mut options = leptos::config::get_config_from_env()
         .map_err(|e| Error::Leptos(e.to_string()))?
         .leptos_options;

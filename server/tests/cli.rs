@@ -82,7 +82,8 @@ fn run_to_exit(cmd: &mut Command) -> Output {
 }
 
 /// Runs a command expected to fail and returns its stderr, checked to be one clear sentence.
-fn expect_one_sentence_failure(output: Output) -> String {
+fn expect_one_sentence_failure(cmd: &mut Command) -> String {
+    let output = run_to_exit(cmd);
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(!output.status.success(), "should fail; stderr: {stderr}");
     assert!(
@@ -98,7 +99,7 @@ fn expect_one_sentence_failure(output: Output) -> String {
 #[test]
 fn an_unreachable_database_url_is_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = run_to_exit(
+    let stderr = expect_one_sentence_failure(
         server_cmd(dir.path())
             .env(
                 "DATABASE_URL",
@@ -106,7 +107,6 @@ fn an_unreachable_database_url_is_one_sentence() {
             )
             .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
-    let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr
             .contains("cannot connect to the database at postgres://tenantry_app:***@127.0.0.1:1"),
@@ -123,8 +123,8 @@ fn a_busy_port_is_one_sentence() {
     let dir = TempDir::new("cli");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let output = run_to_exit(server_cmd(dir.path()).env("TENANTRY_BIND", addr.to_string()));
-    let stderr = expect_one_sentence_failure(output);
+    let stderr =
+        expect_one_sentence_failure(server_cmd(dir.path()).env("TENANTRY_BIND", addr.to_string()));
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
         "{stderr}"
@@ -139,10 +139,9 @@ fn an_unwritable_data_directory_is_one_sentence() {
     let file = dir.path().join("a-file");
     fs::write(&file, "").unwrap();
     let data_dir = file.join("data");
-    let output = run_to_exit(
+    let stderr = expect_one_sentence_failure(
         server_cmd(&data_dir).env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
-    let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains(&format!(
             "cannot use the data directory {}",
@@ -155,12 +154,11 @@ fn an_unwritable_data_directory_is_one_sentence() {
 #[test]
 fn missing_postgres_binaries_are_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = run_to_exit(
+    let stderr = expect_one_sentence_failure(
         server_cmd(dir.path())
             .env("TENANTRY_PG_BIN_DIR", "/nonexistent/postgresql/bin")
             .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
-    let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains(
             "PostgreSQL server binaries (initdb, postgres) were not found in /nonexistent"
@@ -182,11 +180,10 @@ fn a_data_directory_the_postgres_user_cannot_reach_is_one_sentence() {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let output = run_to_exit(
+    let stderr = expect_one_sentence_failure(
         server_cmd(&private.join("data"))
             .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
-    let stderr = expect_one_sentence_failure(output);
     assert!(
         stderr.contains("the `postgres` user cannot reach"),
         "{stderr}"
@@ -196,8 +193,9 @@ fn a_data_directory_the_postgres_user_cannot_reach_is_one_sentence() {
 #[test]
 fn an_invalid_base_domain_is_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = run_to_exit(server_cmd(dir.path()).env("TENANTRY_BASE_DOMAIN", "tenants_r.us"));
-    let stderr = expect_one_sentence_failure(output);
+    let stderr = expect_one_sentence_failure(
+        server_cmd(dir.path()).env("TENANTRY_BASE_DOMAIN", "tenants_r.us"),
+    );
     assert!(
         stderr.contains("invalid TENANTRY_BASE_DOMAIN \"tenants_r.us\""),
         "{stderr}"
@@ -207,8 +205,8 @@ fn an_invalid_base_domain_is_one_sentence() {
 #[test]
 fn an_invalid_log_filter_is_one_sentence() {
     let dir = TempDir::new("cli");
-    let output = run_to_exit(server_cmd(dir.path()).env("TENANTRY_LOG", "server=loud"));
-    let stderr = expect_one_sentence_failure(output);
+    let stderr =
+        expect_one_sentence_failure(server_cmd(dir.path()).env("TENANTRY_LOG", "server=loud"));
     assert!(stderr.contains("invalid TENANTRY_LOG filter"), "{stderr}");
 }
 
@@ -477,12 +475,11 @@ async fn serve_refuses_a_role_that_could_escape_row_level_security() {
         ),
         (db::OWNER_ROLE, "it owns ".to_string()),
     ] {
-        let output = run_to_exit(
+        let stderr = expect_one_sentence_failure(
             server_cmd(dir.path())
                 .env("DATABASE_URL", test_db.url(role))
                 .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
         );
-        let stderr = expect_one_sentence_failure(output);
         assert!(
             stderr.contains(&format!(
                 "refusing to serve: database role {role} must not serve requests: {reason}"
@@ -504,12 +501,11 @@ async fn serve_refuses_a_role_that_could_escape_row_level_security() {
 async fn serve_refuses_an_unmigrated_external_database() {
     let test_db = TestDb::unmigrated().await;
     let dir = TempDir::new("cli");
-    let output = run_to_exit(
+    let stderr = expect_one_sentence_failure(
         server_cmd(dir.path())
             .env("DATABASE_URL", test_db.url(db::RUNTIME_ROLE))
             .env("TENANTRY_BIND", format!("127.0.0.1:{}", free_port())),
     );
-    let stderr = expect_one_sentence_failure(output);
     let count = db::MIGRATOR.iter().count();
     assert!(
         stderr.contains(&format!("the database has {count} pending migration(s)")),
