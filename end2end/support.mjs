@@ -52,3 +52,64 @@ export async function openPage(browser, { javaScriptEnabled = true } = {}) {
 export async function waitForHydration(page) {
   await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached', timeout: 30_000 });
 }
+
+// ---- Accounts and orgs for the browser tests -------------------------------------------------
+// Users sign up through the real registration endpoint (scripts/test enables it for this
+// server). What no endpoint does yet (superadmins, memberships, bound users) is done as the owner
+// role over the embedded cluster's socket, as the Rust tests do.
+import { execFileSync } from 'node:child_process';
+
+export const PASSWORD = 'e2e password 123';
+
+/** Runs SQL as tenantry_owner on the served app's embedded PostgreSQL; returns trimmed output. */
+export function sql(query) {
+  const dir = process.env.TENANTRY_DATA_DIR;
+  if (!dir) throw new Error('TENANTRY_DATA_DIR is not set (run through ./tenantry test)');
+  return execFileSync('psql', ['-h', `${dir}/pg`, '-U', 'tenantry_owner', '-d', 'tenantry',
+    '-v', 'ON_ERROR_STOP=1', '-At', '-c', query], { encoding: 'utf8' }).trim();
+}
+
+/** POSTs a server function as an API client would; returns { status, body, token }. */
+export async function callServerFn(endpoint, fields, token) {
+  const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`${BASE_URL}/api/${endpoint}`, {
+    method: 'POST', headers, body: new URLSearchParams(fields).toString(), redirect: 'manual',
+  });
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('tenantry_session='));
+  const value = cookie?.split(';')[0].slice('tenantry_session='.length);
+  return { status: res.status, body: await res.text(), token: value || undefined };
+}
+
+/** A user registered through the endpoint, with their personal org. Returns its ids. */
+export async function register(email, organization) {
+  const res = await callServerFn('auth/register', {
+    name: email.split('@')[0], email, password: PASSWORD, organization,
+  });
+  if (!res.token) throw new Error(`registering ${email} failed: ${res.status} ${res.body}`);
+  const userId = sql(`select user_id from app_user where email = '${email}'`);
+  const orgId = sql(`select org_id from membership where user_id = '${userId}'`);
+  return { email, userId, orgId, token: res.token };
+}
+
+export function addMember(orgId, userId, role = 'member') {
+  sql(`with seq as (update organization set member_seq = member_seq + 1 where org_id = '${orgId}'
+                    returning member_seq)
+       insert into membership (org_id, user_id, role_name, member_seq)
+       select '${orgId}', '${userId}', '${role}', member_seq from seq`);
+}
+
+/** A unique suffix, so each test file's accounts and orgs never collide. */
+export const unique = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+/** Signs in through the page (with JS when enabled); leaves the page on the overview. */
+export async function signInThroughPage(page, email, { js = true } = {}) {
+  await page.goto(`${BASE_URL}/sign-in`);
+  if (js) await waitForHydration(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await Promise.all([
+    page.waitForURL(`${BASE_URL}/`),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+}

@@ -1,11 +1,37 @@
 //! What the server hands to every server function through Leptos context (server only).
 
+use std::sync::{Arc, Mutex};
+
 use sqlx::PgPool;
 
-use crate::AppError;
+use crate::{
+    auth::{rate_limit::RateLimiter, token::TokenKeys},
+    AppError,
+};
 
-/// The runtime role's pool: it owns nothing and cannot bypass row-level security.
+/// Everything a server function may need besides the request itself. Built once by the server.
+#[derive(Clone)]
+pub struct Services {
+    /// The runtime role's pool: it owns nothing and cannot bypass row-level security.
+    pub pool: PgPool,
+    /// Organizations are reached at `<slug>.<base_domain>`; normalised.
+    pub base_domain: String,
+    pub tokens: TokenKeys,
+    pub sign_in_limiter: Arc<RateLimiter>,
+    /// Whether anyone may register, getting a personal organization.
+    pub allow_registration: bool,
+    /// Whether the session cookie carries `Secure` (serve over HTTPS).
+    pub secure_cookies: bool,
+    /// The one-time first-superadmin setup token, while no superadmin exists.
+    pub setup_token: Arc<Mutex<Option<String>>>,
+}
+
+pub fn services() -> Result<Services, AppError> {
+    leptos::prelude::use_context::<Services>()
+        .ok_or_else(|| AppError::internal("server function context", "no services provided"))
+}
+
+/// The runtime role's pool.
 pub fn pool() -> Result<PgPool, AppError> {
-    leptos::prelude::use_context::<PgPool>()
-        .ok_or_else(|| AppError::internal("server function context", "no database pool provided"))
+    services().map(|s| s.pool)
 }

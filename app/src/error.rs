@@ -15,8 +15,12 @@ use serde::{Deserialize, Serialize};
 pub enum AppError {
     #[error("Please sign in to continue.")]
     Unauthorized,
-    #[error("You do not have access to this.")]
-    Forbidden,
+    /// The request itself is unusable, e.g. "conflicting organization context".
+    #[error("{0}")]
+    BadRequest(String),
+    /// Signed in, but not allowed: says why ("organization disabled").
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0} was not found.")]
     NotFound(String),
     /// Field name → what is wrong with it.
@@ -24,6 +28,8 @@ pub enum AppError {
     Validation(BTreeMap<String, Vec<String>>),
     #[error("{0}")]
     Conflict(String),
+    #[error("Too many attempts. Try again in {}.", wait_words(*retry_after_secs))]
+    RateLimited { retry_after_secs: u64 },
     #[error("Something went wrong on our side. It has been logged; please try again.")]
     Internal,
     /// The request never reached the function or its answer could not be read.
@@ -37,11 +43,34 @@ impl AppError {
         Self::Validation(BTreeMap::from([(field.to_string(), vec![message.into()])]))
     }
 
+    /// The HTTP status that answers this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) | Self::Validation(_) => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::RateLimited { .. } => 429,
+            Self::Internal => 500,
+            Self::Transport(_) => 502,
+        }
+    }
+
     /// Logs the internal cause with its detail and returns the plain [`AppError::Internal`].
     #[cfg(feature = "ssr")]
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "{context}");
         Self::Internal
+    }
+}
+
+fn wait_words(secs: u64) -> String {
+    match secs {
+        0..=1 => "a second".to_string(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "a minute".to_string(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
     }
 }
 
@@ -58,6 +87,11 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::RowNotFound => Self::NotFound("The record".to_string()),
+            // 42501: insufficient_privilege, which is how row-level security refuses a write.
+            sqlx::Error::Database(ref e) if e.code().as_deref() == Some("42501") => {
+                tracing::warn!(error = %err, "refused by the database");
+                Self::Forbidden("You do not have access to this.".to_string())
+            }
             other => Self::internal("database error", other),
         }
     }

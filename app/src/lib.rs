@@ -3,17 +3,20 @@
 //! Compiled twice: for the server (feature `ssr`, which renders pages and runs the server
 //! functions) and for the browser (feature `hydrate`, which makes the rendered pages live).
 
+pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod error;
 pub mod home;
+pub mod orgs;
 pub mod tenancy;
 pub mod ui;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
-    components::{Route, Router, Routes},
+    components::{Outlet, ParentRoute, Redirect, Route, Router, Routes},
+    hooks::use_location,
     path, SsrMode,
 };
 
@@ -51,13 +54,61 @@ pub fn App() -> impl IntoView {
             if page.is_empty() { "Tenantry".to_string() } else { format!("{page} · Tenantry") }
         } />
         <Router>
-            <ui::AdminLayout>
-                // Pages render completely on the server (`Async`), so every page works before
-                // hydration and with JavaScript switched off.
-                <Routes fallback=ui::NotFound>
+            // Pages render completely on the server (`Async`), so every page works before
+            // hydration and with JavaScript switched off.
+            <Routes fallback=ui::NotFound>
+                <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=home::HomePage ssr=SsrMode::Async />
-                </Routes>
-            </ui::AdminLayout>
+                </ParentRoute>
+            </Routes>
         </Router>
+    }
+}
+
+/// The Admin App frame for a signed-in user; visitors are sent to the sign-in page.
+#[component]
+fn SignedIn() -> impl IntoView {
+    let switch = ServerAction::<auth::SwitchOrg>::new();
+    // Read again after each switch: the active org and the list may have changed.
+    let session = Resource::new(move || switch.version().get(), |_| auth::current_session());
+    let location = use_location();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                session
+                    .get()
+                    .map(|result| match result {
+                        Ok(Some(info)) => {
+                            provide_context(info.clone());
+                            view! {
+                                <ui::AdminLayout session=info switch>
+                                    <Outlet />
+                                </ui::AdminLayout>
+                            }
+                                .into_any()
+                        }
+                        Ok(None) | Err(AppError::Unauthorized) => {
+                            let next = location.pathname.get_untracked();
+                            let target = if next == "/" {
+                                "/sign-in".to_string()
+                            } else {
+                                format!("/sign-in?next={next}")
+                            };
+                            view! { <Redirect path=target /> }.into_any()
+                        }
+                        Err(err) => {
+                            view! {
+                                <main id="main" class="mx-auto max-w-lg px-6 py-16 text-center">
+                                    <h1 class="text-xl font-semibold">"Cannot open the Admin App"</h1>
+                                    <p role="alert" class="mt-2 text-slate-600">{err.to_string()}</p>
+                                </main>
+                            }
+                                .into_any()
+                        }
+                    })
+            }}
+        </Suspense>
     }
 }

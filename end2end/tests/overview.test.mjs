@@ -2,13 +2,25 @@
 // PostgreSQL, and the same page with JavaScript switched off.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, launchBrowser, openPage, waitForHydration, waitForServer } from '../support.mjs';
+import {
+  BASE_URL, launchBrowser, openPage, register, signInThroughPage, unique, waitForHydration,
+  waitForServer,
+} from '../support.mjs';
 
 let browser;
+let user;
 before(async () => {
   await waitForServer();
   browser = await launchBrowser();
+  user = await register(`overview-${unique()}@e2e.test`, '');
 });
+
+/** A signed-in page on the overview. */
+async function overview(options = {}) {
+  const page = await openPage(browser, options);
+  await signInThroughPage(page, user.email, { js: options.javaScriptEnabled !== false });
+  return page;
+}
 after(async () => {
   await browser?.close();
 });
@@ -17,8 +29,7 @@ const checkedAt = (page) => page.getByTestId('checked-at').textContent();
 
 describe('overview, hydrated', () => {
   test('the database check answers from PostgreSQL without reloading the page', async () => {
-    const page = await openPage(browser);
-    await page.goto(`${BASE_URL}/`);
+    const page = await overview();
     await waitForHydration(page);
 
     assert.match(await page.getByTestId('server-version').textContent(), /^PostgreSQL \d+\.\d+/);
@@ -42,8 +53,7 @@ describe('overview, hydrated', () => {
   });
 
   test('the layout names every section and has landmarks', async () => {
-    const page = await openPage(browser);
-    await page.goto(`${BASE_URL}/`);
+    const page = await overview();
     const nav = page.getByRole('navigation', { name: 'Sections' });
     for (const section of ['Overview', 'Organizations', 'Users', 'Products', 'Agents',
                            'Knowledge', 'Guardrails', 'Billing', 'Audit']) {
@@ -57,7 +67,7 @@ describe('overview, hydrated', () => {
 
 describe('overview, JavaScript disabled', () => {
   test('renders on the server and the check still works as a plain form', async () => {
-    const page = await openPage(browser, { javaScriptEnabled: false });
+    const page = await overview({ javaScriptEnabled: false });
     const response = await page.goto(`${BASE_URL}/`);
     assert.equal(response.status(), 200);
     assert.match(await page.getByTestId('server-version').textContent(), /^PostgreSQL \d+\.\d+/);
@@ -75,7 +85,7 @@ describe('overview, JavaScript disabled', () => {
   });
 
   test('on a narrow screen the sections open from the header menu', async () => {
-    const page = await openPage(browser, { javaScriptEnabled: false });
+    const page = await overview({ javaScriptEnabled: false });
     await page.setViewportSize({ width: 420, height: 800 });
     await page.goto(`${BASE_URL}/`);
     const nav = page.getByRole('navigation', { name: 'Sections' });

@@ -18,12 +18,21 @@ pub struct Cli {
     pub config: Config,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Serve the Admin App (the default).
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Create a superadmin (or make an existing user one), reading the password from standard
+    /// input. With DATABASE_URL, connect as the owner role, as for `migrate`.
+    CreateSuperadmin {
+        #[arg(long)]
+        email: String,
+        /// Display name [default: the part of the email before the @].
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -53,6 +62,34 @@ pub struct Config {
         global = true
     )]
     pub base_domain: String,
+
+    /// Secret that signs session tokens, at least 32 bytes [default: generated once and kept in
+    /// `<data dir>/token-secret`]. Every app node of one deployment needs the same one.
+    #[arg(
+        long,
+        env = "TENANTRY_TOKEN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token_secret: Option<String>,
+
+    /// Let anyone register, getting a personal organization they own.
+    #[arg(
+        long,
+        env = "TENANTRY_ALLOW_REGISTRATION",
+        default_value_t = false,
+        global = true
+    )]
+    pub allow_registration: bool,
+
+    /// Mark the session cookie `Secure` (when the Admin App is served over HTTPS).
+    #[arg(
+        long,
+        env = "TENANTRY_SECURE_COOKIES",
+        default_value_t = false,
+        global = true
+    )]
+    pub secure_cookies: bool,
 
     /// Log filter, e.g. `info` or `server=debug,sqlx=warn`.
     #[arg(long, env = "TENANTRY_LOG", default_value = "info", global = true)]

@@ -1,7 +1,9 @@
 //! Roles, migrations and connection pools.
 //!
 //! Two roles, created by [`bootstrap`] on the embedded cluster (and by hand on an external one):
-//! - `tenantry_owner` owns the database and every object in it and runs the migrations;
+//! - `tenantry_owner` owns the database and every object in it and runs the migrations. It has
+//!   `BYPASSRLS` (an owner can switch RLS off anyway) because it owns the `platform` schema's
+//!   security-definer functions, the narrow cross-org lookups;
 //! - `tenantry_app`, the runtime role, owns nothing and has `NOBYPASSRLS`: row-level security
 //!   always applies to it. Migrations grant it what it needs through default privileges.
 
@@ -50,8 +52,10 @@ async fn create_roles(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(&format!(
         "do $$ begin
            if not exists (select from pg_roles where rolname = '{OWNER_ROLE}') then
-             create role {OWNER_ROLE} login nosuperuser nocreatedb nocreaterole nobypassrls;
+             create role {OWNER_ROLE} login nosuperuser nocreatedb nocreaterole bypassrls;
            end if;
+           -- Clusters made before the platform functions existed.
+           alter role {OWNER_ROLE} bypassrls;
            if not exists (select from pg_roles where rolname = '{RUNTIME_ROLE}') then
              create role {RUNTIME_ROLE} login nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
            end if;

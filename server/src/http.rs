@@ -1,24 +1,26 @@
 //! The router: health endpoints, the Admin App pages and its server functions, static files.
 
+use app::{context::Services, AppError};
 use axum::{
-    extract::{FromRef, State},
-    http::StatusCode,
-    response::IntoResponse,
+    body::Body,
+    extract::{FromRef, Request, State},
+    http::{header, HeaderMap, Method, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use serde_json::json;
-use sqlx::PgPool;
 use tower_http::compression::CompressionLayer;
 
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    /// The runtime role's pool.
-    pub pool: PgPool,
+    /// The runtime role's pool, keys and limits; server functions get it through context.
+    pub services: Services,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -30,8 +32,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let context = {
-        let pool = state.pool.clone();
-        move || provide_context(pool.clone())
+        let services = state.services.clone();
+        move || provide_context(services.clone())
     };
     let shell = {
         let options = state.leptos_options.clone();
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(context, app::shell))
+        .layer(middleware::from_fn(guard_server_functions))
         // Pages, server-function answers and the WASM go out compressed to clients that accept
         // it (the WASM shrinks to about 40 %).
         .layer(CompressionLayer::new())
@@ -58,7 +61,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Answers 200 when the database is reachable and every migration this build knows is applied.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match crate::db::pending_migrations(&state.pool).await {
+    match crate::db::pending_migrations(&state.services.pool).await {
         Ok(pending) if pending.is_empty() => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "database": "ok", "pending_migrations": 0 })),
@@ -78,5 +81,54 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 Json(json!({ "status": "not ready", "database": "unreachable" })),
             )
         }
+    }
+}
+
+/// Server functions are public endpoints that change things, so:
+/// - a browser's cross-site request is refused before it runs (`Sec-Fetch-Site`, else `Origin`);
+///   clients that send neither (API clients with a Bearer token) are not browsers and pass;
+/// - an error answers with the status its kind calls for (400, 401, 403, 404, 409, 429), not
+///   the blanket 500 server_fn uses. A plain form post's error stays a redirect back to the form.
+async fn guard_server_functions(request: Request, next: Next) -> Response {
+    let server_fn = request.uri().path().starts_with("/api/");
+    if server_fn && request.method() == Method::POST && is_cross_site(request.headers()) {
+        tracing::warn!(
+            target: "tenancy", decision = "deny", reason = "cross-site request",
+            path = %request.uri().path(),
+        );
+        let err = AppError::Forbidden("Cross-site requests are refused.".to_string());
+        return (StatusCode::FORBIDDEN, Json(err)).into_response();
+    }
+    let response = next.run(request).await;
+    if !server_fn
+        || response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(AppError::Internal)).into_response();
+    };
+    if let Some(status) = serde_json::from_slice::<AppError>(&bytes)
+        .ok()
+        .and_then(|err| StatusCode::from_u16(err.status()).ok())
+    {
+        parts.status = status;
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = value("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (value(header::ORIGIN.as_str()), value(header::HOST.as_str())) {
+        (None, _) => false,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_none_or(|(_, origin_host)| !origin_host.eq_ignore_ascii_case(host)),
+        (Some(_), None) => true,
     }
 }

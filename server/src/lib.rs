@@ -53,6 +53,10 @@ pub enum Error {
          to the owner role first"
     )]
     PendingMigrations(usize),
+    #[error("invalid TENANTRY_TOKEN_SECRET: use at least 32 bytes")]
+    TokenSecret,
+    #[error("cannot create the superadmin: {0}")]
+    Superadmin(String),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -65,6 +69,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve(cli.config)),
         Command::Migrate => runtime.block_on(migrate(cli.config)),
+        Command::CreateSuperadmin { email, name } => {
+            let password = read_password()?;
+            runtime.block_on(create_superadmin(cli.config, email, name, password))
+        }
     }
 }
 
@@ -119,14 +127,30 @@ async fn serve(config: Config) -> Result<(), Error> {
         return Err(Error::PendingMigrations(pending.len()));
     }
 
+    let services = app::context::Services {
+        pool: pool.clone(),
+        base_domain: base_domain.clone(),
+        tokens: app::auth::token::TokenKeys::new(&token_secret(&config)?),
+        sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
+            SIGN_IN_ATTEMPTS,
+            std::time::Duration::from_secs(SIGN_IN_WINDOW_SECS),
+        )),
+        allow_registration: config.allow_registration,
+        secure_cookies: config.secure_cookies,
+        setup_token: Default::default(),
+    };
+    offer_first_superadmin(&services, addr).await?;
     let app = http::router(http::AppState {
         leptos_options,
-        pool: pool.clone(),
+        services,
     });
     tracing::info!(%addr, %base_domain, "serving the Admin App on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
 
     tracing::info!("shutting down");
     pool.close().await;
@@ -149,6 +173,155 @@ async fn migrate(config: Config) -> Result<(), Error> {
         }
     }
     tracing::info!("migrations are up to date");
+    Ok(())
+}
+
+/// Failed sign-ins allowed per IP address and per email within the window.
+const SIGN_IN_ATTEMPTS: usize = 5;
+const SIGN_IN_WINDOW_SECS: u64 = 15 * 60;
+
+/// The token-signing secret: configured, else created once in the data directory (0600).
+fn token_secret(config: &Config) -> Result<Vec<u8>, Error> {
+    if let Some(secret) = &config.token_secret {
+        return if secret.len() >= 32 {
+            Ok(secret.as_bytes().to_vec())
+        } else {
+            Err(Error::TokenSecret)
+        };
+    }
+    let path = config.data_dir.join("token-secret");
+    let err = |source| Error::DataDir {
+        path: path.clone(),
+        source,
+    };
+    match fs::read(&path) {
+        Ok(secret) if secret.len() >= 32 => return Ok(secret),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    fs::create_dir_all(&config.data_dir).map_err(err)?;
+    let mut secret = vec![0u8; 48];
+    File::open("/dev/urandom")
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut secret))
+        .map_err(err)?;
+    let secret: Vec<u8> = secret
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into_bytes();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(err)?;
+    io::Write::write_all(&mut file, &secret).map_err(err)?;
+    Ok(secret)
+}
+
+/// While no superadmin exists, prints a one-time link that creates the first one.
+async fn offer_first_superadmin(
+    services: &app::context::Services,
+    addr: SocketAddr,
+) -> Result<(), Error> {
+    let count = sqlx::query_scalar!(r#"select platform.superadmin_count() as "n!""#)
+        .fetch_one(&services.pool)
+        .await
+        .map_err(|source| Error::Connect {
+            target: "the database".to_string(),
+            source,
+        })?;
+    if count == 0 {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        *services
+            .setup_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+        // stdout, not the log: it is meant for the person starting the server.
+        println!(
+            "No superadmin exists yet. Create one at http://{addr}/setup?token={token} \
+             (works once), or run `server create-superadmin --email …`."
+        );
+    }
+    Ok(())
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password() -> Result<String, Error> {
+    let mut line = String::new();
+    io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if let Some(problem) = app::auth::password_problem(&password) {
+        return Err(Error::Superadmin(format!(
+            "the password read from standard input is not acceptable: {problem}"
+        )));
+    }
+    Ok(password)
+}
+
+async fn create_superadmin(
+    config: Config,
+    email: String,
+    name: Option<String>,
+    password: String,
+) -> Result<(), Error> {
+    let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string());
+    let user = app::auth::validate_new_user(&name, &email, &password).map_err(|e| match e {
+        app::AppError::Validation(fields) => Error::Superadmin(
+            fields
+                .into_iter()
+                .map(|(field, messages)| format!("{field}: {}", messages.join(" ")))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => Error::Superadmin(other.to_string()),
+    })?;
+    let hash = app::auth::password::hash(password)
+        .await
+        .map_err(|e| Error::Superadmin(e.to_string()))?;
+    let (pool, embedded) = match &config.database_url {
+        Some(url) => (connect_url(url).await?, None),
+        None => {
+            let embedded = Embedded::start(&config).await?;
+            embedded.migrate().await?;
+            let pool = embedded.owner_pool().await?;
+            (pool, Some(embedded))
+        }
+    };
+    // As the owner (it bypasses RLS): the runtime role may not write the superadmin flag.
+    let created = sqlx::query_scalar!(
+        r#"insert into app_user (user_id, email, name, password_hash, is_superadmin)
+           values ($1, $2, $3, $4, true)
+           on conflict (email) do update
+             set is_superadmin = true, password_hash = excluded.password_hash, updated_at = now()
+           returning (xmax = 0) as "created!""#,
+        uuid::Uuid::new_v4(),
+        user.email,
+        user.name,
+        hash
+    )
+    .fetch_one(&pool)
+    .await
+    .map_err(|e| Error::Superadmin(e.to_string()))?;
+    sqlx::query!(
+        "select platform.record_audit(null, null, 'superadmin.created', $1, '', 'cli', '{}')",
+        user.email
+    )
+    .execute(&pool)
+    .await
+    .map_err(|e| Error::Superadmin(e.to_string()))?;
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    println!(
+        "{} superadmin {}",
+        if created { "Created" } else { "Promoted" },
+        user.email
+    );
     Ok(())
 }
 
@@ -187,6 +360,11 @@ impl Embedded {
         db::MIGRATOR.run(&pool).await?;
         pool.close().await;
         Ok(())
+    }
+
+    async fn owner_pool(&self) -> Result<PgPool, Error> {
+        let options = self.cluster.connect_options(db::OWNER_ROLE, db::DATABASE);
+        connect(options, 2, "the embedded PostgreSQL").await
     }
 
     async fn runtime_pool(&self) -> Result<PgPool, Error> {

@@ -190,3 +190,251 @@ impl TestDb {
         cluster().url(role, &self.name)
     }
 }
+
+/// The real router over a fresh migrated database, with helpers that make users, orgs and
+/// sign-ins through the same endpoints a browser uses (the owner role only for what no endpoint
+/// does yet: superadmins and memberships).
+pub struct TestApp {
+    pub db: TestDb,
+    /// The token-signing secret, for tests that forge tokens.
+    pub token_secret: Vec<u8>,
+    pub services: app::context::Services,
+    pub router: axum::Router,
+    pub owner: PgPool,
+}
+
+/// What a request got back.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The token a `Set-Cookie` header carries, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(axum::http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.strip_prefix(&format!("{}=", app::auth::token::COOKIE)))
+            .map(|v| v.split(';').next().unwrap_or_default().to_string())
+            .find(|v| !v.is_empty())
+    }
+}
+
+/// Services as `serve` builds them, with a random token secret and `tenantry.test` as the base
+/// domain.
+pub fn services(pool: PgPool) -> app::context::Services {
+    services_with_secret(pool, uuid::Uuid::new_v4().simple().to_string().as_bytes())
+}
+
+pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Services {
+    app::context::Services {
+        pool,
+        base_domain: "tenantry.test".to_string(),
+        tokens: app::auth::token::TokenKeys::new(secret),
+        sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
+            5,
+            std::time::Duration::from_secs(900),
+        )),
+        allow_registration: true,
+        secure_cookies: false,
+        setup_token: Default::default(),
+    }
+}
+
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let db = TestDb::new().await;
+        let token_secret = uuid::Uuid::new_v4().simple().to_string().into_bytes();
+        let services = services_with_secret(db.runtime_pool().await, &token_secret);
+        let mut leptos_options = leptos::config::LeptosOptions::builder()
+            .output_name("tenantry")
+            .build();
+        leptos_options.site_root = "target/site".into();
+        let router = crate::http::router(crate::http::AppState {
+            leptos_options,
+            services: services.clone(),
+        });
+        let owner = db.owner_pool().await;
+        Self {
+            db,
+            token_secret,
+            services,
+            router,
+            owner,
+        }
+    }
+
+    pub async fn send(&self, request: axum::http::Request<axum::body::Body>) -> TestResponse {
+        use tower::ServiceExt;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 8 << 20)
+            .await
+            .expect("a body");
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// POSTs a server function like the hydrated app does (form-encoded, JSON back).
+    pub async fn call(
+        &self,
+        endpoint: &str,
+        token: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
+        self.send(server_fn_request(endpoint, token, fields, &[]))
+            .await
+    }
+
+    /// A user with [`TEST_PASSWORD`], made as the owner role (as `create-superadmin` does).
+    pub async fn user(
+        &self,
+        email: &str,
+        superadmin: bool,
+        bound: Option<uuid::Uuid>,
+    ) -> uuid::Uuid {
+        let hash = app::auth::password::hash(TEST_PASSWORD.to_string())
+            .await
+            .expect("hash");
+        let id = uuid::Uuid::new_v4();
+        sqlx::query(
+            "insert into app_user (user_id, email, name, password_hash, is_superadmin, bound_org_id)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(email.split('@').next().unwrap())
+        .bind(hash)
+        .bind(superadmin)
+        .bind(bound)
+        .execute(&self.owner)
+        .await
+        .expect("insert a user");
+        id
+    }
+
+    /// Makes `user` a member of `org` with the org's next member number.
+    pub async fn add_member(&self, org: uuid::Uuid, user: uuid::Uuid, role: &str) {
+        sqlx::query(
+            "with seq as (update organization set member_seq = member_seq + 1
+                           where org_id = $1 returning member_seq)
+             insert into membership (org_id, user_id, role_name, member_seq)
+             select $1, $2, $3, member_seq from seq",
+        )
+        .bind(org)
+        .bind(user)
+        .bind(role)
+        .execute(&self.owner)
+        .await
+        .expect("insert a membership");
+    }
+
+    /// Signs in through the endpoint and returns the session token.
+    pub async fn sign_in(&self, email: &str) -> String {
+        let response = self
+            .call(
+                "auth/sign_in",
+                None,
+                &[("email", email), ("password", TEST_PASSWORD)],
+            )
+            .await;
+        response
+            .session_cookie()
+            .unwrap_or_else(|| panic!("sign-in of {email} failed: {response:?}"))
+    }
+
+    /// Switches the session to `org` and returns the re-issued token.
+    pub async fn switch(&self, token: &str, org: uuid::Uuid) -> String {
+        let response = self
+            .call(
+                "auth/switch_org",
+                Some(token),
+                &[("org_id", &org.to_string())],
+            )
+            .await;
+        response
+            .session_cookie()
+            .unwrap_or_else(|| panic!("switch to {org} failed: {response:?}"))
+    }
+
+    /// Creates an org through the endpoint, as the superadmin whose token this is.
+    pub async fn create_org(&self, superadmin_token: &str, name: &str, domain: &str) -> uuid::Uuid {
+        let response = self
+            .call(
+                "orgs/create_org",
+                Some(superadmin_token),
+                &[
+                    ("org[name]", name),
+                    ("org[domain]", domain),
+                    ("org[product]", "eloquent"),
+                    ("org[status]", "active"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status, 200, "create {name}: {}", response.body);
+        response
+            .json()
+            .as_str()
+            .expect("an org id")
+            .parse()
+            .expect("a uuid")
+    }
+}
+
+/// A server-function request: form-encoded fields, an optional Bearer token, extra headers.
+pub fn server_fn_request(
+    endpoint: &str,
+    token: Option<&str>,
+    fields: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> axum::http::Request<axum::body::Body> {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut request = axum::http::Request::post(format!("/api/{endpoint}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(axum::body::Body::from(body))
+        .expect("a request")
+}
+
+pub fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -451,11 +451,15 @@ async fn serve_refuses_a_role_that_could_escape_row_level_security() {
     let superuser = test_db.superuser_pool().await;
     let bypasser = format!("{}_bypasser", test_db.name);
     let member = format!("{}_member", test_db.name);
+    let owner = format!("{}_owner", test_db.name);
     sqlx::raw_sql(&format!(
         "create role {bypasser} login bypassrls;
          create role {member} login nobypassrls;
+         create role {owner} login nobypassrls;
          grant {bypasser} to {member};
-         grant connect on database {db} to {bypasser}, {member};",
+         grant connect on database {db} to {bypasser}, {member}, {owner};
+         create table owned_by_mistake (org_id uuid);
+         alter table owned_by_mistake owner to {owner};",
         db = test_db.name
     ))
     .execute(&superuser)
@@ -473,7 +477,15 @@ async fn serve_refuses_a_role_that_could_escape_row_level_security() {
             member.as_str(),
             "it can bypass row-level security".to_string(),
         ),
-        (db::OWNER_ROLE, "it owns ".to_string()),
+        // The owner role has BYPASSRLS for its platform functions; it never serves.
+        (
+            db::OWNER_ROLE,
+            "it can bypass row-level security".to_string(),
+        ),
+        (
+            owner.as_str(),
+            "it owns table public.owned_by_mistake".to_string(),
+        ),
     ] {
         let stderr = expect_one_sentence_failure(
             server_cmd(dir.path())

@@ -19,9 +19,10 @@ async fn app(test_db: &TestDb) -> Router {
         .output_name("tenantry")
         .build();
     leptos_options.site_root = "target/site".into();
+    let pool = test_db.runtime_pool().await;
     router(AppState {
         leptos_options,
-        pool: test_db.runtime_pool().await,
+        services: server::testing::services(pool),
     })
 }
 

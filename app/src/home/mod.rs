@@ -23,7 +23,9 @@ pub struct DatabaseStatus {
 /// Asks the database for its version, its migration state and its clock.
 #[server(endpoint = "home/check_database")]
 pub async fn check_database() -> Result<DatabaseStatus, AppError> {
-    let pool = crate::context::pool()?;
+    let services = crate::context::services()?;
+    crate::tenancy::gate::principal(&services, &crate::tenancy::gate::request_parts()?).await?;
+    let pool = services.pool;
     let row = sqlx::query!(
         r#"select current_setting('server_version') as "server_version!",
                   (select count(*) from _sqlx_migrations where success) as "migrations_applied!",

@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
+use crate::auth::{SessionInfo, SignOutButton, SwitchOrg};
+
 /// One entry of the sidebar. `href` is `None` until the section is built.
 struct Section {
     label: &'static str,
@@ -53,7 +55,11 @@ const FOCUS_RING: &str =
     "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
 
 #[component]
-pub fn AdminLayout(children: Children) -> impl IntoView {
+pub fn AdminLayout(
+    session: SessionInfo,
+    switch: ServerAction<SwitchOrg>,
+    children: Children,
+) -> impl IntoView {
     view! {
         <a
             href="#main"
@@ -91,15 +97,17 @@ pub fn AdminLayout(children: Children) -> impl IntoView {
                             <SectionList />
                         </nav>
                     </details>
-                    // The organization switcher takes this slot once organizations exist.
-                    <div
-                        id="org-switcher"
-                        class="ml-auto flex items-center gap-2 text-sm text-slate-500"
-                        aria-live="polite"
-                    >
-                        <span class="rounded-md border border-dashed border-slate-300 px-3 py-1">
-                            "No organization selected"
+                    <div class="ml-auto flex items-center gap-3 text-sm">
+                        <OrgSwitcher session=session.clone() switch />
+                        <span class="hidden text-slate-500 sm:inline" data-testid="signed-in-as">
+                            {session.email.clone()}
+                            {session.superadmin.then(|| view! {
+                                <span class="ml-2 rounded bg-indigo-50 px-1.5 py-0.5 text-xs font-medium text-indigo-700">
+                                    "Superadmin"
+                                </span>
+                            })}
                         </span>
+                        <SignOutButton />
                     </div>
                 </header>
                 <main id="main" tabindex="-1" class="flex-1 px-6 py-8 focus:outline-none">
@@ -108,6 +116,73 @@ pub fn AdminLayout(children: Children) -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// The active organization, and a form to switch to another. A client user bound to one org
+/// sees it with a "Locked" badge and no way to switch (the server refuses forged switches too).
+#[component]
+fn OrgSwitcher(session: SessionInfo, switch: ServerAction<SwitchOrg>) -> impl IntoView {
+    let active = session.active_org.clone();
+    let active_label = active
+        .as_ref()
+        .map(|o| format!("{} · {}", o.name, o.label()))
+        .unwrap_or_else(|| "No organization selected".to_string());
+    if session.locked {
+        return view! {
+            <div id="org-switcher" class="flex items-center gap-2" data-testid="org-switcher">
+                <span class="font-medium" data-testid="active-org">{active_label}</span>
+                <span
+                    class="rounded bg-amber-100 px-1.5 py-0.5 text-xs font-medium text-amber-800"
+                    title="This account is locked to its organization"
+                    data-testid="org-locked"
+                >
+                    "Locked"
+                </span>
+            </div>
+        }
+        .into_any();
+    }
+    let active_id = active.map(|o| o.id).unwrap_or_default();
+    let error = crate::auth::submission_error(switch);
+    view! {
+        <div id="org-switcher" class="flex items-center gap-2" data-testid="org-switcher">
+            <span class="sr-only" data-testid="active-org">{active_label}</span>
+            <ActionForm action=switch attr:class="flex items-center gap-2">
+                <label for="org-switch" class="sr-only">"Organization"</label>
+                <select
+                    id="org-switch"
+                    name="org_id"
+                    class=format!("max-w-[16rem] rounded-md border border-slate-300 bg-white py-1.5 pl-2 pr-8 text-sm {FOCUS_RING}")
+                >
+                    {(active_id.is_empty()).then(|| view! {
+                        <option value="" selected=true disabled=true>"Choose an organization"</option>
+                    })}
+                    {session.orgs.iter().map(|org| {
+                        let label = format!(
+                            "{} · {}{}",
+                            org.name,
+                            org.label(),
+                            if org.active { "" } else { " (disabled)" },
+                        );
+                        view! {
+                            <option value=org.id.clone() selected=org.id == active_id>{label}</option>
+                        }
+                    }).collect_view()}
+                </select>
+                <button
+                    type="submit"
+                    class=format!("rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium hover:bg-slate-50 {FOCUS_RING}")
+                    disabled=move || switch.pending().get()
+                >
+                    "Switch"
+                </button>
+            </ActionForm>
+            {move || error.get().map(|e| view! {
+                <span role="alert" class="text-sm text-red-600">{e.to_string()}</span>
+            })}
+        </div>
+    }
+    .into_any()
 }
 
 #[component]

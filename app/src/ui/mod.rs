@@ -16,3 +16,20 @@ pub fn mark_hydrated() {
         }
     });
 }
+
+/// The messages for one field of a failed submission, tied to the input by `id`.
+#[component]
+pub fn FieldError(error: Signal<Option<crate::AppError>>, field: &'static str) -> impl IntoView {
+    move || {
+        error.get().and_then(|err| match err {
+            crate::AppError::Validation(fields) => fields.get(field).map(|messages| {
+                view! {
+                    <p id=format!("{field}-error") class="mt-1 text-sm text-red-600" data-field-error=field>
+                        {messages.join(" ")}
+                    </p>
+                }
+            }),
+            _ => None,
+        })
+    }
+}

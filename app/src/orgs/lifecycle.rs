@@ -1,0 +1,521 @@
+//! The server side of the organization lifecycle.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{NewOrg, OrgDetails, Organization, PAGES, PRODUCTS};
+use crate::{
+    context::{services, Services},
+    tenancy::{
+        gate::{self, request_parts, Tenant},
+        host,
+    },
+    AppError,
+};
+
+/// The built-in roles every org starts with, and the sections each may open.
+const BUILTIN_ROLES: [(&str, &[&str]); 6] = [
+    ("owner", &PAGES),
+    ("admin", &PAGES),
+    (
+        "manager",
+        &[
+            "users",
+            "products",
+            "agents",
+            "knowledge",
+            "guardrails",
+            "audit",
+        ],
+    ),
+    ("member", &["agents", "knowledge"]),
+    ("viewer", &["agents", "knowledge"]),
+    ("guest", &[]),
+];
+
+fn parse_org_id(org_id: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(org_id.trim())
+        .map_err(|_| AppError::field("org_id", "This is not an organization id."))
+}
+
+pub async fn create(input: NewOrg) -> Result<String, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let admin = gate::principal(&services, &parts).await?.superadmin()?;
+    let org_id = Uuid::new_v4();
+    let mut tenant = Tenant::for_new_org(&services.pool, org_id, admin.principal().clone()).await?;
+    create_in(&mut tenant, &services, input, None).await?;
+    tenant.commit().await?;
+    Ok(org_id.to_string())
+}
+
+/// Writes a new org, its built-in roles, its schema and (if given) its owner's membership, in
+/// the tenant transaction `for_new_org` opened. Nothing is kept unless the caller commits.
+pub async fn create_in(
+    tenant: &mut Tenant,
+    services: &Services,
+    input: NewOrg,
+    owner: Option<Uuid>,
+) -> Result<(), AppError> {
+    let org = validate_new(&input, services)?;
+    let org_id = tenant.org_id;
+    let slug = free_slug(&services.pool, &org.name).await?;
+    let created_by = owner.unwrap_or(tenant.principal.user_id);
+    let number = sqlx::query_scalar!(
+        "insert into organization (org_id, name, slug, primary_domain, product, status, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7)
+         returning org_number",
+        org_id,
+        org.name,
+        slug,
+        org.domain,
+        org.product,
+        org.status,
+        created_by
+    )
+    .fetch_one(tenant.conn())
+    .await
+    .map_err(unique_field_errors)?;
+    for (role, pages) in BUILTIN_ROLES {
+        let pages: Vec<String> = pages.iter().map(|p| p.to_string()).collect();
+        sqlx::query!(
+            "insert into org_role (org_id, role_name, builtin, pages) values ($1, $2, true, $3)",
+            org_id,
+            role,
+            &pages
+        )
+        .execute(tenant.conn())
+        .await?;
+    }
+    if let Some(user_id) = owner {
+        add_member(tenant.conn(), org_id, user_id, "owner").await?;
+    }
+    let schema = sqlx::query_scalar!(
+        r#"select platform.provision_org_schema($1) as "schema!""#,
+        org_id
+    )
+    .fetch_one(tenant.conn())
+    .await?;
+    tenant
+        .audit(
+            "org.create",
+            &format!("ORG{number}"),
+            json!({ "name": org.name, "slug": slug, "schema": schema }),
+        )
+        .await?;
+    tracing::info!(org = %org_id, %slug, %schema, "organization created");
+    Ok(())
+}
+
+/// Adds a member with the org's next member number (ORG{n}-U-{seq}).
+pub async fn add_member(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "with seq as (
+           update organization set member_seq = member_seq + 1 where org_id = $1
+           returning member_seq)
+         insert into membership (org_id, user_id, role_name, member_seq)
+         select $1, $2, $3, member_seq from seq",
+        org_id,
+        user_id,
+        role
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+struct ValidOrg {
+    name: String,
+    domain: Option<String>,
+    product: String,
+    status: String,
+}
+
+fn validate_new(input: &NewOrg, services: &Services) -> Result<ValidOrg, AppError> {
+    let mut errors = BTreeMap::new();
+    let name = check_name(&input.name, &mut errors);
+    let domain = check_domain(&input.domain, services, &mut errors);
+    let product = check_product(&input.product, &mut errors);
+    let status = match input.status.trim() {
+        "active" | "disabled" => input.status.trim().to_string(),
+        _ => {
+            errors.insert(
+                "status".to_string(),
+                vec!["Choose Active or Disabled.".to_string()],
+            );
+            String::new()
+        }
+    };
+    if errors.is_empty() {
+        Ok(ValidOrg {
+            name,
+            domain,
+            product,
+            status,
+        })
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+fn check_name(name: &str, errors: &mut BTreeMap<String, Vec<String>>) -> String {
+    let name = name.trim();
+    if name.is_empty() {
+        errors.insert("name".to_string(), vec!["Enter a name.".to_string()]);
+    } else if name.chars().count() > 200 {
+        errors.insert(
+            "name".to_string(),
+            vec!["Use at most 200 characters.".to_string()],
+        );
+    } else if !name.chars().any(|c| c.is_alphanumeric()) {
+        errors.insert(
+            "name".to_string(),
+            vec!["Use at least one letter or digit.".to_string()],
+        );
+    }
+    name.to_string()
+}
+
+/// An empty domain is `None`; anything else must be a plain domain name outside the base domain.
+fn check_domain(
+    domain: &str,
+    services: &Services,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) -> Option<String> {
+    let domain = domain.trim();
+    if domain.is_empty() {
+        return None;
+    }
+    let problem = match host::classify(domain, &services.base_domain) {
+        _ if domain.contains(':') || domain.contains('/') => Some(
+            "Enter a domain name only, like example.com (no scheme, port or path).".to_string(),
+        ),
+        Ok(host::HostTarget::Custom(name)) if name.contains('.') => return Some(name),
+        Ok(host::HostTarget::Custom(_)) => {
+            Some("Enter a full domain, like example.com.".to_string())
+        }
+        Ok(host::HostTarget::Platform) if domain.parse::<std::net::IpAddr>().is_ok() => {
+            Some("Enter a domain name, not an IP address.".to_string())
+        }
+        Ok(_) | Err(host::HostError::NestedSubdomain) => Some(format!(
+            "Domains under {} are assigned by the platform; enter the organization's own domain.",
+            services.base_domain
+        )),
+        Err(e) => Some(format!("This is not a valid domain: {e}.")),
+    };
+    errors.insert("domain".to_string(), problem.into_iter().collect());
+    None
+}
+
+fn check_product(product: &str, errors: &mut BTreeMap<String, Vec<String>>) -> String {
+    let product = product.trim();
+    if PRODUCTS.iter().any(|(value, _)| *value == product) {
+        product.to_string()
+    } else {
+        errors.insert("product".to_string(), vec!["Choose a product.".to_string()]);
+        String::new()
+    }
+}
+
+/// The slug made from `name`, with `-2`, `-3`, … if taken. Checked through the platform lookup;
+/// the unique index settles a race.
+async fn free_slug(pool: &sqlx::PgPool, name: &str) -> Result<String, AppError> {
+    let mut base: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    base = base
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    base.truncate(50);
+    let base = base.trim_matches('-').to_string();
+    let base = if base.is_empty() {
+        "org".to_string()
+    } else {
+        base
+    };
+    for n in 1..1000 {
+        let candidate = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let taken = sqlx::query_scalar!(
+            r#"select exists (select from platform.org_by_slug($1)) as "taken!""#,
+            candidate
+        )
+        .fetch_one(pool)
+        .await?;
+        if !taken {
+            return Ok(candidate);
+        }
+    }
+    Err(AppError::Conflict(
+        "Too many organizations share this name; choose another.".to_string(),
+    ))
+}
+
+/// Named unique constraints as the field errors a person can fix.
+fn unique_field_errors(err: sqlx::Error) -> AppError {
+    if let sqlx::Error::Database(db) = &err {
+        match db.constraint() {
+            Some("organization_name_key") => {
+                return AppError::field("name", "An organization with this name already exists.")
+            }
+            Some("organization_primary_domain_key") => {
+                return AppError::field(
+                    "domain",
+                    "This domain is already used by another organization.",
+                )
+            }
+            Some("organization_slug_key") => {
+                return AppError::Conflict(
+                    "Another organization was just created with this name; try again.".to_string(),
+                )
+            }
+            Some("organization_slug_immutable") => {
+                return AppError::field("slug", "The slug of an organization cannot be changed.")
+            }
+            _ => {}
+        }
+    }
+    err.into()
+}
+
+pub async fn get(org_id: Option<&str>) -> Result<Organization, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org_id = org_id.map(parse_org_id).transpose()?;
+    let mut tenant = gate::tenant(&services, &parts, org_id).await?;
+    let org_id = tenant.org_id;
+    let org = read(tenant.conn(), org_id).await?;
+    tenant.commit().await?;
+    Ok(org)
+}
+
+async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, AppError> {
+    let row = sqlx::query!(
+        r#"select org_id, org_number, name, slug, primary_domain, description, contact_email,
+                  contact_phone, address_line1, address_line2, city, state, country, zip,
+                  product, status, parent_org_id,
+                  platform.org_schema_name(org_id) as "schema!"
+             from organization where org_id = $1"#,
+        org_id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
+    Ok(Organization {
+        id: row.org_id.to_string(),
+        number: row.org_number,
+        slug: row.slug,
+        status: row.status,
+        parent_id: row.parent_org_id.map(|p| p.to_string()),
+        schema: row.schema,
+        details: OrgDetails {
+            name: row.name,
+            domain: row.primary_domain.unwrap_or_default(),
+            description: row.description,
+            contact_email: row.contact_email,
+            contact_phone: row.contact_phone,
+            address_line1: row.address_line1,
+            address_line2: row.address_line2,
+            city: row.city,
+            state: row.state,
+            country: row.country,
+            zip: row.zip,
+            product: row.product,
+        },
+    })
+}
+
+pub async fn update(
+    org_id: &str,
+    details: OrgDetails,
+    slug: Option<String>,
+) -> Result<(), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org_id = parse_org_id(org_id)?;
+    let mut tenant = gate::tenant(&services, &parts, Some(org_id)).await?;
+    tenant.require_admin()?;
+    let current = read(tenant.conn(), org_id).await?;
+    if let Some(slug) = slug.filter(|s| s.trim() != current.slug) {
+        tenant
+            .audit(
+                "org.update.refused",
+                &slug,
+                json!({ "reason": "slug is permanent" }),
+            )
+            .await?;
+        return Err(AppError::field(
+            "slug",
+            "The slug of an organization cannot be changed.",
+        ));
+    }
+    let mut errors = BTreeMap::new();
+    let name = check_name(&details.name, &mut errors);
+    let domain = check_domain(&details.domain, &services, &mut errors);
+    let product = check_product(&details.product, &mut errors);
+    let contact_email = details.contact_email.trim().to_lowercase();
+    if !contact_email.is_empty() {
+        if let Some(problem) = crate::auth::email_problem(&contact_email) {
+            errors.insert("contact_email".to_string(), vec![problem]);
+        }
+    }
+    for (field, value, max) in [
+        ("description", &details.description, 2000),
+        ("contact_phone", &details.contact_phone, 40),
+        ("address_line1", &details.address_line1, 200),
+        ("address_line2", &details.address_line2, 200),
+        ("city", &details.city, 100),
+        ("state", &details.state, 100),
+        ("country", &details.country, 100),
+        ("zip", &details.zip, 20),
+    ] {
+        if value.trim().chars().count() > max {
+            errors.insert(
+                field.to_string(),
+                vec![format!("Use at most {max} characters.")],
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    sqlx::query!(
+        "update organization
+            set name = $2, primary_domain = $3, description = $4, contact_email = $5,
+                contact_phone = $6, address_line1 = $7, address_line2 = $8, city = $9,
+                state = $10, country = $11, zip = $12, product = $13
+          where org_id = $1",
+        org_id,
+        name,
+        domain,
+        details.description.trim(),
+        contact_email,
+        details.contact_phone.trim(),
+        details.address_line1.trim(),
+        details.address_line2.trim(),
+        details.city.trim(),
+        details.state.trim(),
+        details.country.trim(),
+        details.zip.trim(),
+        product
+    )
+    .execute(tenant.conn())
+    .await
+    .map_err(unique_field_errors)?;
+    tenant
+        .audit(
+            "org.update",
+            &format!("ORG{}", current.number),
+            json!({ "name": name }),
+        )
+        .await?;
+    tenant.commit().await
+}
+
+/// Disabling: the org's owners and admins, or a superadmin. Enabling: a superadmin, because
+/// nobody else can reach a disabled org.
+pub async fn set_status(org_id: &str, enable: bool) -> Result<(), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org_id = parse_org_id(org_id)?;
+    let mut tenant = if enable {
+        let admin = gate::principal(&services, &parts).await?.superadmin()?;
+        admin.act_in(&services.pool, org_id).await?
+    } else {
+        let tenant = gate::tenant(&services, &parts, Some(org_id)).await?;
+        tenant.require_admin()?;
+        tenant
+    };
+    let status = if enable { "active" } else { "disabled" };
+    let number = sqlx::query_scalar!(
+        "update organization set status = $2 where org_id = $1 returning org_number",
+        org_id,
+        status
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
+    let action = if enable { "org.enable" } else { "org.disable" };
+    tenant
+        .audit(action, &format!("ORG{number}"), json!({}))
+        .await?;
+    tenant.commit().await?;
+    tracing::info!(org = %org_id, status, "organization status changed");
+    Ok(())
+}
+
+pub async fn delete(org_id: &str) -> Result<(), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org_id = parse_org_id(org_id)?;
+    let admin = gate::principal(&services, &parts).await?.superadmin()?;
+    let mut tenant = admin.act_in(&services.pool, org_id).await?;
+    let members = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from membership where org_id = $1"#,
+        org_id
+    )
+    .fetch_one(tenant.conn())
+    .await?;
+    if members > 0 {
+        return Err(AppError::Conflict(format!(
+            "This organization still has {members} member(s); remove them before deleting it."
+        )));
+    }
+    sqlx::query!("select platform.drop_org_schema($1)", org_id)
+        .execute(tenant.conn())
+        .await?;
+    let number = sqlx::query_scalar!(
+        "delete from organization where org_id = $1 returning org_number",
+        org_id
+    )
+    .fetch_optional(tenant.conn())
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => AppError::Conflict(
+            "Other organizations or users are still assigned to this organization.".to_string(),
+        ),
+        _ => e.into(),
+    })?
+    .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
+    tenant.commit().await?;
+    // The org's own audit log went with it; the platform log keeps the deletion.
+    let principal = admin.principal();
+    let _ = sqlx::query!(
+        "select platform.record_audit(null, $1, 'org.delete', $2, $3, $4, $5)",
+        principal.user_id,
+        format!("ORG{number}"),
+        principal.client.ip,
+        principal.client.user_agent,
+        json!({ "org_id": org_id })
+    )
+    .execute(&services.pool)
+    .await
+    .map_err(|e| tracing::warn!(error = %e, "could not record an org deletion"));
+    Ok(())
+}
+
+/// Whether the org's dedicated schema exists (tests, diagnostics).
+pub async fn schema_exists(pool: &sqlx::PgPool, org_id: Uuid) -> Result<bool, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select exists (select from pg_namespace
+                           where nspname = platform.org_schema_name($1)) as "exists!""#,
+        org_id
+    )
+    .fetch_one(pool)
+    .await?)
+}

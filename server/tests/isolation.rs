@@ -1,0 +1,417 @@
+//! Isolation proofs over the whole system rather than chosen examples:
+//! - the catalog test: every table with an `org_id` column, now or added later, has row-level
+//!   security enabled and forced, and the runtime role scoped to org A can neither see nor
+//!   change org B's rows in it;
+//! - the cross-org probe: every server function and page the router serves, called by a member
+//!   of org A aiming at org B in every way a request can name an org, returns none of B's data
+//!   and changes none of it.
+
+use std::collections::BTreeMap;
+
+use app::auth::token::Claims;
+use server::testing::{server_fn_request, TestApp, TEST_PASSWORD};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+/// Tables (schema-qualified) with an `org_id` column, outside the system schemas.
+async fn org_tables(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "select format('%I.%I', n.nspname, c.relname)
+           from pg_attribute a
+           join pg_class c on c.oid = a.attrelid
+           join pg_namespace n on n.oid = c.relnamespace
+          where a.attname = 'org_id' and not a.attisdropped
+            and c.relkind in ('r', 'p')
+            and n.nspname not in ('pg_catalog', 'information_schema')
+          order by 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// What is wrong with the row-level security of `table`, if anything.
+async fn rls_problems(pool: &PgPool, table: &str) -> Vec<String> {
+    let row = sqlx::query(
+        "select c.relrowsecurity, c.relforcerowsecurity,
+                (select count(*) from pg_policy p where p.polrelid = c.oid) as policies
+           from pg_class c where c.oid = $1::regclass",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut problems = Vec::new();
+    if !row.get::<bool, _>(0) {
+        problems.push(format!("{table}: row-level security is not enabled"));
+    }
+    if !row.get::<bool, _>(1) {
+        problems.push(format!("{table}: row-level security is not forced"));
+    }
+    if row.get::<i64, _>(2) == 0 {
+        problems.push(format!("{table}: has no policy"));
+    }
+    problems
+}
+
+/// Two orgs with rows in every tenant table.
+async fn two_orgs() -> (TestApp, Uuid, Uuid) {
+    let app = TestApp::new().await;
+    app.user("root@platform.test", true, None).await;
+    let root = app.sign_in("root@platform.test").await;
+    let a = app.create_org(&root, "Org A", "").await;
+    let b = app.create_org(&root, "Org B", "").await;
+    for (org, email) in [(a, "a@a.test"), (b, "b@b.test")] {
+        let user = app.user(email, false, None).await;
+        app.add_member(org, user, "admin").await;
+    }
+    (app, a, b)
+}
+
+#[tokio::test]
+async fn every_org_table_forces_rls_and_hides_other_orgs_rows_from_the_runtime_role() {
+    let (app, a, b) = two_orgs().await;
+    let superuser = app.db.superuser_pool().await;
+    let tables = org_tables(&superuser).await;
+    assert!(tables.len() >= 4, "the catalog query found only {tables:?}");
+    let problems: Vec<String> =
+        futures_join(tables.iter().map(|t| rls_problems(&superuser, t))).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    let runtime = app.db.runtime_pool().await;
+    for table in &tables {
+        // Every table needs an org-A row to try the writes with; a new table without a fixture
+        // row fails here, which is the point: add one above.
+        let a_rows: i64 =
+            sqlx::query_scalar(&format!("select count(*) from {table} where org_id = $1"))
+                .bind(a)
+                .fetch_one(&app.owner)
+                .await
+                .unwrap();
+        assert!(a_rows > 0, "{table}: no org-A fixture row to probe with");
+
+        let mut tx = runtime.begin().await.unwrap();
+        sqlx::query("select set_config('app.org_id', $1, true)")
+            .bind(a.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let seen: i64 =
+            sqlx::query_scalar(&format!("select count(*) from {table} where org_id = $1"))
+                .bind(b)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(seen, 0, "{table}: org B's rows are visible from org A");
+        let own: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(own, a_rows, "{table}: org A sees exactly its own rows");
+        if has_privilege(&runtime, table, "update").await {
+            let updated = sqlx::query(&format!(
+                "update {table} set org_id = org_id where org_id = $1"
+            ))
+            .bind(b)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            assert_eq!(updated.rows_affected(), 0, "{table}: updated org B's rows");
+        }
+        if has_privilege(&runtime, table, "delete").await {
+            let deleted = sqlx::query(&format!("delete from {table} where org_id = $1"))
+                .bind(b)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            assert_eq!(deleted.rows_affected(), 0, "{table}: deleted org B's rows");
+        }
+        tx.rollback().await.unwrap();
+
+        // Writing a row into org B, or moving an org-A row there, is refused by the policy.
+        for (what, sql) in [
+            (
+                "insert",
+                format!(
+                    "insert into {table} overriding system value
+                     select (jsonb_populate_record(null::{table},
+                               to_jsonb(x) || jsonb_build_object('org_id', $2::uuid))).*
+                       from {table} x where org_id = $1 limit 1"
+                ),
+            ),
+            (
+                "update",
+                format!("update {table} set org_id = $2 where org_id = $1"),
+            ),
+        ] {
+            let mut tx = runtime.begin().await.unwrap();
+            sqlx::query("select set_config('app.org_id', $1, true)")
+                .bind(a.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let result = sqlx::query(&sql).bind(a).bind(b).execute(&mut *tx).await;
+            let code = match &result {
+                Err(sqlx::Error::Database(e)) => e.code().map(|c| c.to_string()),
+                _ => None,
+            };
+            // 42501: the row-level security policy (or a missing privilege) refused it.
+            assert_eq!(
+                code.as_deref(),
+                Some("42501"),
+                "{table}: {what} into org B was not refused: {result:?}"
+            );
+            tx.rollback().await.unwrap();
+        }
+    }
+    println!(
+        "catalog test: {} org tables checked: {tables:?}",
+        tables.len()
+    );
+}
+
+async fn has_privilege(pool: &PgPool, table: &str, privilege: &str) -> bool {
+    sqlx::query_scalar("select has_table_privilege(current_user, $1::regclass, $2)")
+        .bind(table)
+        .bind(privilege)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn futures_join<F, T>(futures: impl Iterator<Item = F>) -> Vec<T::Item>
+where
+    F: std::future::Future<Output = T>,
+    T: IntoIterator,
+{
+    let mut out = Vec::new();
+    for f in futures {
+        out.extend(f.await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_catalog_check_catches_a_table_without_forced_rls() {
+    let app = TestApp::new().await;
+    let superuser = app.db.superuser_pool().await;
+    sqlx::raw_sql(
+        "create table careless (org_id uuid not null, note text);
+         create table half_done (org_id uuid not null);
+         alter table half_done enable row level security;",
+    )
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let tables = org_tables(&superuser).await;
+    assert!(tables.contains(&"public.careless".to_string()));
+    assert_eq!(
+        rls_problems(&superuser, "public.careless").await,
+        [
+            "public.careless: row-level security is not enabled",
+            "public.careless: row-level security is not forced",
+            "public.careless: has no policy"
+        ]
+    );
+    assert_eq!(
+        rls_problems(&superuser, "public.half_done").await,
+        [
+            "public.half_done: row-level security is not forced",
+            "public.half_done: has no policy"
+        ]
+    );
+}
+
+/// Everything of org B a response must never contain, and a snapshot of B's rows.
+struct OrgB {
+    id: Uuid,
+    markers: Vec<String>,
+}
+
+async fn snapshot(owner: &PgPool, org: Uuid) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for table in org_tables(owner).await {
+        // The record of a refused attempt is the one write a probe may cause in org B: the
+        // gate reports rejections to the audit log of the org they aimed at.
+        let refusals = if table == "public.audit_event" {
+            "and action not in ('access.denied', 'org.switch.refused')"
+        } else {
+            ""
+        };
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "select to_jsonb(t)::text from {table} t where org_id = $1 {refusals} order by 1"
+        ))
+        .bind(org)
+        .fetch_all(owner)
+        .await
+        .unwrap();
+        out.insert(table, rows);
+    }
+    let users: Vec<String> = sqlx::query_scalar(
+        "select to_jsonb(u)::text from app_user u
+          where exists (select from membership m where m.org_id = $1 and m.user_id = u.user_id)
+          order by 1",
+    )
+    .bind(org)
+    .fetch_all(owner)
+    .await
+    .unwrap();
+    out.insert("members' users".to_string(), users);
+    let sessions: Vec<String> = sqlx::query_scalar(
+        "select to_jsonb(s)::text from session s
+          where exists (select from membership m where m.org_id = $1 and m.user_id = s.user_id)
+          order by 1",
+    )
+    .bind(org)
+    .fetch_all(owner)
+    .await
+    .unwrap();
+    out.insert("members' sessions".to_string(), sessions);
+    out
+}
+
+#[tokio::test]
+async fn cross_org_probe_over_every_route_and_server_function() {
+    let app = TestApp::new().await;
+    app.user("root@platform.test", true, None).await;
+    let root = app.sign_in("root@platform.test").await;
+    let a = app
+        .create_org(&root, "Alpha Probe", "alpha-probe.example")
+        .await;
+    let b = app
+        .create_org(&root, "Zebra Secret Holdings", "zebra-secret.example")
+        .await;
+    let alice = app.user("alice@alpha.test", false, None).await;
+    app.add_member(a, alice, "owner").await;
+    let bob = app.user("bob.zebra.secret@zebra.test", false, None).await;
+    app.add_member(b, bob, "owner").await;
+    // Bob has a live session too, which must survive the probe.
+    app.sign_in("bob.zebra.secret@zebra.test").await;
+    let b_slug: String = sqlx::query_scalar("select slug from organization where org_id = $1")
+        .bind(b)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    let org_b = OrgB {
+        id: b,
+        markers: vec![
+            b.to_string(),
+            "Zebra Secret".to_string(),
+            "zebra-secret".to_string(),
+            "bob.zebra.secret".to_string(),
+            bob.to_string(),
+        ],
+    };
+    let before = snapshot(&app.owner, b).await;
+
+    let server_fns: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    let pages: Vec<String> = leptos_axum::generate_route_list(app::App)
+        .iter()
+        .map(|route| route.path().to_string())
+        .collect();
+    assert!(server_fns.len() >= 10, "{server_fns:?}");
+    assert!(pages.len() >= 3, "{pages:?}");
+
+    // Every field name any server function takes, aimed at org B where it names an org.
+    let b_id = b.to_string();
+    let fields: Vec<(&str, &str)> = vec![
+        ("org_id", &b_id),
+        ("slug", &b_slug),
+        ("email", "alice@alpha.test"),
+        ("password", TEST_PASSWORD),
+        ("name", "Probe"),
+        ("organization", "Probe Org"),
+        ("token", "probe"),
+        ("next", "/"),
+        ("org[name]", "Probe Org"),
+        ("org[domain]", "probe.example"),
+        ("org[product]", "crm"),
+        ("org[status]", "active"),
+        ("details[name]", "Renamed by probe"),
+        ("details[domain]", "zebra-secret.example"),
+        ("details[description]", "probe"),
+        ("details[contact_email]", "probe@probe.example"),
+        ("details[contact_phone]", ""),
+        ("details[address_line1]", ""),
+        ("details[address_line2]", ""),
+        ("details[city]", ""),
+        ("details[state]", ""),
+        ("details[country]", ""),
+        ("details[zip]", ""),
+        ("details[product]", "crm"),
+    ];
+    let b_host = format!("{b_slug}.tenantry.test");
+    let a_header = a.to_string();
+
+    let mut requests = 0;
+    for endpoint in server_fns.iter().chain(pages.iter()) {
+        // A fresh session per endpoint, so one that signs out cannot weaken the next.
+        let token = app.sign_in("alice@alpha.test").await;
+        let claims = app.services.tokens.verify(&token).unwrap();
+        assert_eq!(claims.org, Some(a));
+        let b_claim = app.services.tokens.sign(&Claims {
+            org: Some(b),
+            ..claims.clone()
+        });
+        let no_org = app.services.tokens.sign(&Claims {
+            org: None,
+            ..claims.clone()
+        });
+        let scenarios: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+            ("by id (argument)", &token, vec![]),
+            ("by header", &token, vec![("x-tenantry-org", &b_id)]),
+            ("by subdomain", &token, vec![("host", &b_host)]),
+            (
+                "by custom domain",
+                &token,
+                vec![("host", "zebra-secret.example")],
+            ),
+            ("by token claim", &b_claim, vec![]),
+            ("with no org", &no_org, vec![]),
+            (
+                "conflicting",
+                &token,
+                vec![("x-tenantry-org", &a_header), ("host", &b_host)],
+            ),
+        ];
+        for (scenario, token, headers) in scenarios {
+            let request = if server_fns.contains(endpoint) {
+                let endpoint = endpoint.trim_start_matches("/api/");
+                server_fn_request(endpoint, Some(token), &fields, &headers)
+            } else {
+                let mut request = axum::http::Request::get(endpoint.as_str())
+                    .header("cookie", format!("{}={token}", app::auth::token::COOKIE));
+                for (name, value) in &headers {
+                    request = request.header(*name, *value);
+                }
+                request.body(axum::body::Body::empty()).unwrap()
+            };
+            let response = app.send(request).await;
+            requests += 1;
+            assert!(
+                response.status < 500,
+                "{endpoint} {scenario}: {} {}",
+                response.status,
+                response.body
+            );
+            for marker in &org_b.markers {
+                assert!(
+                    !response.body.contains(marker.as_str()),
+                    "{endpoint} {scenario}: the response contains org B's {marker:?}: {}",
+                    response.body
+                );
+            }
+        }
+        let after = snapshot(&app.owner, org_b.id).await;
+        assert_eq!(before, after, "{endpoint} changed org B's data");
+    }
+    println!(
+        "cross-org probe: {} endpoints ({} server functions, {} pages), {requests} requests, \
+         no org-B data returned or changed",
+        server_fns.len() + pages.len(),
+        server_fns.len(),
+        pages.len()
+    );
+}

@@ -1,0 +1,656 @@
+//! The tenancy gate, sign-in and the org lifecycle, through the real router and a real
+//! PostgreSQL, as the runtime role.
+
+use app::auth::token::Claims;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use server::testing::{server_fn_request, TestApp, TestResponse};
+use uuid::Uuid;
+
+/// A platform with a superadmin, two orgs (Alpha and Beta) and an admin in each.
+struct World {
+    app: TestApp,
+    root: String,
+    alpha: Uuid,
+    beta: Uuid,
+    alice: String,
+}
+
+async fn world() -> World {
+    let app = TestApp::new().await;
+    app.user("root@platform.test", true, None).await;
+    let root = app.sign_in("root@platform.test").await;
+    let alpha = app.create_org(&root, "Alpha Corp", "alpha.example").await;
+    let beta = app.create_org(&root, "Beta Corp", "beta.example").await;
+    let alice_id = app.user("alice@alpha.test", false, None).await;
+    app.add_member(alpha, alice_id, "admin").await;
+    let bob_id = app.user("bob@beta.test", false, None).await;
+    app.add_member(beta, bob_id, "admin").await;
+    let alice = app.sign_in("alice@alpha.test").await;
+    World {
+        app,
+        root,
+        alpha,
+        beta,
+        alice,
+    }
+}
+
+fn error_text(response: &TestResponse) -> String {
+    response.json().to_string()
+}
+
+#[tokio::test]
+async fn a_member_reads_its_own_org_and_sign_in_lands_in_it() {
+    let w = world().await;
+    let response = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["id"], w.alpha.to_string());
+    assert_eq!(response.json()["details"]["name"], "Alpha Corp");
+}
+
+#[tokio::test]
+async fn org_resolution_refuses_missing_conflicting_unknown_and_disabled() {
+    let w = world().await;
+    // A superadmin with no membership has no org in its token.
+    let none = w.app.call("orgs/current_org", Some(&w.root), &[]).await;
+    assert_eq!(none.status, 400, "{}", none.body);
+    assert!(error_text(&none).contains("organization context required"));
+
+    // Token says Alpha, the header says Beta.
+    let conflicting = w
+        .app
+        .send(server_fn_request(
+            "orgs/current_org",
+            Some(&w.alice),
+            &[],
+            &[("x-tenantry-org", &w.beta.to_string())],
+        ))
+        .await;
+    assert_eq!(conflicting.status, 400);
+    assert!(error_text(&conflicting).contains("conflicting organization context"));
+
+    // Token says Alpha, the subdomain says Beta.
+    let by_host = w
+        .app
+        .send(server_fn_request(
+            "orgs/current_org",
+            Some(&w.alice),
+            &[],
+            &[("host", "beta-corp.tenantry.test")],
+        ))
+        .await;
+    assert_eq!(by_host.status, 400, "{}", by_host.body);
+
+    let unknown = w
+        .app
+        .send(server_fn_request(
+            "orgs/current_org",
+            Some(&w.root),
+            &[],
+            &[("host", "nobody.tenantry.test")],
+        ))
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    let disable = w
+        .app
+        .call(
+            "orgs/disable_org",
+            Some(&w.root),
+            &[("org_id", &w.beta.to_string())],
+        )
+        .await;
+    assert_eq!(disable.status, 200, "{}", disable.body);
+    let disabled = w
+        .app
+        .send(server_fn_request(
+            "orgs/current_org",
+            Some(&w.root),
+            &[],
+            &[("x-tenantry-org", &w.beta.to_string())],
+        ))
+        .await;
+    assert_eq!(disabled.status, 403);
+    assert!(error_text(&disabled).contains("organization disabled"));
+}
+
+#[tokio::test]
+async fn subdomain_and_custom_domain_resolve_the_org() {
+    let w = world().await;
+    for host in [
+        "alpha-corp.tenantry.test",
+        "ALPHA.example.",
+        "alpha-corp.tenantry.test:8443",
+    ] {
+        let response = w
+            .app
+            .send(server_fn_request(
+                "orgs/current_org",
+                Some(&w.alice),
+                &[],
+                &[("host", host)],
+            ))
+            .await;
+        assert_eq!(response.status, 200, "{host}: {}", response.body);
+        assert_eq!(response.json()["id"], w.alpha.to_string(), "{host}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_of_one_org_is_refused_in_another_and_the_refusal_is_audited() {
+    let w = world().await;
+    let response = w
+        .app
+        .call(
+            "orgs/get_org",
+            Some(&w.alice),
+            &[("org_id", &w.beta.to_string())],
+        )
+        .await;
+    assert_eq!(
+        response.status, 400,
+        "token org Alpha vs argument Beta: {}",
+        response.body
+    );
+    assert!(!response.body.contains("Beta Corp"));
+
+    // Switching into Beta is refused too, and recorded in Beta's audit log.
+    let switch = w
+        .app
+        .call(
+            "auth/switch_org",
+            Some(&w.alice),
+            &[("org_id", &w.beta.to_string())],
+        )
+        .await;
+    assert_eq!(switch.status, 403, "{}", switch.body);
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where org_id = $1 and action = 'org.switch.refused'",
+    )
+    .bind(w.beta)
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn disabling_an_org_locks_its_members_out_at_once_and_enabling_restores_access() {
+    let w = world().await;
+    let before: i64 = sqlx::query_scalar("select count(*) from membership where org_id = $1")
+        .bind(w.alpha)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    // Alice's admin rights let her disable her own org…
+    let disable = w
+        .app
+        .call(
+            "orgs/disable_org",
+            Some(&w.alice),
+            &[("org_id", &w.alpha.to_string())],
+        )
+        .await;
+    assert_eq!(disable.status, 200, "{}", disable.body);
+    // …and her existing session is refused on the very next request.
+    let locked = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    assert_eq!(locked.status, 403);
+    assert!(error_text(&locked).contains("organization disabled"));
+    // Only a superadmin can enable it again.
+    let refused = w
+        .app
+        .call(
+            "orgs/enable_org",
+            Some(&w.alice),
+            &[("org_id", &w.alpha.to_string())],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let enable = w
+        .app
+        .call(
+            "orgs/enable_org",
+            Some(&w.root),
+            &[("org_id", &w.alpha.to_string())],
+        )
+        .await;
+    assert_eq!(enable.status, 200, "{}", enable.body);
+    let back = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(back.json()["details"]["name"], "Alpha Corp");
+    let after: i64 = sqlx::query_scalar("select count(*) from membership where org_id = $1")
+        .bind(w.alpha)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "no data lost");
+}
+
+fn forge(claims: &Claims, alg: Algorithm, secret: &[u8]) -> String {
+    encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+#[tokio::test]
+async fn bad_tokens_get_401() {
+    let w = world().await;
+    let good = w
+        .app
+        .services
+        .tokens
+        .verify(&w.alice)
+        .expect("a valid token");
+    let now = chrono::Utc::now().timestamp();
+    let b64 = |s: &str| {
+        use std::fmt::Write;
+        // base64url without padding, by hand (no extra dependency for one test).
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                let _ = write!(out, "{}", T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    };
+    let payload = serde_json::to_string(&good).unwrap();
+    // The forging works: HS256 with our secret is accepted.
+    let genuine = forge(&good, Algorithm::HS256, &w.app.token_secret);
+    assert_eq!(
+        w.app
+            .call("orgs/current_org", Some(&genuine), &[])
+            .await
+            .status,
+        200
+    );
+    let mut cases: Vec<(&str, String)> = vec![
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(r#"{"alg":"none","typ":"JWT"}"#),
+                b64(&payload)
+            ),
+        ),
+        (
+            "HS384 with our secret",
+            forge(&good, Algorithm::HS384, &w.app.token_secret),
+        ),
+        (
+            "HS512 with our secret",
+            forge(&good, Algorithm::HS512, &w.app.token_secret),
+        ),
+        (
+            "wrong secret",
+            forge(
+                &good,
+                Algorithm::HS256,
+                b"another secret of at least thirty-two bytes",
+            ),
+        ),
+        (
+            "expired",
+            w.app.services.tokens.sign(&Claims {
+                exp: now - 10,
+                iat: now - 100,
+                ..good.clone()
+            }),
+        ),
+        ("tampered", {
+            let mut parts: Vec<String> = w.alice.split('.').map(String::from).collect();
+            let other = Claims {
+                sub: Uuid::new_v4(),
+                ..good.clone()
+            };
+            parts[1] = b64(&serde_json::to_string(&other).unwrap());
+            parts.join(".")
+        }),
+        (
+            "unknown session",
+            w.app.services.tokens.sign(&Claims {
+                sid: Uuid::new_v4(),
+                ..good.clone()
+            }),
+        ),
+        ("garbage", "not-a-token".to_string()),
+    ];
+    // A revoked session: sign out, then reuse the token.
+    let bob = w.app.sign_in("bob@beta.test").await;
+    let out = w.app.call("auth/sign_out", Some(&bob), &[]).await;
+    assert!(out.status < 400, "{}", out.body);
+    cases.push(("revoked session", bob));
+
+    for (case, token) in cases {
+        let response = w.app.call("orgs/current_org", Some(&token), &[]).await;
+        assert_eq!(response.status, 401, "{case}: {}", response.body);
+    }
+    // And the untouched token still works, so the 401s above are about the tokens.
+    let ok = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_email_with_a_time_to_retry() {
+    let w = world().await;
+    for _ in 0..5 {
+        let r = w
+            .app
+            .call(
+                "auth/sign_in",
+                None,
+                &[
+                    ("email", "alice@alpha.test"),
+                    ("password", "wrong password"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("incorrect"));
+    }
+    let limited = w
+        .app
+        .call(
+            "auth/sign_in",
+            None,
+            &[
+                ("email", "alice@alpha.test"),
+                ("password", "wrong password"),
+            ],
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(
+        error_text(&limited).contains("RateLimited"),
+        "{}",
+        limited.body
+    );
+    let retry = limited.json()["RateLimited"]["retry_after_secs"]
+        .as_u64()
+        .unwrap();
+    assert!(retry > 800 && retry <= 900, "{retry}");
+}
+
+#[tokio::test]
+async fn a_bound_user_cannot_switch_and_a_superadmin_can_switch_anywhere() {
+    let w = world().await;
+    let carol = w.app.user("carol@alpha.test", false, Some(w.alpha)).await;
+    w.app.add_member(w.alpha, carol, "member").await;
+    w.app.add_member(w.beta, carol, "member").await;
+    let carol_token = w.app.sign_in("carol@alpha.test").await;
+    let forged = w
+        .app
+        .call(
+            "auth/switch_org",
+            Some(&carol_token),
+            &[("org_id", &w.beta.to_string())],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.body.contains("locked"));
+    // Even a token naming Beta does not get a bound user in.
+    let claims = w.app.services.tokens.verify(&carol_token).unwrap();
+    let beta_token = w.app.services.tokens.sign(&Claims {
+        org: Some(w.beta),
+        ..claims
+    });
+    let refused = w.app.call("orgs/current_org", Some(&beta_token), &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    let root_in_beta = w.app.switch(&w.root, w.beta).await;
+    let response = w
+        .app
+        .call("orgs/current_org", Some(&root_in_beta), &[])
+        .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["details"]["name"], "Beta Corp");
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused_before_they_run() {
+    let w = world().await;
+    for headers in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![
+            ("origin", "https://evil.example"),
+            ("host", "localhost:3000"),
+        ],
+        vec![("origin", "null")],
+    ] {
+        let response = w
+            .app
+            .send(server_fn_request(
+                "orgs/disable_org",
+                Some(&w.alice),
+                &[("org_id", &w.alpha.to_string())],
+                &headers,
+            ))
+            .await;
+        assert_eq!(response.status, 403, "{headers:?}");
+    }
+    let status: String = sqlx::query_scalar("select status from organization where org_id = $1")
+        .bind(w.alpha)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    assert_eq!(status, "active");
+    let same_origin = w
+        .app
+        .send(server_fn_request(
+            "orgs/current_org",
+            Some(&w.alice),
+            &[],
+            &[("sec-fetch-site", "same-origin")],
+        ))
+        .await;
+    assert_eq!(same_origin.status, 200);
+}
+
+#[tokio::test]
+async fn creating_an_org_provisions_its_schema_and_deleting_drops_it() {
+    let w = world().await;
+    let gamma = w.app.create_org(&w.root, "Gamma", "").await;
+    assert!(app::orgs::schema_exists(&w.app.owner, gamma).await.unwrap());
+
+    let duplicate = w
+        .app
+        .call(
+            "orgs/create_org",
+            Some(&w.root),
+            &[
+                ("org[name]", "gamma"),
+                ("org[domain]", "alpha.example"),
+                ("org[product]", "nope"),
+                ("org[status]", "active"),
+            ],
+        )
+        .await;
+    assert_eq!(duplicate.status, 400, "{}", duplicate.body);
+    assert!(duplicate.body.contains("product"), "{}", duplicate.body);
+    let duplicate = w
+        .app
+        .call(
+            "orgs/create_org",
+            Some(&w.root),
+            &[
+                ("org[name]", "GAMMA"),
+                ("org[domain]", ""),
+                ("org[product]", "crm"),
+                ("org[status]", "active"),
+            ],
+        )
+        .await;
+    assert_eq!(duplicate.status, 400, "{}", duplicate.body);
+    assert!(
+        duplicate.body.contains("already exists"),
+        "{}",
+        duplicate.body
+    );
+    let taken_domain = w
+        .app
+        .call(
+            "orgs/create_org",
+            Some(&w.root),
+            &[
+                ("org[name]", "Delta"),
+                ("org[domain]", "Alpha.Example"),
+                ("org[product]", "crm"),
+                ("org[status]", "active"),
+            ],
+        )
+        .await;
+    assert!(
+        taken_domain.body.contains("already used"),
+        "{}",
+        taken_domain.body
+    );
+
+    // Only superadmins create orgs.
+    let by_admin = w
+        .app
+        .call(
+            "orgs/create_org",
+            Some(&w.alice),
+            &[
+                ("org[name]", "Rogue"),
+                ("org[domain]", ""),
+                ("org[product]", "crm"),
+                ("org[status]", "active"),
+            ],
+        )
+        .await;
+    assert_eq!(by_admin.status, 403);
+
+    // Alpha has a member: refused, nothing dropped.
+    let refused = w
+        .app
+        .call(
+            "orgs/delete_org",
+            Some(&w.root),
+            &[("org_id", &w.alpha.to_string())],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(app::orgs::schema_exists(&w.app.owner, w.alpha)
+        .await
+        .unwrap());
+
+    let deleted = w
+        .app
+        .call(
+            "orgs/delete_org",
+            Some(&w.root),
+            &[("org_id", &gamma.to_string())],
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert!(!app::orgs::schema_exists(&w.app.owner, gamma).await.unwrap());
+    let platform_log: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where org_id is null and action = 'org.delete'",
+    )
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(platform_log, 1);
+}
+
+#[tokio::test]
+async fn the_slug_is_permanent() {
+    let w = world().await;
+    let org = w
+        .app
+        .call("orgs/current_org", Some(&w.alice), &[])
+        .await
+        .json();
+    let id = w.alpha.to_string();
+    let mut fields = vec![
+        ("org_id", id.as_str()),
+        ("details[name]", "Alpha Corporation"),
+        ("details[domain]", "alpha.example"),
+        ("details[description]", ""),
+        ("details[contact_email]", "ops@alpha.example"),
+        ("details[contact_phone]", ""),
+        ("details[address_line1]", ""),
+        ("details[address_line2]", ""),
+        ("details[city]", "Riyadh"),
+        ("details[state]", ""),
+        ("details[country]", "SA"),
+        ("details[zip]", ""),
+        ("details[product]", "crm"),
+    ];
+    let ok = w.app.call("orgs/update_org", Some(&w.alice), &fields).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    fields.push(("slug", "renamed"));
+    let refused = w.app.call("orgs/update_org", Some(&w.alice), &fields).await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("cannot be changed"),
+        "{}",
+        refused.body
+    );
+    // Even the database refuses, for any writer.
+    let err = sqlx::query("update organization set slug = 'renamed' where org_id = $1")
+        .bind(w.alpha)
+        .execute(&w.app.owner)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be changed"));
+    let after = w
+        .app
+        .call("orgs/current_org", Some(&w.alice), &[])
+        .await
+        .json();
+    assert_eq!(after["slug"], org["slug"]);
+    assert_eq!(after["details"]["name"], "Alpha Corporation");
+}
+
+#[tokio::test]
+async fn self_registration_makes_a_personal_org_owned_by_the_new_user() {
+    let app = TestApp::new().await;
+    let response = app
+        .call(
+            "auth/register",
+            None,
+            &[
+                ("name", "Dana"),
+                ("email", "Dana@Example.com"),
+                ("password", "long enough pw"),
+                ("organization", ""),
+            ],
+        )
+        .await;
+    let token = response
+        .session_cookie()
+        .unwrap_or_else(|| panic!("{response:?}"));
+    let org = app.call("orgs/current_org", Some(&token), &[]).await;
+    assert_eq!(org.status, 200, "{}", org.body);
+    assert_eq!(org.json()["details"]["name"], "Dana's workspace");
+    let role: String = sqlx::query_scalar(
+        "select m.role_name from membership m join app_user u using (user_id) where u.email = 'dana@example.com'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(role, "owner");
+
+    let again = app
+        .call(
+            "auth/register",
+            None,
+            &[
+                ("name", "Dana"),
+                ("email", "dana@example.com"),
+                ("password", "long enough pw"),
+                ("organization", "Other"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+    assert!(again.body.contains("already exists"), "{}", again.body);
+    let orgs: i64 = sqlx::query_scalar("select count(*) from organization")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(orgs, 1, "the failed registration left no org behind");
+}
