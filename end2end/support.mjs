@@ -112,4 +112,6 @@ export async function signInThroughPage(page, email, { js = true } = {}) {
     page.waitForURL(`${BASE_URL}/`),
     page.getByRole('button', { name: 'Sign in' }).click(),
   ]);
+  // With JS the frame renders once the session has been read.
+  await page.getByTestId('signed-in-as').waitFor();
 }

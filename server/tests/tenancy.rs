@@ -654,3 +654,83 @@ async fn self_registration_makes_a_personal_org_owned_by_the_new_user() {
         .unwrap();
     assert_eq!(orgs, 1, "the failed registration left no org behind");
 }
+
+#[tokio::test]
+async fn every_org_has_the_built_in_roles_at_most_20_custom_ones_and_keeps_admin_and_member() {
+    let w = world().await;
+    let runtime = w.app.db.runtime_pool().await;
+    let mut tx = runtime.begin().await.unwrap();
+    sqlx::query("select set_config('app.org_id', $1, true)")
+        .bind(w.alpha.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let builtin: Vec<String> =
+        sqlx::query_scalar("select role_name from org_role where builtin order by role_name")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(
+        builtin,
+        ["admin", "guest", "manager", "member", "owner", "viewer"]
+    );
+    for n in 1..=20 {
+        sqlx::query("insert into org_role (org_id, role_name, pages) values ($1, $2, '{agents}')")
+            .bind(w.alpha)
+            .bind(format!("custom-{n}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let err = sqlx::query("insert into org_role (org_id, role_name) values ($1, 'one-too-many')")
+        .bind(w.alpha)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("at most 20 custom roles"), "{err}");
+    tx.rollback().await.unwrap();
+
+    for role in ["admin", "member"] {
+        let mut tx = runtime.begin().await.unwrap();
+        sqlx::query("select set_config('app.org_id', $1, true)")
+            .bind(w.alpha.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let err = sqlx::query("delete from org_role where org_id = $1 and role_name = $2")
+            .bind(w.alpha)
+            .bind(role)
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("cannot be removed"),
+            "{role}: {err}"
+        );
+    }
+    // Page permissions name only the Admin App's sections.
+    let err = sqlx::query("update org_role set pages = '{secrets}' where org_id = $1")
+        .bind(w.alpha)
+        .execute(&w.app.owner)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("org_role_pages_check"), "{err}");
+}
+
+#[tokio::test]
+async fn member_numbers_count_up_per_org() {
+    let w = world().await;
+    let extra = w.app.user("erin@alpha.test", false, None).await;
+    w.app.add_member(w.alpha, extra, "member").await;
+    let rows: Vec<(i64, i32)> = sqlx::query_as(
+        "select o.org_number, m.member_seq from membership m join organization o using (org_id)
+          where m.org_id = $1 order by m.member_seq",
+    )
+    .bind(w.alpha)
+    .fetch_all(&w.app.owner)
+    .await
+    .unwrap();
+    let labels: Vec<String> = rows.iter().map(|(n, s)| format!("ORG{n}-U-{s}")).collect();
+    let n = rows[0].0;
+    assert_eq!(labels, [format!("ORG{n}-U-1"), format!("ORG{n}-U-2")]);
+}
