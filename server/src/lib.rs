@@ -81,9 +81,12 @@ fn init_tracing(filter: &str) -> Result<(), Error> {
         filter: filter.to_string(),
         reason: e.to_string(),
     })?;
+    // Logs go to stderr; stdout carries what a command answers (create-superadmin, the setup
+    // link).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     Ok(())
 }

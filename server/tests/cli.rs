@@ -524,3 +524,91 @@ async fn serve_refuses_an_unmigrated_external_database() {
         "{stderr}"
     );
 }
+
+fn http_post_form(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, response))
+}
+
+fn create_superadmin(data_dir: &Path, email: &str, password: &str) -> Output {
+    let mut child = server_cmd(data_dir)
+        .args(["create-superadmin", "--email", email])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The first superadmin: a one-time setup link while none exists, or the CLI, which reads the
+/// password from standard input.
+#[test]
+fn the_first_superadmin_comes_from_the_setup_link_or_the_cli() {
+    let dir = TempDir::new("cli");
+    let data = dir.path().join("data");
+    let running = Running::start(&data);
+    let (status, output) = running.signal_group(Signal::SIGINT);
+    assert!(status.success(), "{output}");
+    assert!(output.contains("/setup?token="), "{output}");
+    use std::os::unix::fs::PermissionsExt;
+    let secret = fs::metadata(data.join("token-secret")).unwrap();
+    assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+
+    let short = create_superadmin(&data, "root@example.test", "short");
+    assert!(!short.status.success());
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("at least 10 characters"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let created = create_superadmin(&data, "Root@Example.test", "a long enough password");
+    assert!(created.status.success(), "{created:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&created.stdout).trim(),
+        "Created superadmin root@example.test"
+    );
+    let again = create_superadmin(&data, "root@example.test", "another long password");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "Promoted superadmin root@example.test"
+    );
+
+    let running = Running::start(&data);
+    assert!(
+        !running.output().contains("/setup?token="),
+        "{}",
+        running.output()
+    );
+    let (code, response) = http_post_form(
+        running.port,
+        "/api/auth/sign_in",
+        "email=root%40example.test&password=another+long+password",
+    )
+    .expect("an answer");
+    assert_eq!(code, 200, "{response}");
+    assert!(response.contains("tenantry_session="), "{response}");
+    assert!(response.to_lowercase().contains("httponly"), "{response}");
+    let (code, _) = http_post_form(
+        running.port,
+        "/api/auth/sign_in",
+        "email=root%40example.test&password=a+long+enough+password",
+    )
+    .expect("an answer");
+    assert_eq!(code, 400, "the old password no longer works");
+    let (status, output) = running.signal_group(Signal::SIGINT);
+    assert!(status.success(), "{output}");
+}

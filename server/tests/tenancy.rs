@@ -734,3 +734,90 @@ async fn member_numbers_count_up_per_org() {
     let n = rows[0].0;
     assert_eq!(labels, [format!("ORG{n}-U-1"), format!("ORG{n}-U-2")]);
 }
+
+#[tokio::test]
+async fn the_setup_link_creates_one_superadmin_once() {
+    let app = TestApp::new().await;
+    *app.services.setup_token.lock().unwrap() = Some("the-token".to_string());
+    let fields = |token: &'static str, email: &'static str| {
+        vec![
+            ("token", token),
+            ("name", "Root"),
+            ("email", email),
+            ("password", "a long enough password"),
+        ]
+    };
+    let wrong = app
+        .call(
+            "auth/create_first_superadmin",
+            None,
+            &fields("guess", "root@x.test"),
+        )
+        .await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let weak = app
+        .call(
+            "auth/create_first_superadmin",
+            None,
+            &[
+                ("token", "the-token"),
+                ("name", ""),
+                ("email", "nope"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 400);
+    for field in ["name", "email", "password"] {
+        assert!(
+            weak.json()["Validation"][field].is_array(),
+            "{field}: {}",
+            weak.body
+        );
+    }
+    let created = app
+        .call(
+            "auth/create_first_superadmin",
+            None,
+            &fields("the-token", "root@x.test"),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let token = created.session_cookie().expect("signed in");
+    assert!(app.services.tokens.verify(&token).unwrap().superadmin);
+    let replay = app
+        .call(
+            "auth/create_first_superadmin",
+            None,
+            &fields("the-token", "second@x.test"),
+        )
+        .await;
+    assert_eq!(replay.status, 403, "the link works once: {}", replay.body);
+    let superadmins: i64 = sqlx::query_scalar("select count(*) from app_user where is_superadmin")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(superadmins, 1);
+}
+
+#[tokio::test]
+async fn the_runtime_role_cannot_make_a_superadmin() {
+    let app = TestApp::new().await;
+    let runtime = app.db.runtime_pool().await;
+    let user = app.user("someone@x.test", false, None).await;
+    let mut tx = runtime.begin().await.unwrap();
+    sqlx::query("select set_config('app.user_id', $1, true)")
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("update app_user set is_superadmin = true where user_id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("42501")
+    );
+}
