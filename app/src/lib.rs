@@ -59,6 +59,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=ui::NotFound>
                 <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
+                <Route path=path!("/register") view=auth::RegisterPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=home::HomePage ssr=SsrMode::Async />
                 </ParentRoute>

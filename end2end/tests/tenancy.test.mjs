@@ -121,3 +121,23 @@ describe('switching organizations', () => {
     await page.screenshot({ path: process.env.E2E_SCREENSHOT_DIR ? `${process.env.E2E_SCREENSHOT_DIR}/superadmin-switched.png` : '/tmp/tenantry-superadmin-switched.png' });
   });
 });
+
+describe('registration', () => {
+  test('JavaScript off: create an account from the sign-in page and land in a personal org', async () => {
+    const page = await openPage(browser, { javaScriptEnabled: false });
+    await page.goto(`${BASE_URL}/sign-in`);
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    const email = `new-${unique()}@e2e.test`;
+    await page.getByLabel('Your name').fill('Nadia');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('short');
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Create account' }).click()]);
+    await page.getByText('Use at least 10 characters.').waitFor();
+
+    await page.getByLabel('Your name').fill('Nadia');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('a long enough password');
+    await Promise.all([page.waitForURL(`${BASE_URL}/`), page.getByRole('button', { name: 'Create account' }).click()]);
+    assert.match(await page.getByTestId('active-org-card').textContent(), /Nadia's workspace.*ORG\d+.*owner/s);
+  });
+});

@@ -821,3 +821,39 @@ async fn the_runtime_role_cannot_make_a_superadmin() {
         Some("42501")
     );
 }
+
+#[tokio::test]
+async fn disabling_a_user_refuses_its_live_session_at_once() {
+    let w = world().await;
+    assert_eq!(
+        w.app
+            .call("orgs/current_org", Some(&w.alice), &[])
+            .await
+            .status,
+        200
+    );
+    sqlx::query("update app_user set status = 'disabled' where email = 'alice@alpha.test'")
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    let refused = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("account is disabled"),
+        "{}",
+        refused.body
+    );
+    let sign_in = w
+        .app
+        .call(
+            "auth/sign_in",
+            None,
+            &[
+                ("email", "alice@alpha.test"),
+                ("password", server::testing::TEST_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(sign_in.status, 403, "{}", sign_in.body);
+    assert!(sign_in.session_cookie().is_none());
+}

@@ -17,7 +17,7 @@ pub mod token;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use pages::{submission_error, SetupPage, SignInPage, SignOutButton};
+pub use pages::{submission_error, RegisterPage, SetupPage, SignInPage, SignOutButton};
 #[cfg(feature = "ssr")]
 pub use password::check_new as password_problem;
 #[cfg(feature = "ssr")]
@@ -106,6 +106,12 @@ pub async fn register(
     session::register(name, email, password, organization).await?;
     leptos_axum::redirect("/");
     Ok(())
+}
+
+/// Whether self-registration is open (the sign-in page links to it only then).
+#[server(endpoint = "auth/registration_open")]
+pub async fn registration_open() -> Result<bool, AppError> {
+    Ok(crate::context::services()?.allow_registration)
 }
 
 /// The first superadmin, through the one-time setup path `serve` printed.

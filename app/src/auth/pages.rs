@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::{CreateFirstSuperadmin, SignIn, SignOut};
+use super::{CreateFirstSuperadmin, Register, SignIn, SignOut};
 use crate::{ui::FieldError, AppError};
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
@@ -45,6 +45,7 @@ where
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let error = submission_error(action);
+    let registration = Resource::new(|| (), |_| super::registration_open());
     let next = use_query_map().with_untracked(|q| q.get("next").unwrap_or_else(|| "/".into()));
     view! {
         <AuthCard title="Sign in">
@@ -67,6 +68,65 @@ pub fn SignInPage() -> impl IntoView {
                     {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </ActionForm>
+            <Suspense fallback=|| ()>
+                {move || {
+                    registration.get().and_then(|open| open.ok()).filter(|open| *open).map(|_| view! {
+                        <p class="mt-6 text-center text-sm text-slate-600">
+                            "New here? "
+                            <a href="/register" class="font-medium text-indigo-600 hover:text-indigo-500">
+                                "Create an account"
+                            </a>
+                        </p>
+                    })
+                }}
+            </Suspense>
+        </AuthCard>
+    }
+}
+
+/// Self-registration: an account and a personal organization it owns.
+#[component]
+pub fn RegisterPage() -> impl IntoView {
+    let action = ServerAction::<Register>::new();
+    let error = submission_error(action);
+    view! {
+        <AuthCard title="Create an account">
+            <ActionForm action=action attr:class="mt-6 space-y-4" attr:novalidate=true>
+                <FormAlert error />
+                <div>
+                    <label for="name" class="block text-sm font-medium">"Your name"</label>
+                    <input id="name" name="name" autocomplete="name" required class=INPUT />
+                    <FieldError error field="name" />
+                </div>
+                <div>
+                    <label for="email" class="block text-sm font-medium">"Email"</label>
+                    <input id="email" name="email" type="email" autocomplete="username" required class=INPUT />
+                    <FieldError error field="email" />
+                </div>
+                <div>
+                    <label for="password" class="block text-sm font-medium">"Password"</label>
+                    <input id="password" name="password" type="password" autocomplete="new-password"
+                        minlength=super::MIN_PASSWORD_LEN required class=INPUT />
+                    <p class="mt-1 text-xs text-slate-500">
+                        {format!("At least {} characters.", super::MIN_PASSWORD_LEN)}
+                    </p>
+                    <FieldError error field="password" />
+                </div>
+                <div>
+                    <label for="organization" class="block text-sm font-medium">
+                        "Organization name " <span class="font-normal text-slate-500">"(optional)"</span>
+                    </label>
+                    <input id="organization" name="organization" autocomplete="organization" class=INPUT />
+                    <FieldError error field="organization" />
+                </div>
+                <button type="submit" class=BUTTON disabled=move || action.pending().get()>
+                    "Create account"
+                </button>
+            </ActionForm>
+            <p class="mt-6 text-center text-sm text-slate-600">
+                "Have an account? "
+                <a href="/sign-in" class="font-medium text-indigo-600 hover:text-indigo-500">"Sign in"</a>
+            </p>
         </AuthCard>
     }
 }

@@ -426,7 +426,18 @@ pub async fn register(
         &hash,
     )
     .await?;
-    orgs::create_in(&mut tenant, &services, input, Some(user_id)).await?;
+    // The org's fields appear on this form under "organization".
+    orgs::create_in(&mut tenant, &services, input, Some(user_id))
+        .await
+        .map_err(|err| match err {
+            AppError::Validation(mut fields) => {
+                if let Some(messages) = fields.remove("name") {
+                    fields.insert("organization".to_string(), messages);
+                }
+                AppError::Validation(fields)
+            }
+            other => other,
+        })?;
     tenant.commit().await?;
 
     let token = sign_in_with(&services, &parts, &email, &password).await?;

@@ -62,6 +62,7 @@ pub fn HomePage() -> impl IntoView {
             <p class="mt-1 text-slate-600">
                 "One deployment, many organizations, each isolated from the others."
             </p>
+            <ActiveOrg />
 
             <section
                 aria-labelledby="database-heading"
@@ -94,6 +95,66 @@ pub fn HomePage() -> impl IntoView {
             </section>
         </div>
     }
+}
+
+/// Where the signed-in user is acting, from the session the frame read.
+#[component]
+fn ActiveOrg() -> impl IntoView {
+    let session = use_context::<crate::auth::SessionInfo>();
+    let Some(session) = session else {
+        return ().into_any();
+    };
+    let body = match session.active_org {
+        Some(org) => {
+            let role = match (&org.role, session.superadmin) {
+                (Some(role), _) => format!("Your role: {role}"),
+                (None, true) => "Acting as superadmin (not a member)".to_string(),
+                (None, false) => String::new(),
+            };
+            view! {
+                <dl class="grid grid-cols-1 gap-4 text-sm sm:grid-cols-3" data-testid="active-org-card">
+                    <div>
+                        <dt class="text-slate-500">"Organization"</dt>
+                        <dd class="font-medium">{org.name.clone()}</dd>
+                    </div>
+                    <div>
+                        <dt class="text-slate-500">"ID"</dt>
+                        <dd class="font-medium tabular-nums">{org.label()}</dd>
+                    </div>
+                    <div>
+                        <dt class="text-slate-500">"Access"</dt>
+                        <dd class="font-medium">
+                            {role}
+                            {session.locked.then(|| " · locked to this organization")}
+                        </dd>
+                    </div>
+                </dl>
+            }
+            .into_any()
+        }
+        None => view! {
+            <p class="text-sm text-slate-600">
+                {if session.orgs.is_empty() {
+                    "You do not belong to any organization yet. Ask an administrator to add you."
+                } else {
+                    "Choose an organization in the switcher at the top to work in it."
+                }}
+            </p>
+        }
+        .into_any(),
+    };
+    view! {
+        <section
+            aria-labelledby="active-org-heading"
+            class="mt-8 rounded-lg border border-slate-200 bg-white p-6 shadow-sm"
+        >
+            <h2 id="active-org-heading" class="mb-4 text-base font-semibold">
+                "Active organization"
+            </h2>
+            {body}
+        </section>
+    }
+    .into_any()
 }
 
 fn status_view(result: Result<DatabaseStatus, AppError>) -> AnyView {

@@ -152,7 +152,7 @@ fn OrgSwitcher(session: SessionInfo, switch: ServerAction<SwitchOrg>) -> impl In
                 <select
                     id="org-switch"
                     name="org_id"
-                    class=format!("max-w-[16rem] rounded-md border border-slate-300 bg-white py-1.5 pl-2 pr-8 text-sm {FOCUS_RING}")
+                    class=format!("max-w-[22rem] rounded-md border border-slate-300 bg-white py-1.5 pl-2 pr-8 text-sm {FOCUS_RING}")
                 >
                     {(active_id.is_empty()).then(|| view! {
                         <option value="" selected=true disabled=true>"Choose an organization"</option>
