@@ -164,10 +164,10 @@ async fn every_org_table_forces_rls_and_hides_other_orgs_rows_from_the_runtime_r
             tx.rollback().await.unwrap();
         }
     }
-    println!(
+    report(&format!(
         "catalog test: {} org tables checked: {tables:?}",
         tables.len()
-    );
+    ));
 }
 
 async fn has_privilege(pool: &PgPool, table: &str, privilege: &str) -> bool {
@@ -407,11 +407,18 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         let after = snapshot(&app.owner, org_b.id).await;
         assert_eq!(before, after, "{endpoint} changed org B's data");
     }
-    println!(
+    report(&format!(
         "cross-org probe: {} endpoints ({} server functions, {} pages), {requests} requests, \
          no org-B data returned or changed",
         server_fns.len() + pages.len(),
         server_fns.len(),
         pages.len()
-    );
+    ));
+}
+
+/// Straight to the test run's stderr: libtest captures `println!` of passing tests, and these
+/// counts belong in every run's output.
+fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
