@@ -222,6 +222,9 @@ async fn the_catalog_check_catches_a_table_without_forced_rls() {
     );
 }
 
+/// A way of aiming at org B: its name, the token sent, extra headers.
+type Scenario<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
 /// Everything of org B a response must never contain, and a snapshot of B's rows.
 struct OrgB {
     id: Uuid,
@@ -359,7 +362,7 @@ async fn cross_org_probe_over_every_route_and_server_function() {
             org: None,
             ..claims.clone()
         });
-        let scenarios: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+        let scenarios: Vec<Scenario> = vec![
             ("by id (argument)", &token, vec![]),
             ("by header", &token, vec![("x-tenantry-org", &b_id)]),
             ("by subdomain", &token, vec![("host", &b_host)]),

@@ -35,7 +35,7 @@ pub async fn current() -> Result<Option<SessionInfo>, AppError> {
     };
     let pool = &services.pool;
     let mut tx = pool.begin().await?;
-    gate::set_scope(&mut *tx, None, principal.user_id).await?;
+    gate::set_scope(&mut tx, None, principal.user_id).await?;
     let user = sqlx::query!(
         "select email, name from app_user where user_id = $1",
         principal.user_id
@@ -201,7 +201,7 @@ pub async fn sign_in_with(
 
     let session_id = Uuid::new_v4();
     let mut tx = services.pool.begin().await?;
-    gate::set_scope(&mut *tx, None, user.user_id).await?;
+    gate::set_scope(&mut tx, None, user.user_id).await?;
     let expires_at = sqlx::query_scalar!(
         r#"insert into session (session_id, user_id, ip, user_agent, expires_at)
            values ($1, $2, $3, $4, now() + make_interval(secs => $5))
@@ -280,7 +280,7 @@ pub async fn sign_out() -> Result<(), AppError> {
         Err(err) => return Err(err),
     };
     let mut tx = services.pool.begin().await?;
-    gate::set_scope(&mut *tx, None, principal.user_id).await?;
+    gate::set_scope(&mut tx, None, principal.user_id).await?;
     sqlx::query!(
         "update session set revoked_at = now() where session_id = $1 and revoked_at is null",
         principal.session_id

@@ -125,7 +125,7 @@ fn ActiveOrg() -> impl IntoView {
                         <dt class="text-slate-500">"Access"</dt>
                         <dd class="font-medium">
                             {role}
-                            {session.locked.then(|| " · locked to this organization")}
+                            {session.locked.then_some(" · locked to this organization")}
                         </dd>
                     </div>
                 </dl>
