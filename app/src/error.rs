@@ -78,7 +78,15 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        Self::Transport(value.to_string())
+        match value {
+            // The server could not read what it was sent: the caller's request is at fault.
+            ServerFnErrorErr::Args(msg)
+            | ServerFnErrorErr::MissingArg(msg)
+            | ServerFnErrorErr::UnsupportedRequestMethod(msg) => {
+                Self::BadRequest(format!("The request could not be read: {msg}"))
+            }
+            other => Self::Transport(other.to_string()),
+        }
     }
 }
 

@@ -62,6 +62,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/register") view=auth::RegisterPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=home::HomePage ssr=SsrMode::Async />
+                    <ParentRoute path=path!("/organizations") view=orgs::OrganizationsPage ssr=SsrMode::Async>
+                        <Route path=path!("") view=|| () ssr=SsrMode::Async />
+                        <Route path=path!("new") view=orgs::NewOrgDialog ssr=SsrMode::Async />
+                    </ParentRoute>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -59,11 +59,19 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
     let app = TestApp::new().await;
     app.user("root@platform.test", true, None).await;
     let root = app.sign_in("root@platform.test").await;
-    let a = app.create_org(&root, "Org A", "").await;
-    let b = app.create_org(&root, "Org B", "").await;
+    let a = app.create_org(&root, "Org A", "a.example").await;
+    let b = app.create_org(&root, "Org B", "b.example").await;
     for (org, email) in [(a, "a@a.test"), (b, "b@b.test")] {
         let user = app.user(email, false, None).await;
         app.add_member(org, user, "admin").await;
+        // Rows for the tables no endpoint writes yet.
+        sqlx::raw_sql(&format!(
+            "insert into subscription (org_id, plan_name) values ('{org}', 'pro_monthly');
+             insert into org_product (org_id, product) values ('{org}', 'crm');"
+        ))
+        .execute(&app.owner)
+        .await
+        .unwrap();
     }
     (app, a, b)
 }

@@ -450,7 +450,7 @@ async fn cross_site_posts_are_refused_before_they_run() {
 #[tokio::test]
 async fn creating_an_org_provisions_its_schema_and_deleting_drops_it() {
     let w = world().await;
-    let gamma = w.app.create_org(&w.root, "Gamma", "").await;
+    let gamma = w.app.create_org(&w.root, "Gamma", "gamma.example").await;
     assert!(app::orgs::schema_exists(&w.app.owner, gamma).await.unwrap());
 
     let duplicate = w
@@ -475,7 +475,7 @@ async fn creating_an_org_provisions_its_schema_and_deleting_drops_it() {
             Some(&w.root),
             &[
                 ("org[name]", "GAMMA"),
-                ("org[domain]", ""),
+                ("org[domain]", "other-gamma.example"),
                 ("org[product]", "crm"),
                 ("org[status]", "active"),
             ],
@@ -514,7 +514,7 @@ async fn creating_an_org_provisions_its_schema_and_deleting_drops_it() {
             Some(&w.alice),
             &[
                 ("org[name]", "Rogue"),
-                ("org[domain]", ""),
+                ("org[domain]", "rogue.example"),
                 ("org[product]", "crm"),
                 ("org[status]", "active"),
             ],

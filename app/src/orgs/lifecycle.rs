@@ -47,6 +47,18 @@ pub async fn create(input: NewOrg) -> Result<String, AppError> {
     let admin = gate::principal(&services, &parts).await?.superadmin()?;
     let org_id = Uuid::new_v4();
     let mut tenant = Tenant::for_new_org(&services.pool, org_id, admin.principal().clone()).await?;
+    if input.domain.trim().is_empty() {
+        // Checked with the other fields so every problem shows at once.
+        let mut errors = match validate_new(&input, &services) {
+            Err(AppError::Validation(errors)) => errors,
+            _ => Default::default(),
+        };
+        errors.insert(
+            "domain".to_string(),
+            vec!["Enter the organization's domain, like example.com.".to_string()],
+        );
+        return Err(AppError::Validation(errors));
+    }
     create_in(&mut tenant, &services, input, None).await?;
     tenant.commit().await?;
     Ok(org_id.to_string())

@@ -6,12 +6,16 @@
 
 #[cfg(feature = "ssr")]
 mod lifecycle;
+#[cfg(feature = "ssr")]
+mod list;
+mod page;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 pub use lifecycle::{create_in, schema_exists};
+pub use page::{NewOrgDialog, OrganizationsPage};
 
 use crate::AppError;
 
@@ -78,10 +82,156 @@ pub struct Organization {
     pub schema: String,
 }
 
+/// Rows per page of the Organizations table.
+pub const PAGE_SIZE: i64 = 25;
+
+/// The columns the Organizations table sorts by: (URL key, header).
+pub const SORT_COLUMNS: [(&str, &str); 9] = [
+    ("id", "ID"),
+    ("title", "Title"),
+    ("product", "Product"),
+    ("status", "Status"),
+    ("subscription", "Subscription"),
+    ("template", "Template"),
+    ("products", "Installed products"),
+    ("users", "Users"),
+    ("created", "Created"),
+];
+
+/// The view of the Organizations table a URL describes; every field is optional there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct OrgQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub product: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub dir: String,
+    #[serde(default)]
+    pub page: i64,
+}
+
+impl OrgQuery {
+    /// The same view with unknown values replaced by the defaults (newest first, page 1).
+    pub fn normalized(&self) -> Self {
+        let sort = if SORT_COLUMNS.iter().any(|(key, _)| *key == self.sort) {
+            self.sort.clone()
+        } else {
+            "created".to_string()
+        };
+        let dir = match self.dir.as_str() {
+            "asc" | "desc" => self.dir.clone(),
+            _ if sort == "created" => "desc".to_string(),
+            _ => "asc".to_string(),
+        };
+        let product = if PRODUCTS.iter().any(|(value, _)| *value == self.product) {
+            self.product.clone()
+        } else {
+            String::new()
+        };
+        Self {
+            q: self.q.trim().chars().take(100).collect(),
+            product,
+            sort,
+            dir,
+            page: self.page.max(1),
+        }
+    }
+
+    /// The URL of this view, leaving defaults out.
+    pub fn href(&self) -> String {
+        let mut params = Vec::new();
+        if !self.q.is_empty() {
+            params.push(format!("q={}", encode(&self.q)));
+        }
+        if !self.product.is_empty() {
+            params.push(format!("product={}", self.product));
+        }
+        if !(self.sort == "created" && self.dir == "desc") {
+            params.push(format!("sort={}&dir={}", self.sort, self.dir));
+        }
+        if self.page > 1 {
+            params.push(format!("page={}", self.page));
+        }
+        if params.is_empty() {
+            "/organizations".to_string()
+        } else {
+            format!("/organizations?{}", params.join("&"))
+        }
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One row of the Organizations table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRow {
+    pub id: String,
+    pub number: i64,
+    pub name: String,
+    pub slug: String,
+    pub domain: String,
+    pub product: String,
+    pub status: String,
+    pub template: String,
+    pub users: i32,
+    /// `None`: no subscription record.
+    pub subscription: Option<String>,
+    pub plan: Option<String>,
+    pub installed_products: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The summary cards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct OrgCounts {
+    pub total: i64,
+    pub active: i64,
+    pub trialing: i64,
+    pub past_due: i64,
+    pub cancelled: i64,
+    pub no_subscription: i64,
+}
+
+/// A page of the Organizations table, with the cards and the view it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgPage {
+    pub query: OrgQuery,
+    pub rows: Vec<OrgRow>,
+    /// Rows matching the filters, across all pages.
+    pub matching: i64,
+    pub counts: OrgCounts,
+    /// Whether the viewer may create orgs (superadmins).
+    pub can_create: bool,
+}
+
+/// One page of the organizations the caller may manage: every org for a superadmin, the orgs a
+/// user owns or administers otherwise.
+#[server(endpoint = "orgs/list_orgs")]
+pub async fn list_orgs(#[server(default)] query: OrgQuery) -> Result<OrgPage, AppError> {
+    list::page(query).await
+}
+
 /// Creates an organization (superadmins). Returns its id.
 #[server(endpoint = "orgs/create_org")]
 pub async fn create_org(org: NewOrg) -> Result<String, AppError> {
-    lifecycle::create(org).await
+    let name = org.name.trim().to_string();
+    let id = lifecycle::create(org).await?;
+    leptos_axum::redirect(&format!("/organizations?created={}", encode(&name)));
+    Ok(id)
 }
 
 /// The org the request acts in (from the host, the org header or the token).

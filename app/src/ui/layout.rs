@@ -19,7 +19,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Organizations",
-        href: None,
+        href: Some("/organizations"),
     },
     Section {
         label: "Users",
