@@ -115,3 +115,11 @@ export async function signInThroughPage(page, email, { js = true } = {}) {
   // With JS the frame renders once the session has been read.
   await page.getByTestId('signed-in-as').waitFor();
 }
+
+/** Saves a screenshot as a test artifact (end2end/test-results/screenshots/<name>.png). */
+export async function screenshot(page, name) {
+  const { mkdirSync } = await import('node:fs');
+  const dir = new URL('./test-results/screenshots/', import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: `${dir}${name}.png`, fullPage: true });
+}

@@ -380,17 +380,24 @@ pub fn NewOrgDialog() -> impl IntoView {
     let query = use_org_query();
     let back = move || query.get_untracked().href();
     let navigate = use_navigate();
-    let on_key = {
-        let navigate = navigate.clone();
-        move |ev: leptos::ev::KeyboardEvent| {
-            if ev.key() == "Escape" {
-                navigate(&back(), Default::default());
-            }
+    // Escape anywhere closes the dialog; the listener goes with it.
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" {
+            navigate(&back(), Default::default());
         }
-    };
+    });
+    on_cleanup(move || escape.remove());
+    // `autofocus` acts once per document; a dialog opened by client-side navigation takes the
+    // focus itself.
+    let name_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = name_input.get() {
+            let _ = input.focus();
+        }
+    });
     view! {
         <Title text="New Organization" />
-        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 px-4 py-16" on:keydown=on_key>
+        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 px-4 py-16">
             <div role="dialog" aria-modal="true" aria-labelledby="new-org-title" class="w-full max-w-lg rounded-lg bg-white p-6 shadow-xl">
                 <h2 id="new-org-title" class="text-lg font-semibold">"New Organization"</h2>
                 <p class="mt-1 text-sm text-slate-600">
@@ -405,7 +412,7 @@ pub fn NewOrgDialog() -> impl IntoView {
                     })}
                     <div>
                         <label for="org-name" class="block text-sm font-medium">"Name"</label>
-                        <input id="org-name" name="org[name]" required autofocus class=INPUT />
+                        <input id="org-name" name="org[name]" required autofocus class=INPUT node_ref=name_input />
                         <FieldError error field="name" />
                     </div>
                     <div>
