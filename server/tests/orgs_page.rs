@@ -170,7 +170,7 @@ async fn the_product_filter_and_sorting_by_every_column() {
         ("status", "asc", "Org 00"),
         ("status", "desc", "Org 09"),
         ("subscription", "asc", "Org 00"),
-        ("product", "desc", "Org 02"),
+        ("product", "desc", "Org 29"),
         ("created", "asc", "Org 00"),
     ] {
         let page = list(&p, &p.root, &[("sort", sort), ("dir", dir)]).await;

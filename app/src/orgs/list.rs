@@ -38,8 +38,7 @@ pub async fn page(query: OrgQuery) -> Result<OrgPage, AppError> {
         // Far past the end is an empty page, not an overflow.
         ((query.page - 1) * PAGE_SIZE).min(i32::MAX as i64) as i32
     )
-    .fetch_all(&services.pool)
-    .await?;
+    .fetch_all(&services.pool);
     let counts = sqlx::query_as!(
         OrgCounts,
         r#"select total as "total!", active as "active!", trialing as "trialing!",
@@ -48,8 +47,9 @@ pub async fn page(query: OrgQuery) -> Result<OrgPage, AppError> {
              from platform.org_summary($1)"#,
         member_of
     )
-    .fetch_one(&services.pool)
-    .await?;
+    .fetch_one(&services.pool);
+    // Two connections, one round trip's wait.
+    let (rows, counts) = tokio::try_join!(rows, counts)?;
     let matching = rows.first().map(|r| r.total).unwrap_or(0);
     Ok(OrgPage {
         can_create: principal.superadmin,

@@ -303,11 +303,13 @@ fn row(org: OrgRow) -> impl IntoView {
         }
     };
     view! {
-        <tr class="hover:bg-slate-50" data-testid="org-row">
+        <tr class="whitespace-nowrap hover:bg-slate-50" data-testid="org-row">
             <td class="whitespace-nowrap px-3 py-2 font-mono text-xs text-slate-600">{format!("ORG{}", org.number)}</td>
-            <td class="px-3 py-2">
-                <div class="font-medium text-slate-900" data-testid="org-name">{org.name.clone()}</div>
-                <div class="text-xs text-slate-500">
+            <td class="max-w-[20rem] px-3 py-2">
+                <div class="truncate font-medium text-slate-900" title=org.name.clone() data-testid="org-name">
+                    {org.name.clone()}
+                </div>
+                <div class="truncate text-xs text-slate-500">
                     {org.slug.clone()}
                     {(!org.domain.is_empty()).then(|| format!(" · {}", org.domain))}
                 </div>
