@@ -65,6 +65,8 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/organizations") view=orgs::OrganizationsPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=orgs::NewOrgDialog ssr=SsrMode::Async />
+                        <Route path=path!(":id/edit") view=orgs::EditOrgDialog ssr=SsrMode::Async />
+                        <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
                     </ParentRoute>
                 </ParentRoute>
             </Routes>

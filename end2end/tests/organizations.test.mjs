@@ -157,3 +157,85 @@ describe('Organizations, other roles', () => {
     await screenshot(page, 'organizations-bound-user');
   });
 });
+
+describe('Editing an organization', () => {
+  let orgId;
+  before(async () => {
+    const res = await callServerFn('orgs/create_org', {
+      'org[name]': `Edit Me ${tag}`, 'org[domain]': `edit-me-${tag}.example`,
+      'org[product]': 'eloquent', 'org[status]': 'active',
+    }, root.token);
+    orgId = JSON.parse(res.body);
+    addMember(orgId, admin.userId, 'member');
+    for (let n = 1; n <= 20; n++) {
+      const r = await callServerFn('orgs/add_role', { org_id: orgId, role_name: `crew-${n}` }, root.token);
+      assert.ok(r.status < 400, r.body);
+    }
+  });
+
+  test('each tab saves; a 21st role, disable/enable and a refused delete', async () => {
+    const page = await openPage(browser);
+    await signInThroughPage(page, root.email);
+    await page.goto(`${BASE_URL}/organizations?q=${encodeURIComponent(`Edit Me ${tag}`)}`);
+    await waitForHydration(page);
+    await page.getByTestId('org-name').first().click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Title').waitFor();
+
+    await dialog.getByLabel('Title').fill(`Edited ${tag}`);
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByTestId('toast').waitFor();
+    await page.waitForFunction((t) => document.querySelector('#dialog-title')?.textContent.includes(t), `Edited ${tag}`);
+
+    await dialog.getByRole('link', { name: 'Address' }).click();
+    await dialog.getByLabel('City').fill('Jeddah');
+    await dialog.getByLabel('ZIP code').fill('21577');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByTestId('toast').waitFor();
+
+    await dialog.getByRole('link', { name: 'Subscription' }).click();
+    await dialog.getByLabel('Plan name').fill('pro_monthly');
+    await dialog.getByLabel('Seats').fill('25');
+    await dialog.getByLabel('Status').selectOption('past_due');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByText('Payment is past due').waitFor();
+    await screenshot(page, 'organizations-edit-subscription');
+
+    await dialog.getByRole('link', { name: 'Roles' }).click();
+    await dialog.getByText('20 of 20 custom roles').waitFor();
+    await dialog.getByLabel('New role name').fill('analyst');
+    await dialog.getByRole('button', { name: 'Add role' }).click();
+    await dialog.getByText('at most 20 custom roles').waitFor();
+    await screenshot(page, 'organizations-edit-roles');
+
+    await dialog.getByRole('link', { name: 'Basic Info' }).click();
+    await dialog.getByRole('link', { name: 'Disable…' }).click();
+    await page.getByTestId('confirm-body').filter({ hasText: 'lose access at once' }).waitFor();
+    await page.getByRole('button', { name: 'Disable organization' }).click();
+    await page.getByTestId('toast').filter({ hasText: `Organization “Edited ${tag}” disabled.` }).waitFor();
+
+    await page.goto(`${BASE_URL}/organizations/${orgId}/confirm/enable`);
+    await waitForHydration(page);
+    await page.getByRole('button', { name: 'Enable organization' }).click();
+    await page.getByTestId('toast').filter({ hasText: 'enabled' }).waitFor();
+
+    await page.goto(`${BASE_URL}/organizations/${orgId}/confirm/delete`);
+    await waitForHydration(page);
+    assert.match(await page.getByTestId('confirm-body').textContent(), /permanently deletes.*1 member/s);
+    await page.getByRole('button', { name: 'Delete organization' }).click();
+    await page.getByRole('alert').filter({ hasText: 'still has 1 member' }).waitFor();
+    await screenshot(page, 'organizations-delete-refused');
+    assert.deepEqual(page.problems.filter((p) => !/status of (400|409)/.test(p)), []);
+  });
+
+  test('JavaScript off: the address tab saves with a plain form post', async () => {
+    const page = await openPage(browser, { javaScriptEnabled: false });
+    await signInThroughPage(page, root.email, { js: false });
+    await page.goto(`${BASE_URL}/organizations/${orgId}/edit?tab=address`);
+    await page.getByLabel('Country').fill('Saudi Arabia');
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Save' }).click()]);
+    await page.goto(`${BASE_URL}/organizations/${orgId}/edit?tab=address`);
+    assert.equal(await page.getByLabel('Country').inputValue(), 'Saudi Arabia');
+    assert.equal(await page.getByLabel('City').inputValue(), 'Jeddah');
+  });
+});

@@ -308,8 +308,10 @@ fn unique_field_errors(err: sqlx::Error) -> AppError {
 pub async fn get(org_id: Option<&str>) -> Result<Organization, AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let org_id = org_id.map(parse_org_id).transpose()?;
-    let mut tenant = gate::tenant(&services, &parts, org_id).await?;
+    let mut tenant = match org_id.map(parse_org_id).transpose()? {
+        Some(org_id) => gate::manage(&services, &parts, org_id).await?,
+        None => gate::tenant(&services, &parts, None).await?,
+    };
     let org_id = tenant.org_id;
     let org = read(tenant.conn(), org_id).await?;
     tenant.commit().await?;
@@ -320,15 +322,21 @@ async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, App
     let row = sqlx::query!(
         r#"select org_id, org_number, name, slug, primary_domain, description, contact_email,
                   contact_phone, address_line1, address_line2, city, state, country, zip,
-                  product, status, parent_org_id,
+                  product, status, parent_org_id, member_count, product_count,
                   platform.org_schema_name(org_id) as "schema!"
              from organization where org_id = $1"#,
         org_id
     )
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
+    let subscription = super::settings::subscription(&mut *conn, org_id).await?;
+    let roles = super::settings::roles(&mut *conn, org_id).await?;
     Ok(Organization {
+        members: row.member_count,
+        products: row.product_count,
+        subscription,
+        roles,
         id: row.org_id.to_string(),
         number: row.org_number,
         slug: row.slug,
@@ -360,7 +368,7 @@ pub async fn update(
     let services = services()?;
     let parts = request_parts()?;
     let org_id = parse_org_id(org_id)?;
-    let mut tenant = gate::tenant(&services, &parts, Some(org_id)).await?;
+    let mut tenant = gate::manage(&services, &parts, org_id).await?;
     tenant.require_admin()?;
     let current = read(tenant.conn(), org_id).await?;
     if let Some(slug) = slug.filter(|s| s.trim() != current.slug) {
@@ -441,7 +449,8 @@ pub async fn update(
 
 /// Disabling: the org's owners and admins, or a superadmin. Enabling: a superadmin, because
 /// nobody else can reach a disabled org.
-pub async fn set_status(org_id: &str, enable: bool) -> Result<(), AppError> {
+/// Returns the org's name, for the confirmation.
+pub async fn set_status(org_id: &str, enable: bool) -> Result<String, AppError> {
     let services = services()?;
     let parts = request_parts()?;
     let org_id = parse_org_id(org_id)?;
@@ -449,13 +458,13 @@ pub async fn set_status(org_id: &str, enable: bool) -> Result<(), AppError> {
         let admin = gate::principal(&services, &parts).await?.superadmin()?;
         admin.act_in(&services.pool, org_id).await?
     } else {
-        let tenant = gate::tenant(&services, &parts, Some(org_id)).await?;
+        let tenant = gate::manage(&services, &parts, org_id).await?;
         tenant.require_admin()?;
         tenant
     };
     let status = if enable { "active" } else { "disabled" };
-    let number = sqlx::query_scalar!(
-        "update organization set status = $2 where org_id = $1 returning org_number",
+    let org = sqlx::query!(
+        "update organization set status = $2 where org_id = $1 returning org_number, name",
         org_id,
         status
     )
@@ -464,14 +473,15 @@ pub async fn set_status(org_id: &str, enable: bool) -> Result<(), AppError> {
     .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
     let action = if enable { "org.enable" } else { "org.disable" };
     tenant
-        .audit(action, &format!("ORG{number}"), json!({}))
+        .audit(action, &format!("ORG{}", org.org_number), json!({}))
         .await?;
     tenant.commit().await?;
     tracing::info!(org = %org_id, status, "organization status changed");
-    Ok(())
+    Ok(org.name)
 }
 
-pub async fn delete(org_id: &str) -> Result<(), AppError> {
+/// Returns the deleted org's name, for the confirmation.
+pub async fn delete(org_id: &str) -> Result<String, AppError> {
     let services = services()?;
     let parts = request_parts()?;
     let org_id = parse_org_id(org_id)?;
@@ -488,11 +498,22 @@ pub async fn delete(org_id: &str) -> Result<(), AppError> {
             "This organization still has {members} member(s); remove them before deleting it."
         )));
     }
+    let products = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from org_product where org_id = $1"#,
+        org_id
+    )
+    .fetch_one(tenant.conn())
+    .await?;
+    if products > 0 {
+        return Err(AppError::Conflict(format!(
+            "This organization has {products} installed product(s); uninstall them before deleting it."
+        )));
+    }
     sqlx::query!("select platform.drop_org_schema($1)", org_id)
         .execute(tenant.conn())
         .await?;
-    let number = sqlx::query_scalar!(
-        "delete from organization where org_id = $1 returning org_number",
+    let deleted = sqlx::query!(
+        "delete from organization where org_id = $1 returning org_number, name",
         org_id
     )
     .fetch_optional(tenant.conn())
@@ -510,7 +531,7 @@ pub async fn delete(org_id: &str) -> Result<(), AppError> {
     let _ = sqlx::query!(
         "select platform.record_audit(null, $1, 'org.delete', $2, $3, $4, $5)",
         principal.user_id,
-        format!("ORG{number}"),
+        format!("ORG{}", deleted.org_number),
         principal.client.ip,
         principal.client.user_agent,
         json!({ "org_id": org_id })
@@ -518,7 +539,7 @@ pub async fn delete(org_id: &str) -> Result<(), AppError> {
     .execute(&services.pool)
     .await
     .map_err(|e| tracing::warn!(error = %e, "could not record an org deletion"));
-    Ok(())
+    Ok(deleted.name)
 }
 
 /// Whether the org's dedicated schema exists (tests, diagnostics).

@@ -4,15 +4,19 @@
 //! Creating an org writes its row, its built-in roles and its dedicated schema in one
 //! transaction, so a failure leaves nothing behind; deleting drops the schema the same way.
 
+mod edit;
 #[cfg(feature = "ssr")]
 mod lifecycle;
 #[cfg(feature = "ssr")]
 mod list;
 mod page;
+#[cfg(feature = "ssr")]
+mod settings;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use edit::{ConfirmOrgAction, EditOrgDialog};
 #[cfg(feature = "ssr")]
 pub use lifecycle::{create_in, schema_exists};
 pub use page::{NewOrgDialog, OrganizationsPage};
@@ -80,6 +84,94 @@ pub struct Organization {
     pub parent_id: Option<String>,
     pub details: OrgDetails,
     pub schema: String,
+    pub members: i32,
+    pub products: i32,
+    pub subscription: Option<Subscription>,
+    pub roles: Vec<RoleInfo>,
+}
+
+/// The subscription record, edited by hand until Stripe sync lands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub plan_name: String,
+    pub seats: i32,
+    /// `stripe` or `custom`.
+    pub platform: String,
+    /// `active`, `trialing`, `past_due` or `cancelled`.
+    pub status: String,
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    pub trial_end: Option<chrono::DateTime<chrono::Utc>>,
+    pub current_period_end: Option<chrono::DateTime<chrono::Utc>>,
+    pub cancelled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub cancel_reason: String,
+    pub grace_period_end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A role of an org, as the Roles tab lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub name: String,
+    pub builtin: bool,
+    /// `admin` and `member` (shown as "user") cannot be removed.
+    pub required: bool,
+    pub members: i64,
+}
+
+impl RoleInfo {
+    /// What people see: `member` is called "user".
+    pub fn label(&self) -> &str {
+        if self.name == "member" {
+            "user"
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// The most custom roles an org may have.
+pub const MAX_CUSTOM_ROLES: usize = 20;
+
+/// Subscription statuses: (stored value, label).
+pub const SUBSCRIPTION_STATUSES: [(&str, &str); 4] = [
+    ("active", "Active"),
+    ("trialing", "Trialing"),
+    ("past_due", "Past Due"),
+    ("cancelled", "Cancelled"),
+];
+
+/// Saves the Subscription tab: plan, seats, platform and status (Stripe's fields are read-only).
+#[server(endpoint = "orgs/update_subscription")]
+pub async fn update_subscription(
+    org_id: String,
+    plan_name: String,
+    seats: String,
+    platform: String,
+    status: String,
+    #[server(default)] cancel_reason: String,
+) -> Result<(), AppError> {
+    settings::update_subscription(&org_id, plan_name, seats, platform, status, cancel_reason)
+        .await?;
+    leptos_axum::redirect(&format!(
+        "/organizations/{org_id}/edit?tab=subscription&saved=1"
+    ));
+    Ok(())
+}
+
+/// Adds a custom role (at most 20 per org).
+#[server(endpoint = "orgs/add_role")]
+pub async fn add_role(org_id: String, role_name: String) -> Result<(), AppError> {
+    settings::add_role(&org_id, &role_name).await?;
+    leptos_axum::redirect(&format!("/organizations/{org_id}/edit?tab=roles&saved=1"));
+    Ok(())
+}
+
+/// Removes a custom role nobody holds; `admin` and `user` always stay.
+#[server(endpoint = "orgs/remove_role")]
+pub async fn remove_role(org_id: String, role_name: String) -> Result<(), AppError> {
+    settings::remove_role(&org_id, &role_name).await?;
+    leptos_axum::redirect(&format!("/organizations/{org_id}/edit?tab=roles&saved=1"));
+    Ok(())
 }
 
 /// Rows per page of the Organizations table.
@@ -258,17 +350,23 @@ pub async fn update_org(
 /// Locks every member out at once; all data stays.
 #[server(endpoint = "orgs/disable_org")]
 pub async fn disable_org(org_id: String) -> Result<(), AppError> {
-    lifecycle::set_status(&org_id, false).await
+    let name = lifecycle::set_status(&org_id, false).await?;
+    leptos_axum::redirect(&format!("/organizations?disabled={}", encode(&name)));
+    Ok(())
 }
 
 /// Restores access (superadmins: the org's own admins are locked out while it is disabled).
 #[server(endpoint = "orgs/enable_org")]
 pub async fn enable_org(org_id: String) -> Result<(), AppError> {
-    lifecycle::set_status(&org_id, true).await
+    let name = lifecycle::set_status(&org_id, true).await?;
+    leptos_axum::redirect(&format!("/organizations?enabled={}", encode(&name)));
+    Ok(())
 }
 
 /// Deletes an org with nothing assigned to it, and drops its schema (superadmins).
 #[server(endpoint = "orgs/delete_org")]
 pub async fn delete_org(org_id: String) -> Result<(), AppError> {
-    lifecycle::delete(&org_id).await
+    let name = lifecycle::delete(&org_id).await?;
+    leptos_axum::redirect(&format!("/organizations?deleted={}", encode(&name)));
+    Ok(())
 }

@@ -52,13 +52,28 @@ pub fn OrganizationsPage() -> impl IntoView {
         move || (query.get(), search.get()),
         |(query, _)| list_page(query),
     );
-    let created = move || use_query_map().with(|q| q.get("created"));
+    // The confirmation a finished action redirected here with.
+    let notice = move || {
+        use_query_map().with(|q| {
+            [
+                ("created", "created"),
+                ("disabled", "disabled"),
+                ("enabled", "enabled"),
+                ("deleted", "deleted"),
+            ]
+            .into_iter()
+            .find_map(|(key, verb)| {
+                q.get(key)
+                    .map(|name| format!("Organization “{name}” {verb}."))
+            })
+        })
+    };
     view! {
         <Title text="Organizations" />
         <div class="mx-auto max-w-7xl">
             <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading organizations…"</p> }>
                 {move || page.get().map(|result| match result {
-                    Ok(page) => view! { <OrgsView page created=created() /> }.into_any(),
+                    Ok(page) => view! { <OrgsView page notice=notice() /> }.into_any(),
                     Err(err) => view! {
                         <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
                             {err.to_string()}
@@ -76,7 +91,7 @@ async fn list_page(query: OrgQuery) -> Result<OrgPage, AppError> {
 }
 
 #[component]
-fn OrgsView(page: OrgPage, created: Option<String>) -> impl IntoView {
+fn OrgsView(page: OrgPage, notice: Option<String>) -> impl IntoView {
     let query = page.query.clone();
     let new_href = format!(
         "/organizations/new{}",
@@ -101,10 +116,10 @@ fn OrgsView(page: OrgPage, created: Option<String>) -> impl IntoView {
                 <A href=new_href attr:class=format!("{PRIMARY} {FOCUS_RING}")>"New Organization"</A>
             })}
         </div>
-        {created.map(|name| view! {
+        {notice.map(|text| view! {
             <p role="status" data-testid="toast"
                 class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 px-4 py-2 text-sm text-emerald-800">
-                {format!("Organization “{name}” created.")}
+                {text}
             </p>
         })}
         <SummaryCards page=page.clone() />
@@ -302,13 +317,16 @@ fn row(org: OrgRow) -> impl IntoView {
             .into_any()
         }
     };
+    let edit_title = format!("Edit {}", org.name);
     view! {
         <tr class="whitespace-nowrap hover:bg-slate-50" data-testid="org-row">
             <td class="whitespace-nowrap px-3 py-2 font-mono text-xs text-slate-600">{format!("ORG{}", org.number)}</td>
             <td class="max-w-[20rem] px-3 py-2">
-                <div class="truncate font-medium text-slate-900" title=org.name.clone() data-testid="org-name">
+                <A href=format!("/organizations/{}/edit", org.id)
+                    attr:class=format!("block truncate font-medium text-slate-900 hover:text-indigo-600 {FOCUS_RING}")
+                    attr:title=edit_title attr:data-testid="org-name">
                     {org.name.clone()}
-                </div>
+                </A>
                 <div class="truncate text-xs text-slate-500">
                     {org.slug.clone()}
                     {(!org.domain.is_empty()).then(|| format!(" · {}", org.domain))}

@@ -238,6 +238,24 @@ pub async fn tenant(
     result
 }
 
+/// The caller managing `org_id` from a page that lists several orgs: a superadmin acts in it
+/// through the platform path (any org, disabled ones included); anyone else goes through the
+/// gate with `org_id` as the explicit source, so it must be the org they are acting in.
+pub async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tenant, AppError> {
+    let principal = principal(services, parts).await?;
+    match principal.superadmin() {
+        Ok(admin) => {
+            let tenant = admin.act_in(&services.pool, org_id).await?;
+            tracing::info!(
+                target: "tenancy", decision = "allow", org = %org_id, user = %principal.user_id,
+                role = "superadmin", path = %principal.client.path, via = "platform",
+            );
+            Ok(tenant)
+        }
+        Err(_) => tenant(services, parts, Some(org_id)).await,
+    }
+}
+
 /// The caller, without an org (sign-out, the switcher, the platform path).
 pub async fn principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
     let client = Client::of(parts);

@@ -1,0 +1,512 @@
+//! The Edit dialog (`/organizations/:id/edit?tab=basic|address|subscription|roles`) and the
+//! confirmations for enable, disable and delete (`/organizations/:id/confirm/:action`). Both
+//! are addresses over the list, so they open, submit and close without JavaScript.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{
+    components::A,
+    hooks::{use_location, use_navigate, use_params_map, use_query_map},
+};
+
+use super::{
+    get_org, AddRole, DeleteOrg, DisableOrg, EnableOrg, Organization, RemoveRole, UpdateOrg,
+    UpdateSubscription, MAX_CUSTOM_ROLES, PRODUCTS, SUBSCRIPTION_STATUSES,
+};
+use crate::{auth::submission_error, ui::FieldError, AppError};
+
+const FOCUS_RING: &str =
+    "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
+const PRIMARY: &str = "inline-flex items-center rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 disabled:opacity-60";
+const DANGER: &str = "inline-flex items-center rounded-md bg-rose-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-rose-500 disabled:opacity-60";
+const SECONDARY: &str = "inline-flex items-center rounded-md border border-slate-300 bg-white px-4 py-2 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50";
+const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
+const READONLY: &str = "mt-1 block w-full rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm text-slate-600";
+
+const TABS: [(&str, &str); 4] = [
+    ("basic", "Basic Info"),
+    ("address", "Address"),
+    ("subscription", "Subscription"),
+    ("roles", "Roles"),
+];
+
+/// A modal frame over the list: Escape goes back to the list, focus starts on the first field.
+#[component]
+fn Modal(title: String, children: Children) -> impl IntoView {
+    let navigate = use_navigate();
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" {
+            navigate("/organizations", Default::default());
+        }
+    });
+    on_cleanup(move || escape.remove());
+    let panel = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        if let Some(panel) = panel.get() {
+            if let Ok(Some(first)) =
+                panel.query_selector("input:not([type=hidden]), select, button")
+            {
+                use leptos::wasm_bindgen::JsCast;
+                if let Ok(el) = first.dyn_into::<leptos::web_sys::HtmlElement>() {
+                    let _ = el.focus();
+                }
+            }
+        }
+    });
+    view! {
+        <Title text=title.clone() />
+        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 px-4 py-12">
+            <div node_ref=panel role="dialog" aria-modal="true" aria-labelledby="dialog-title"
+                class="w-full max-w-2xl rounded-lg bg-white p-6 shadow-xl">
+                <div class="flex items-start justify-between gap-4">
+                    <h2 id="dialog-title" class="text-lg font-semibold">{title}</h2>
+                    <A href="/organizations" attr:aria-label="Close" attr:class=format!("rounded p-1 text-slate-500 hover:bg-slate-100 {FOCUS_RING}")>
+                        "✕"
+                    </A>
+                </div>
+                {children()}
+            </div>
+        </div>
+    }
+}
+
+fn saved_notice(show: bool) -> impl IntoView {
+    show.then(|| view! {
+        <p role="status" data-testid="toast"
+            class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
+            "Saved."
+        </p>
+    })
+}
+
+fn form_alert(error: Signal<Option<AppError>>) -> impl IntoView {
+    move || {
+        error.get().and_then(|err| match err {
+            AppError::Validation(_) => None,
+            other => Some(view! {
+                <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{other.to_string()}</p>
+            }),
+        })
+    }
+}
+
+#[component]
+pub fn EditOrgDialog() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let search = use_location().search;
+    let update = ServerAction::<UpdateOrg>::new();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let org = Resource::new(
+        move || (id(), search.get(), update.version().get()),
+        |(id, _, _)| get_org(id),
+    );
+    let tab = move || {
+        query
+            .with(|q| q.get("tab"))
+            .filter(|t| TABS.iter().any(|(k, _)| k == t))
+            .unwrap_or_else(|| "basic".to_string())
+    };
+    let saved = move || query.with(|q| q.get("saved").is_some());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || org.get().map(|result| match result {
+                Ok(org) => {
+                    let title = format!("Edit ORG{} · {}", org.number, org.details.name);
+                    let current = tab();
+                    view! {
+                        <Modal title>
+                            <nav aria-label="Sections of the organization" class="mt-4 border-b border-slate-200">
+                                <ul class="-mb-px flex gap-4 text-sm">
+                                    {TABS.iter().map(|(key, label)| {
+                                        let selected = *key == current;
+                                        view! {
+                                            <li>
+                                                <A href=format!("/organizations/{}/edit?tab={key}", org.id)
+                                                    attr:aria-current=selected.then_some("page")
+                                                    attr:class=format!("inline-block border-b-2 px-1 pb-2 {FOCUS_RING} {}",
+                                                        if selected { "border-indigo-600 font-medium text-indigo-700" }
+                                                        else { "border-transparent text-slate-600 hover:text-slate-900" })>
+                                                    {*label}
+                                                </A>
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            </nav>
+                            {saved_notice(saved() || matches!(update.value().get(), Some(Ok(()))))}
+                            {match current.as_str() {
+                                "address" => view! { <AddressTab org=org.clone() update /> }.into_any(),
+                                "subscription" => view! { <SubscriptionTab org=org.clone() /> }.into_any(),
+                                "roles" => view! { <RolesTab org=org.clone() /> }.into_any(),
+                                _ => view! { <BasicTab org=org.clone() update /> }.into_any(),
+                            }}
+                        </Modal>
+                    }.into_any()
+                }
+                Err(err) => view! {
+                    <Modal title="Organization".to_string()>
+                        <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
+                    </Modal>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// Hidden copies of every detail, so each tab's form saves the whole record.
+fn hidden_details(org: &Organization, except: &[&str]) -> impl IntoView {
+    let d = &org.details;
+    let fields = [
+        ("name", d.name.clone()),
+        ("domain", d.domain.clone()),
+        ("description", d.description.clone()),
+        ("contact_email", d.contact_email.clone()),
+        ("contact_phone", d.contact_phone.clone()),
+        ("address_line1", d.address_line1.clone()),
+        ("address_line2", d.address_line2.clone()),
+        ("city", d.city.clone()),
+        ("state", d.state.clone()),
+        ("country", d.country.clone()),
+        ("zip", d.zip.clone()),
+        ("product", d.product.clone()),
+    ];
+    fields
+        .into_iter()
+        .filter(|(name, _)| !except.contains(name))
+        .map(|(name, value)| view! { <input type="hidden" name=format!("details[{name}]") value=value /> })
+        .collect_view()
+}
+
+#[component]
+fn BasicTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView {
+    let error = submission_error(update);
+    let active = org.status == "active";
+    view! {
+        <ActionForm action=update attr:class="mt-4 space-y-4" attr:novalidate=true>
+            {form_alert(error)}
+            <input type="hidden" name="org_id" value=org.id.clone() />
+            {hidden_details(&org, &["name", "domain", "product"])}
+            <div>
+                <label for="edit-name" class="block text-sm font-medium">"Title"</label>
+                <input id="edit-name" name="details[name]" value=org.details.name.clone() required class=INPUT />
+                <FieldError error field="name" />
+            </div>
+            <div class="grid grid-cols-2 gap-4">
+                <div>
+                    <label for="edit-domain" class="block text-sm font-medium">"Domain"</label>
+                    <input id="edit-domain" name="details[domain]" value=org.details.domain.clone() class=INPUT />
+                    <FieldError error field="domain" />
+                </div>
+                <div>
+                    <label for="edit-product" class="block text-sm font-medium">"Product"</label>
+                    <select id="edit-product" name="details[product]" class=INPUT>
+                        {PRODUCTS.iter().map(|(value, label)| view! {
+                            <option value=*value selected=*value == org.details.product>{*label}</option>
+                        }).collect_view()}
+                    </select>
+                    <FieldError error field="product" />
+                </div>
+            </div>
+            <div>
+                <label for="edit-slug" class="block text-sm font-medium">"Slug"</label>
+                <input id="edit-slug" value=org.slug.clone() readonly class=READONLY aria-describedby="slug-help" />
+                <p id="slug-help" class="mt-1 text-xs text-slate-500">"Permanent: it names the org's subdomain."</p>
+            </div>
+            <div class="flex items-center justify-between gap-3 border-t border-slate-100 pt-4">
+                <div class="flex items-center gap-2 text-sm">
+                    "Status:"
+                    <span data-testid="org-status" class=if active { "rounded-full bg-emerald-50 px-2 py-0.5 text-xs font-medium text-emerald-700" } else { "rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600" }>
+                        {if active { "Active" } else { "Disabled" }}
+                    </span>
+                    <A href=format!("/organizations/{}/confirm/{}", org.id, if active { "disable" } else { "enable" })
+                        attr:class=format!("text-sm font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>
+                        {if active { "Disable…" } else { "Enable…" }}
+                    </A>
+                    <A href=format!("/organizations/{}/confirm/delete", org.id)
+                        attr:class=format!("text-sm font-medium text-rose-600 hover:text-rose-500 {FOCUS_RING}")>
+                        "Delete…"
+                    </A>
+                </div>
+                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || update.pending().get()>"Save"</button>
+            </div>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn AddressTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView {
+    let error = submission_error(update);
+    let d = org.details.clone();
+    let field = move |name: &'static str,
+                      label: &'static str,
+                      value: String,
+                      autocomplete: &'static str| {
+        view! {
+            <div>
+                <label for=format!("edit-{name}") class="block text-sm font-medium">{label}</label>
+                <input id=format!("edit-{name}") name=format!("details[{name}]") value=value autocomplete=autocomplete class=INPUT />
+                <FieldError error field=name />
+            </div>
+        }
+    };
+    view! {
+        <ActionForm action=update attr:class="mt-4 space-y-4" attr:novalidate=true>
+            {form_alert(error)}
+            <input type="hidden" name="org_id" value=org.id.clone() />
+            {hidden_details(&org, &["address_line1", "address_line2", "city", "state", "country", "zip"])}
+            {field("address_line1", "Address line 1", d.address_line1, "address-line1")}
+            {field("address_line2", "Address line 2", d.address_line2, "address-line2")}
+            <div class="grid grid-cols-2 gap-4">
+                {field("city", "City", d.city, "address-level2")}
+                {field("state", "State", d.state, "address-level1")}
+                {field("country", "Country", d.country, "country-name")}
+                {field("zip", "ZIP code", d.zip, "postal-code")}
+            </div>
+            <div class="flex justify-end border-t border-slate-100 pt-4">
+                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || update.pending().get()>"Save"</button>
+            </div>
+        </ActionForm>
+    }
+}
+
+fn date(value: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    value
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "—".to_string())
+}
+
+#[component]
+fn SubscriptionTab(org: Organization) -> impl IntoView {
+    let action = ServerAction::<UpdateSubscription>::new();
+    let error = submission_error(action);
+    let sub = org.subscription.clone();
+    let plan = sub
+        .as_ref()
+        .map(|s| s.plan_name.clone())
+        .unwrap_or_default();
+    let seats = sub.as_ref().map(|s| s.seats).unwrap_or(1).to_string();
+    let platform = sub
+        .as_ref()
+        .map(|s| s.platform.clone())
+        .unwrap_or_else(|| "custom".to_string());
+    let status = sub
+        .as_ref()
+        .map(|s| s.status.clone())
+        .unwrap_or_else(|| "active".to_string());
+    let readonly = |label: &'static str, value: String| {
+        view! {
+            <div>
+                <span class="block text-sm font-medium text-slate-500">{label}</span>
+                <span class=READONLY>{value}</span>
+            </div>
+        }
+    };
+    view! {
+        {sub.is_none().then(|| view! {
+            <p class="mt-4 rounded-md bg-slate-50 px-3 py-2 text-sm text-slate-600">
+                "No subscription yet. Saving this form creates one."
+            </p>
+        })}
+        {sub.as_ref().filter(|s| s.status == "past_due").map(|s| view! {
+            <p role="alert" class="mt-4 rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800">
+                {format!("Payment is past due. The grace period ends {}; after that, access may be suspended.", date(s.grace_period_end))}
+            </p>
+        })}
+        {sub.as_ref().filter(|s| s.status == "cancelled").map(|s| view! {
+            <p class="mt-4 rounded-md border border-rose-200 bg-rose-50 px-3 py-2 text-sm text-rose-800" data-testid="cancelled-info">
+                {format!("Cancelled on {}{}", date(s.cancelled_at),
+                    if s.cancel_reason.is_empty() { String::new() } else { format!(": {}", s.cancel_reason) })}
+            </p>
+        })}
+        <ActionForm action=action attr:class="mt-4 space-y-4" attr:novalidate=true>
+            {form_alert(error)}
+            <input type="hidden" name="org_id" value=org.id.clone() />
+            <div class="grid grid-cols-2 gap-4">
+                <div>
+                    <label for="sub-plan" class="block text-sm font-medium">"Plan name"</label>
+                    <input id="sub-plan" name="plan_name" value=plan placeholder="pro_monthly" class=INPUT />
+                    <FieldError error field="plan_name" />
+                </div>
+                <div>
+                    <label for="sub-seats" class="block text-sm font-medium">"Seats"</label>
+                    <input id="sub-seats" name="seats" type="number" min="0" value=seats class=INPUT />
+                    <FieldError error field="seats" />
+                </div>
+                <div>
+                    <label for="sub-platform" class="block text-sm font-medium">"Platform"</label>
+                    <select id="sub-platform" name="platform" class=INPUT>
+                        <option value="stripe" selected=platform == "stripe">"Stripe"</option>
+                        <option value="custom" selected=platform == "custom">"Custom"</option>
+                    </select>
+                    <FieldError error field="platform" />
+                </div>
+                <div>
+                    <label for="sub-status" class="block text-sm font-medium">"Status"</label>
+                    <select id="sub-status" name="status" class=INPUT>
+                        {SUBSCRIPTION_STATUSES.iter().map(|(value, label)| view! {
+                            <option value=*value selected=*value == status>{*label}</option>
+                        }).collect_view()}
+                    </select>
+                    <FieldError error field="status" />
+                </div>
+            </div>
+            <div>
+                <label for="sub-cancel-reason" class="block text-sm font-medium">
+                    "Cancellation reason " <span class="font-normal text-slate-500">"(when cancelled)"</span>
+                </label>
+                <input id="sub-cancel-reason" name="cancel_reason"
+                    value=sub.as_ref().map(|s| s.cancel_reason.clone()).unwrap_or_default() class=INPUT />
+                <FieldError error field="cancel_reason" />
+            </div>
+            <div class="grid grid-cols-2 gap-4">
+                {readonly("Stripe customer ID", sub.as_ref().and_then(|s| s.stripe_customer_id.clone()).unwrap_or_else(|| "—".into()))}
+                {readonly("Stripe subscription ID", sub.as_ref().and_then(|s| s.stripe_subscription_id.clone()).unwrap_or_else(|| "—".into()))}
+                {readonly("Trial ends", date(sub.as_ref().and_then(|s| s.trial_end)))}
+                {readonly("Current period ends", date(sub.as_ref().and_then(|s| s.current_period_end)))}
+            </div>
+            <div class="flex justify-end border-t border-slate-100 pt-4">
+                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>"Save"</button>
+            </div>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn RolesTab(org: Organization) -> impl IntoView {
+    let add = ServerAction::<AddRole>::new();
+    let remove = ServerAction::<RemoveRole>::new();
+    let add_error = submission_error(add);
+    let remove_error = submission_error(remove);
+    let custom = org.roles.iter().filter(|r| !r.builtin).count();
+    let org_id = org.id.clone();
+    view! {
+        <p class="mt-4 text-sm text-slate-600">
+            {format!("{custom} of {MAX_CUSTOM_ROLES} custom roles. The admin and user roles are always present.")}
+        </p>
+        {form_alert(remove_error)}
+        <ul class="mt-3 divide-y divide-slate-100 rounded-md border border-slate-200" data-testid="roles">
+            {org.roles.clone().into_iter().map(|role| {
+                let org_id = org_id.clone();
+                view! {
+                    <li class="flex items-center justify-between px-3 py-2 text-sm">
+                        <span class="flex items-center gap-2">
+                            <span class="font-medium" data-testid="role-name">{role.label().to_string()}</span>
+                            {role.builtin.then(|| view! { <span class="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-500">"built in"</span> })}
+                            <span class="text-xs text-slate-500">{format!("{} member(s)", role.members)}</span>
+                        </span>
+                        {if role.builtin {
+                            view! { <span class="text-xs text-slate-400">{if role.required { "always present" } else { "" }}</span> }.into_any()
+                        } else {
+                            view! {
+                                <ActionForm action=remove>
+                                    <input type="hidden" name="org_id" value=org_id />
+                                    <input type="hidden" name="role_name" value=role.name.clone() />
+                                    <button type="submit" class=format!("text-sm font-medium text-rose-600 hover:text-rose-500 {FOCUS_RING}")
+                                        aria-label=format!("Remove role {}", role.name)>
+                                        "Remove"
+                                    </button>
+                                </ActionForm>
+                            }.into_any()
+                        }}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+        <ActionForm action=add attr:class="mt-4 flex items-start gap-2" attr:novalidate=true>
+            <input type="hidden" name="org_id" value=org.id.clone() />
+            <div class="flex-1">
+                <label for="role-name" class="sr-only">"New role name"</label>
+                <input id="role-name" name="role_name" placeholder="e.g. analyst" class=INPUT />
+                <FieldError error=add_error field="role_name" />
+            </div>
+            <button type="submit" class=format!("mt-1 {PRIMARY} {FOCUS_RING}") disabled=move || add.pending().get()>"Add role"</button>
+        </ActionForm>
+    }
+}
+
+/// Confirms enable, disable or delete, saying what will happen before it does.
+#[component]
+pub fn ConfirmOrgAction() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let verb = move || params.with(|p| p.get("action").unwrap_or_default());
+    let org = Resource::new(id, get_org);
+    let disable = ServerAction::<DisableOrg>::new();
+    let enable = ServerAction::<EnableOrg>::new();
+    let delete = ServerAction::<DeleteOrg>::new();
+    let errors = Signal::derive(move || {
+        submission_error(disable)
+            .get()
+            .or_else(|| submission_error(enable).get())
+            .or_else(|| submission_error(delete).get())
+    });
+    view! {
+        <Suspense fallback=|| ()>
+            {move || org.get().map(|result| match result {
+                Ok(org) => {
+                    let name = format!("ORG{} · {}", org.number, org.details.name);
+                    let (title, body, button): (String, String, &'static str) = match verb().as_str() {
+                        "disable" => (
+                            format!("Disable {name}?"),
+                            format!("All {} member(s) lose access at once, signed-in sessions included. Nothing is deleted; enabling restores access.", org.members),
+                            "Disable organization",
+                        ),
+                        "enable" => (
+                            format!("Enable {name}?"),
+                            "Its members can sign in and work in it again.".to_string(),
+                            "Enable organization",
+                        ),
+                        _ => (
+                            format!("Delete {name}?"),
+                            format!(
+                                "This permanently deletes the organization, its roles, its subscription record, its audit log and its schema {}. It cannot be undone.{}",
+                                org.schema,
+                                if org.members > 0 || org.products > 0 {
+                                    format!(" It is refused while anything is assigned: {} member(s) and {} installed product(s) now.", org.members, org.products)
+                                } else { String::new() },
+                            ),
+                            "Delete organization",
+                        ),
+                    };
+                    let org_id = org.id.clone();
+                    let form = match verb().as_str() {
+                        "disable" => view! {
+                            <ActionForm action=disable>
+                                <input type="hidden" name="org_id" value=org_id.clone() />
+                                <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{button}</button>
+                            </ActionForm>
+                        }.into_any(),
+                        "enable" => view! {
+                            <ActionForm action=enable>
+                                <input type="hidden" name="org_id" value=org_id.clone() />
+                                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>{button}</button>
+                            </ActionForm>
+                        }.into_any(),
+                        _ => view! {
+                            <ActionForm action=delete>
+                                <input type="hidden" name="org_id" value=org_id.clone() />
+                                <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{button}</button>
+                            </ActionForm>
+                        }.into_any(),
+                    };
+                    view! {
+                        <Modal title>
+                            <p class="mt-3 text-sm text-slate-700" data-testid="confirm-body">{body}</p>
+                            <div class="mt-3">{form_alert(errors)}</div>
+                            <div class="mt-6 flex justify-end gap-3">
+                                <A href=format!("/organizations/{}/edit", org.id) attr:class=format!("{SECONDARY} {FOCUS_RING}")>"Cancel"</A>
+                                {form}
+                            </div>
+                        </Modal>
+                    }.into_any()
+                }
+                Err(err) => view! {
+                    <Modal title="Organization".to_string()>
+                        <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
+                    </Modal>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
