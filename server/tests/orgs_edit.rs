@@ -274,3 +274,95 @@ async fn delete_is_refused_while_products_are_installed() {
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert_eq!(deleted.headers["location"], "/organizations?deleted=Beta");
 }
+
+#[tokio::test]
+async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() {
+    let w = world().await;
+    let id = w.alpha.to_string();
+    let sub = [
+        ("org_id", id.as_str()),
+        ("plan_name", "pro"),
+        ("seats", "3"),
+        ("platform", "custom"),
+        ("status", "active"),
+    ];
+    assert_eq!(
+        w.app
+            .call("orgs/update_subscription", Some(&w.alice), &sub)
+            .await
+            .status,
+        200
+    );
+    let session = w
+        .app
+        .call("auth/current_session", Some(&w.alice), &[])
+        .await
+        .json();
+    assert!(session["pages"]
+        .as_array()
+        .unwrap()
+        .contains(&"billing".into()));
+
+    // Alice keeps her admin role but loses Billing.
+    sqlx::query("update membership set pages = '{organizations,users}' where org_id = $1 and user_id = (select user_id from app_user where email = 'alice@alpha.test')")
+        .bind(w.alpha)
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    let refused = w
+        .app
+        .call("orgs/update_subscription", Some(&w.alice), &sub)
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("access to Billing"),
+        "{}",
+        refused.body
+    );
+    let session = w
+        .app
+        .call("auth/current_session", Some(&w.alice), &[])
+        .await
+        .json();
+    assert_eq!(
+        session["pages"],
+        serde_json::json!(["organizations", "users"])
+    );
+    // Organizations she still has: her org's details stay editable.
+    let get = w
+        .app
+        .call("orgs/get_org", Some(&w.alice), &[("org_id", &id)])
+        .await;
+    assert_eq!(get.status, 200);
+
+    // A plain member's role opens neither.
+    let dan = w.app.user("dan@alpha.test", false, None).await;
+    w.app.add_member(w.alpha, dan, "member").await;
+    let dan = w.app.sign_in("dan@alpha.test").await;
+    let session = w
+        .app
+        .call("auth/current_session", Some(&dan), &[])
+        .await
+        .json();
+    assert_eq!(session["pages"], serde_json::json!(["agents", "knowledge"]));
+    let page = w
+        .app
+        .send(
+            axum::http::Request::get("/")
+                .header("accept", "text/html")
+                .header("cookie", format!("{}={dan}", app::auth::token::COOKIE))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let nav_start = page.body.find(r#"aria-label="Sections""#).unwrap();
+    let nav = &page.body[nav_start..nav_start + page.body[nav_start..].find("</nav>").unwrap()];
+    assert!(
+        nav.contains("Agents") && nav.contains("Knowledge") && nav.contains("Overview"),
+        "{nav}"
+    );
+    assert!(
+        !nav.contains("Organizations") && !nav.contains("Billing"),
+        "{nav}"
+    );
+}

@@ -59,6 +59,9 @@ pub struct SessionInfo {
     pub active_org: Option<OrgSummary>,
     /// The orgs the switcher offers (all of them for a superadmin, up to a limit).
     pub orgs: Vec<OrgSummary>,
+    /// The Admin App sections this user may open in the active org; navigation shows only
+    /// these (the server checks them again on every call).
+    pub pages: Vec<String>,
 }
 
 /// The signed-in user, or `None` for a visitor (an invalid or revoked token included).

@@ -75,7 +75,19 @@ pub async fn current() -> Result<Option<SessionInfo>, AppError> {
     let active_org = principal
         .active_org
         .and_then(|id| orgs.iter().find(|o| o.id == id.to_string()).cloned());
+    // What the gate allows in the org this request resolves to; nothing when it resolves none.
+    let pages = if principal.superadmin {
+        crate::orgs::PAGES.iter().map(|p| p.to_string()).collect()
+    } else if active_org.is_none() {
+        Vec::new()
+    } else {
+        match gate::tenant(&services, &parts, None).await {
+            Ok(tenant) => tenant.pages.clone(),
+            Err(_) => Vec::new(),
+        }
+    };
     Ok(Some(SessionInfo {
+        pages,
         user_id: principal.user_id.to_string(),
         email: user.email,
         name: user.name,

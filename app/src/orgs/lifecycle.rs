@@ -370,6 +370,7 @@ pub async fn update(
     let org_id = parse_org_id(org_id)?;
     let mut tenant = gate::manage(&services, &parts, org_id).await?;
     tenant.require_admin()?;
+    tenant.require_page("organizations")?;
     let current = read(tenant.conn(), org_id).await?;
     if let Some(slug) = slug.filter(|s| s.trim() != current.slug) {
         tenant
@@ -460,6 +461,7 @@ pub async fn set_status(org_id: &str, enable: bool) -> Result<String, AppError> 
     } else {
         let tenant = gate::manage(&services, &parts, org_id).await?;
         tenant.require_admin()?;
+        tenant.require_page("organizations")?;
         tenant
     };
     let status = if enable { "active" } else { "disabled" };

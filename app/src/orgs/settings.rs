@@ -56,6 +56,7 @@ async fn admin_of(org_id: &str) -> Result<Tenant, AppError> {
         .map_err(|_| AppError::field("org_id", "This is not an organization id."))?;
     let tenant = gate::manage(&services, &parts, org_id).await?;
     tenant.require_admin()?;
+    tenant.require_page("organizations")?;
     Ok(tenant)
 }
 
@@ -68,6 +69,7 @@ pub async fn update_subscription(
     cancel_reason: String,
 ) -> Result<(), AppError> {
     let mut tenant = admin_of(org_id).await?;
+    tenant.require_page("billing")?;
     let mut errors = BTreeMap::new();
     let plan_name = plan_name.trim().to_string();
     if plan_name.is_empty() {

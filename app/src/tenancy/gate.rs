@@ -111,6 +111,9 @@ pub struct Tenant {
     pub principal: Principal,
     /// The caller's role in this org; `None` for a superadmin who is not a member.
     pub role: Option<String>,
+    /// The Admin App sections the caller may open here (the membership's own list, else its
+    /// role's; every section for a superadmin).
+    pub pages: Vec<String>,
     tx: Transaction<'static, Postgres>,
 }
 
@@ -123,10 +126,13 @@ impl Tenant {
     ) -> Result<Self, AppError> {
         let mut tx = pool.begin().await?;
         set_scope(&mut tx, Some(org_id), principal.user_id).await?;
+        // Superadmins and org creators may open everything; `authorize` narrows it for members.
+        let pages = crate::orgs::PAGES.iter().map(|p| p.to_string()).collect();
         Ok(Self {
             org_id,
             principal,
             role,
+            pages,
             tx,
         })
     }
@@ -158,6 +164,20 @@ impl Tenant {
             _ => Err(AppError::Forbidden(
                 "Only an owner or admin of this organization can do this.".to_string(),
             )),
+        }
+    }
+
+    /// The caller may open `page` (one of [`crate::orgs::PAGES`]) in this org: checked on the
+    /// server, not only by hiding a link.
+    pub fn require_page(&self, page: &str) -> Result<(), AppError> {
+        if self.principal.superadmin || self.pages.iter().any(|p| p == page) {
+            Ok(())
+        } else {
+            let mut label = page.to_string();
+            label[..1].make_ascii_uppercase();
+            Err(AppError::Forbidden(format!(
+                "You do not have access to {label} in this organization."
+            )))
         }
     }
 
@@ -408,10 +428,12 @@ async fn authorize(
     };
     let mut tenant = Tenant::begin(&services.pool, org_id, principal, None).await?;
     let row = sqlx::query!(
-        r#"select u.status, u.is_superadmin, u.bound_org_id, m.role_name as "role?"
+        r#"select u.status, u.is_superadmin, u.bound_org_id, m.role_name as "role?",
+                  coalesce(m.pages, r.pages) as pages
              from session s
              join app_user u on u.user_id = s.user_id
              left join membership m on m.org_id = $3 and m.user_id = u.user_id
+             left join org_role r on r.org_id = m.org_id and r.role_name = m.role_name
             where s.session_id = $1 and s.user_id = $2
               and s.revoked_at is null and s.expires_at > now()"#,
         claims.sid,
@@ -437,6 +459,9 @@ async fn authorize(
     tenant.principal.superadmin = row.is_superadmin;
     tenant.principal.bound_org = row.bound_org_id;
     tenant.role = row.role;
+    if !row.is_superadmin {
+        tenant.pages = row.pages.unwrap_or_default();
+    }
     Ok(tenant)
 }
 

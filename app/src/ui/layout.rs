@@ -6,48 +6,59 @@ use leptos_router::components::A;
 
 use crate::auth::{SessionInfo, SignOutButton, SwitchOrg};
 
-/// One entry of the sidebar. `href` is `None` until the section is built.
+/// One entry of the sidebar. `href` is `None` until the section is built; `page` is the
+/// permission that shows it (`None`: everyone).
 struct Section {
     label: &'static str,
     href: Option<&'static str>,
+    page: Option<&'static str>,
 }
 
 const SECTIONS: &[Section] = &[
     Section {
         label: "Overview",
         href: Some("/"),
+        page: None,
     },
     Section {
         label: "Organizations",
         href: Some("/organizations"),
+        page: Some("organizations"),
     },
     Section {
         label: "Users",
         href: None,
+        page: Some("users"),
     },
     Section {
         label: "Products",
         href: None,
+        page: Some("products"),
     },
     Section {
         label: "Agents",
         href: None,
+        page: Some("agents"),
     },
     Section {
         label: "Knowledge",
         href: None,
+        page: Some("knowledge"),
     },
     Section {
         label: "Guardrails",
         href: None,
+        page: Some("guardrails"),
     },
     Section {
         label: "Billing",
         href: None,
+        page: Some("billing"),
     },
     Section {
         label: "Audit",
         href: None,
+        page: Some("audit"),
     },
 ];
 
@@ -74,7 +85,7 @@ pub fn AdminLayout(
                     "Tenantry"
                 </div>
                 <nav aria-label="Sections" class="flex-1 px-3 py-4">
-                    <SectionList />
+                    <SectionList pages=session.pages.clone() />
                 </nav>
                 <p class="px-5 py-4 text-xs text-slate-400">"Multi-tenant control plane"</p>
             </aside>
@@ -94,7 +105,7 @@ pub fn AdminLayout(
                             aria-label="Sections"
                             class="absolute left-0 z-20 mt-2 w-60 rounded-lg bg-slate-900 p-3 shadow-lg"
                         >
-                            <SectionList />
+                            <SectionList pages=session.pages.clone() />
                         </nav>
                     </details>
                     <div class="ml-auto flex items-center gap-3 text-sm">
@@ -186,8 +197,17 @@ fn OrgSwitcher(session: SessionInfo, switch: ServerAction<SwitchOrg>) -> impl In
 }
 
 #[component]
-fn SectionList() -> impl IntoView {
-    view! { <ul class="space-y-1">{SECTIONS.iter().map(section_link).collect_view()}</ul> }
+fn SectionList(pages: Vec<String>) -> impl IntoView {
+    let allowed = move |section: &&Section| {
+        section
+            .page
+            .is_none_or(|page| pages.iter().any(|p| p == page))
+    };
+    view! {
+        <ul class="space-y-1">
+            {SECTIONS.iter().filter(allowed).map(section_link).collect_view()}
+        </ul>
+    }
 }
 
 fn section_link(section: &'static Section) -> impl IntoView {
