@@ -8,6 +8,7 @@ pub mod auth;
 pub mod context;
 pub mod error;
 pub mod home;
+pub mod members;
 pub mod orgs;
 pub mod tenancy;
 pub mod ui;
@@ -67,6 +68,11 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("new") view=orgs::NewOrgDialog ssr=SsrMode::Async />
                         <Route path=path!(":id/edit") view=orgs::EditOrgDialog ssr=SsrMode::Async />
                         <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
+                    </ParentRoute>
+                    <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
+                        <Route path=path!("") view=|| () ssr=SsrMode::Async />
+                        <Route path=path!("new") view=members::NewUserDialog ssr=SsrMode::Async />
+                        <Route path=path!(":id") view=members::EditUserDialog ssr=SsrMode::Async />
                     </ParentRoute>
                 </ParentRoute>
             </Routes>

@@ -327,8 +327,13 @@ async fn cross_org_probe_over_every_route_and_server_function() {
 
     // Every field name any server function takes, aimed at org B where it names an org.
     let b_id = b.to_string();
+    let bob_id = bob.to_string();
     let fields: Vec<(&str, &str)> = vec![
         ("org_id", &b_id),
+        ("user_id", &bob_id),
+        ("role", "viewer"),
+        ("status", "disabled"),
+        ("role_name", "probe-role"),
         ("slug", &b_slug),
         ("email", "alice@alpha.test"),
         ("password", TEST_PASSWORD),

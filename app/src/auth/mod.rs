@@ -21,7 +21,10 @@ pub use pages::{submission_error, RegisterPage, SetupPage, SignInPage, SignOutBu
 #[cfg(feature = "ssr")]
 pub use password::check_new as password_problem;
 #[cfg(feature = "ssr")]
-pub use session::{email_problem, sign_in_with, switch_org_with, validate_new_user};
+pub use session::{
+    email_problem, insert_user as session_insert_user, sign_in_with, switch_org_with,
+    validate_new_user,
+};
 
 /// The shortest password we accept.
 pub const MIN_PASSWORD_LEN: usize = 10;

@@ -505,7 +505,7 @@ pub fn email_problem(email: &str) -> Option<String> {
 }
 
 /// Inserts a user inside `org_id`'s transaction, which then acts as the new user.
-async fn insert_user(
+pub async fn insert_user(
     conn: &mut PgConnection,
     org_id: Uuid,
     user_id: Uuid,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use edit::{ConfirmOrgAction, EditOrgDialog};
 #[cfg(feature = "ssr")]
-pub use lifecycle::{create_in, schema_exists};
+pub use lifecycle::{add_member, create_in, schema_exists};
 pub use page::{NewOrgDialog, OrganizationsPage};
 
 use crate::AppError;

@@ -27,7 +27,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Users",
-        href: None,
+        href: Some("/users"),
         page: Some("users"),
     },
     Section {

@@ -1,0 +1,487 @@
+//! The server side of the Users page and the permission editor.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Membership, UserPage, UserQuery, UserRow, PAGE_SIZE};
+use crate::{
+    auth::{password, session_insert_user, validate_new_user},
+    context::services,
+    orgs::{add_member, PAGES},
+    tenancy::gate::{self, request_parts, Tenant},
+    AppError,
+};
+
+fn parse_id(value: &str, field: &str, what: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(value.trim())
+        .map_err(|_| AppError::field(field, format!("This is not a {what} id.")))
+}
+
+fn escape_like(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The active org, as its admin with the Users section.
+async fn org_admin() -> Result<Tenant, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let tenant = gate::tenant(&services, &parts, None).await?;
+    tenant.require_admin()?;
+    tenant.require_page("users")?;
+    Ok(tenant)
+}
+
+fn memberships(value: serde_json::Value) -> Vec<Membership> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| Membership {
+            org_id: m["org_id"].as_str().unwrap_or_default().to_string(),
+            org_number: m["org_number"].as_i64().unwrap_or_default(),
+            org_name: m["org_name"].as_str().unwrap_or_default().to_string(),
+            org_active: m["org_active"].as_bool().unwrap_or_default(),
+            role: m["role"].as_str().unwrap_or_default().to_string(),
+            member_seq: m["member_seq"].as_i64().unwrap_or_default() as i32,
+            pages: m["pages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Users across every org (superadmins only: the caller passes the proof's principal).
+async fn platform_users(
+    pool: &sqlx::PgPool,
+    user_id: Option<Uuid>,
+    query: &UserQuery,
+) -> Result<(Vec<UserRow>, i64), AppError> {
+    let search = (!query.q.is_empty()).then(|| escape_like(&query.q));
+    let status = (!query.status.is_empty()).then(|| query.status.clone());
+    let rows = sqlx::query!(
+        r#"select user_id as "user_id!", email as "email!", name as "name!", status as "status!",
+                  is_superadmin as "is_superadmin!", bound_org_id, last_login_at,
+                  memberships as "memberships!", total as "total!"
+             from platform.user_page($1, $2, $3, $4, $5)"#,
+        user_id,
+        search,
+        status,
+        PAGE_SIZE as i32,
+        ((query.page - 1) * PAGE_SIZE).min(i32::MAX as i64) as i32
+    )
+    .fetch_all(pool)
+    .await?;
+    let total = rows.first().map(|r| r.total).unwrap_or(0);
+    Ok((
+        rows.into_iter()
+            .map(|r| UserRow {
+                id: r.user_id.to_string(),
+                email: r.email,
+                name: r.name,
+                status: r.status,
+                superadmin: r.is_superadmin,
+                bound_org: r.bound_org_id.map(|o| o.to_string()),
+                last_login_at: r.last_login_at,
+                memberships: memberships(r.memberships),
+            })
+            .collect(),
+        total,
+    ))
+}
+
+/// Members of the tenant's org (RLS shows nothing else).
+async fn org_users(
+    tenant: &mut Tenant,
+    user_id: Option<Uuid>,
+    query: &UserQuery,
+) -> Result<(Vec<UserRow>, i64), AppError> {
+    let org = tenant.org_id;
+    let search = (!query.q.is_empty()).then(|| escape_like(&query.q));
+    let status = (!query.status.is_empty()).then(|| query.status.clone());
+    let rows = sqlx::query!(
+        r#"select u.user_id, u.email, u.name, u.status, u.is_superadmin, u.bound_org_id,
+                  u.last_login_at, m.role_name, m.member_seq, coalesce(m.pages, r.pages) as "pages!",
+                  o.org_number, o.name as org_name, o.status as org_status,
+                  count(*) over () as "total!"
+             from membership m
+             join app_user u on u.user_id = m.user_id
+             join org_role r on r.org_id = m.org_id and r.role_name = m.role_name
+             join organization o on o.org_id = m.org_id
+            where m.org_id = $1
+              and ($2::uuid is null or u.user_id = $2)
+              and ($3::text is null or u.email ilike '%' || $3 || '%' or u.name ilike '%' || $3 || '%')
+              and ($4::text is null or u.status = $4)
+            order by lower(u.name), u.email
+            limit $5 offset $6"#,
+        org,
+        user_id,
+        search,
+        status,
+        PAGE_SIZE,
+        (query.page - 1) * PAGE_SIZE
+    )
+    .fetch_all(tenant.conn())
+    .await?;
+    let total = rows.first().map(|r| r.total).unwrap_or(0);
+    Ok((
+        rows.into_iter()
+            .map(|r| UserRow {
+                id: r.user_id.to_string(),
+                email: r.email,
+                name: r.name,
+                status: r.status,
+                superadmin: r.is_superadmin,
+                bound_org: r.bound_org_id.map(|o| o.to_string()),
+                last_login_at: r.last_login_at,
+                memberships: vec![Membership {
+                    org_id: org.to_string(),
+                    org_number: r.org_number,
+                    org_name: r.org_name,
+                    org_active: r.org_status == "active",
+                    role: r.role_name,
+                    member_seq: r.member_seq,
+                    pages: r.pages,
+                }],
+            })
+            .collect(),
+        total,
+    ))
+}
+
+async fn role_names(tenant: &mut Tenant) -> Result<Vec<String>, AppError> {
+    let org = tenant.org_id;
+    Ok(sqlx::query_scalar!(
+        "select role_name from org_role where org_id = $1 order by not builtin, created_at, role_name",
+        org
+    )
+    .fetch_all(tenant.conn())
+    .await?)
+}
+
+pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let query = query.normalized();
+    let principal = gate::principal(&services, &parts).await?;
+    if principal.superadmin().is_ok() {
+        let (rows, matching) = platform_users(&services.pool, None, &query).await?;
+        // New users go into the org the superadmin is acting in, if any.
+        let (org_id, org_name, roles) = match gate::tenant(&services, &parts, None).await {
+            Ok(mut tenant) => {
+                let roles = role_names(&mut tenant).await?;
+                let org = tenant.org_id;
+                let name =
+                    sqlx::query_scalar!("select name from organization where org_id = $1", org)
+                        .fetch_one(tenant.conn())
+                        .await?;
+                (Some(org.to_string()), Some(name), roles)
+            }
+            Err(_) => (None, None, Vec::new()),
+        };
+        return Ok(UserPage {
+            query,
+            rows,
+            matching,
+            all_orgs: true,
+            org_id,
+            org_name,
+            roles,
+        });
+    }
+    let mut tenant = org_admin().await?;
+    let (rows, matching) = org_users(&mut tenant, None, &query).await?;
+    let roles = role_names(&mut tenant).await?;
+    let org = tenant.org_id;
+    let name = sqlx::query_scalar!("select name from organization where org_id = $1", org)
+        .fetch_one(tenant.conn())
+        .await?;
+    tenant.commit().await?;
+    Ok(UserPage {
+        query,
+        rows,
+        matching,
+        all_orgs: false,
+        org_id: Some(org.to_string()),
+        org_name: Some(name),
+        roles,
+    })
+}
+
+pub async fn get(user_id: &str) -> Result<UserRow, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let user_id = parse_id(user_id, "user_id", "user")?;
+    let principal = gate::principal(&services, &parts).await?;
+    let found = if principal.superadmin().is_ok() {
+        platform_users(
+            &services.pool,
+            Some(user_id),
+            &UserQuery::default().normalized(),
+        )
+        .await?
+        .0
+    } else {
+        let mut tenant = org_admin().await?;
+        let rows = org_users(
+            &mut tenant,
+            Some(user_id),
+            &UserQuery::default().normalized(),
+        )
+        .await?
+        .0;
+        tenant.commit().await?;
+        rows
+    };
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::NotFound("The user".to_string()))
+}
+
+pub async fn create(
+    org_id: &str,
+    name: String,
+    email: String,
+    password_text: String,
+    role: &str,
+) -> Result<String, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org_id = parse_id(org_id, "org_id", "organization")?;
+    let mut tenant = gate::manage(&services, &parts, org_id).await?;
+    tenant.require_admin()?;
+    tenant.require_page("users")?;
+    let user = validate_new_user(&name, &email, &password_text)?;
+    let roles = role_names(&mut tenant).await?;
+    if !roles.iter().any(|r| r == role) {
+        return Err(AppError::field("role", "Choose a role."));
+    }
+    let hash = password::hash(password_text).await?;
+    let user_id = Uuid::new_v4();
+    session_insert_user(
+        tenant.conn(),
+        org_id,
+        user_id,
+        &user.email,
+        &user.name,
+        &hash,
+    )
+    .await?;
+    add_member(tenant.conn(), org_id, user_id, role).await?;
+    tenant
+        .audit("user.create", &user.email, json!({ "role": role }))
+        .await?;
+    tenant.commit().await?;
+    Ok(user_id.to_string())
+}
+
+pub async fn update(
+    user_id: &str,
+    name: String,
+    email: String,
+    status: String,
+    bound_org_id: String,
+) -> Result<(), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let user_id = parse_id(user_id, "user_id", "user")?;
+    let mut errors = BTreeMap::new();
+    let name = name.trim().to_string();
+    let email = email.trim().to_lowercase();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.insert(
+            "name".to_string(),
+            vec!["Enter a name (at most 200 characters).".to_string()],
+        );
+    }
+    if let Some(problem) = crate::auth::email_problem(&email) {
+        errors.insert("email".to_string(), vec![problem]);
+    }
+    if !matches!(status.as_str(), "active" | "disabled") {
+        errors.insert(
+            "status".to_string(),
+            vec!["Choose Active or Disabled.".to_string()],
+        );
+    }
+    let bound = match bound_org_id.trim() {
+        "" => None,
+        other => match Uuid::parse_str(other) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.insert(
+                    "bound_org_id".to_string(),
+                    vec!["Choose an organization.".to_string()],
+                );
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let principal = gate::principal(&services, &parts).await?;
+    if user_id == principal.user_id && status == "disabled" {
+        return Err(AppError::field(
+            "status",
+            "You cannot disable your own account.",
+        ));
+    }
+    let email_taken = |e: &sqlx::Error| match e {
+        sqlx::Error::Database(db) if db.constraint() == Some("app_user_email_key") => Some(
+            AppError::field("email", "Another account already uses this email."),
+        ),
+        sqlx::Error::Database(db) if db.constraint() == Some("app_user_bound_org_member") => {
+            Some(AppError::field(
+                "bound_org_id",
+                "A user can only be bound to an organization it belongs to.",
+            ))
+        }
+        _ => None,
+    };
+    if let Ok(admin) = principal.superadmin() {
+        let updated = sqlx::query_scalar!(
+            r#"select platform.admin_update_user($1, $2, $3, $4, $5) as "updated!""#,
+            user_id,
+            name,
+            email,
+            status,
+            bound
+        )
+        .fetch_one(&services.pool)
+        .await
+        .map_err(|e| email_taken(&e).unwrap_or_else(|| e.into()))?;
+        if !updated {
+            return Err(AppError::NotFound("The user".to_string()));
+        }
+        let p = admin.principal();
+        let _ = sqlx::query!(
+            "select platform.record_audit($1, $2, 'user.update', $3, $4, $5, $6)",
+            bound,
+            p.user_id,
+            email,
+            p.client.ip,
+            p.client.user_agent,
+            json!({ "status": status, "bound_org_id": bound })
+        )
+        .execute(&services.pool)
+        .await;
+        return Ok(());
+    }
+    // An org admin edits members of its own org who belong nowhere else.
+    let mut tenant = org_admin().await?;
+    let org = tenant.org_id;
+    let target = sqlx::query!(
+        "select u.is_superadmin from membership m join app_user u on u.user_id = m.user_id
+          where m.org_id = $1 and m.user_id = $2",
+        org,
+        user_id
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("The user".to_string()))?;
+    let elsewhere = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from platform.user_orgs($1) where org_id <> $2"#,
+        user_id,
+        org
+    )
+    .fetch_one(&services.pool)
+    .await?;
+    if target.is_superadmin || elsewhere > 0 {
+        return Err(AppError::Forbidden(
+            "This user also belongs to other organizations; a platform superadmin can edit it."
+                .to_string(),
+        ));
+    }
+    if bound.is_some_and(|b| b != org) {
+        return Err(AppError::field(
+            "bound_org_id",
+            "You can bind users only to this organization.",
+        ));
+    }
+    sqlx::query!(
+        "update app_user set name = $2, email = $3, status = $4, bound_org_id = $5, updated_at = now()
+          where user_id = $1",
+        user_id,
+        name,
+        email,
+        status,
+        bound
+    )
+    .execute(tenant.conn())
+    .await
+    .map_err(|e| email_taken(&e).unwrap_or_else(|| e.into()))?;
+    tenant
+        .audit(
+            "user.update",
+            &email,
+            json!({ "status": status, "bound_org_id": bound }),
+        )
+        .await?;
+    tenant.commit().await
+}
+
+pub async fn set_membership(
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+    own_pages: bool,
+    pages: BTreeMap<String, String>,
+) -> Result<(), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org_id = parse_id(org_id, "org_id", "organization")?;
+    let user_id = parse_id(user_id, "user_id", "user")?;
+    let mut tenant = gate::manage(&services, &parts, org_id).await?;
+    tenant.require_admin()?;
+    tenant.require_page("users")?;
+    if user_id == tenant.principal.user_id
+        && !matches!(role, "owner" | "admin")
+        && !tenant.principal.superadmin
+    {
+        return Err(AppError::field(
+            "role",
+            "You cannot take away your own admin role.",
+        ));
+    }
+    let roles = role_names(&mut tenant).await?;
+    if !roles.iter().any(|r| r == role) {
+        return Err(AppError::field("role", "Choose a role."));
+    }
+    let unknown: Vec<&String> = pages
+        .keys()
+        .filter(|p| !PAGES.contains(&p.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(AppError::field("pages", "Choose only Admin App sections."));
+    }
+    let pages: Option<Vec<String>> = own_pages.then(|| pages.into_keys().collect());
+    let updated = sqlx::query!(
+        "update membership set role_name = $3, pages = $4, updated_at = now()
+          where org_id = $1 and user_id = $2",
+        org_id,
+        user_id,
+        role,
+        pages.as_deref()
+    )
+    .execute(tenant.conn())
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(AppError::NotFound("The membership".to_string()));
+    }
+    tenant
+        .audit(
+            "membership.update",
+            &user_id.to_string(),
+            json!({ "role": role, "pages": pages }),
+        )
+        .await?;
+    tenant.commit().await
+}

@@ -1,0 +1,317 @@
+//! The Users page's server functions: who lists whom, creating users, enabling and disabling
+//! them, the client-org binding, and the permission editor.
+
+use serde_json::Value;
+use server::testing::{TestApp, TEST_PASSWORD};
+use uuid::Uuid;
+
+struct World {
+    app: TestApp,
+    root: String,
+    alpha: Uuid,
+    beta: Uuid,
+    alice: String,
+    alice_id: Uuid,
+}
+
+async fn world() -> World {
+    let app = TestApp::new().await;
+    app.user("root@platform.test", true, None).await;
+    let root = app.sign_in("root@platform.test").await;
+    let alpha = app.create_org(&root, "Alpha", "alpha.example").await;
+    let beta = app.create_org(&root, "Beta", "beta.example").await;
+    let alice_id = app.user("alice@alpha.test", false, None).await;
+    app.add_member(alpha, alice_id, "admin").await;
+    let bob = app.user("bob@beta.test", false, None).await;
+    app.add_member(beta, bob, "admin").await;
+    let alice = app.sign_in("alice@alpha.test").await;
+    World {
+        app,
+        root,
+        alpha,
+        beta,
+        alice,
+        alice_id,
+    }
+}
+
+fn emails(page: &Value) -> Vec<String> {
+    page["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["email"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn superadmins_list_everyone_and_org_admins_their_members() {
+    let w = world().await;
+    let all = w
+        .app
+        .call("members/list_users", Some(&w.root), &[])
+        .await
+        .json();
+    assert_eq!(all["all_orgs"], true);
+    assert_eq!(
+        emails(&all),
+        ["alice@alpha.test", "bob@beta.test", "root@platform.test"]
+    );
+    let alice_row = &all["rows"][0];
+    assert_eq!(alice_row["memberships"][0]["org_name"], "Alpha");
+    let searched = w
+        .app
+        .call("members/list_users", Some(&w.root), &[("query[q]", "BOB")])
+        .await
+        .json();
+    assert_eq!(emails(&searched), ["bob@beta.test"]);
+
+    let mine = w
+        .app
+        .call("members/list_users", Some(&w.alice), &[])
+        .await
+        .json();
+    assert_eq!(mine["all_orgs"], false);
+    assert_eq!(emails(&mine), ["alice@alpha.test"]);
+    let other = w
+        .app
+        .call(
+            "members/get_user",
+            Some(&w.alice),
+            &[("user_id", all["rows"][1]["id"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(other.status, 404, "bob is not in Alpha: {}", other.body);
+
+    let carol = w.app.user("carol@alpha.test", false, None).await;
+    w.app.add_member(w.alpha, carol, "member").await;
+    let carol = w.app.sign_in("carol@alpha.test").await;
+    let refused = w.app.call("members/list_users", Some(&carol), &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_user_who_can_sign_in_with_a_member_number() {
+    let w = world().await;
+    let org = w.alpha.to_string();
+    let create = |email: &'static str, role: &'static str| {
+        let org = org.clone();
+        let app = &w.app;
+        let token = w.alice.clone();
+        async move {
+            app.call(
+                "members/create_user",
+                Some(&token),
+                &[
+                    ("org_id", &org),
+                    ("name", "Dana"),
+                    ("email", email),
+                    ("password", TEST_PASSWORD),
+                    ("role", role),
+                ],
+            )
+            .await
+        }
+    };
+    let ok = create("dana@alpha.test", "manager").await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let dup = create("DANA@alpha.test", "member").await;
+    assert_eq!(dup.status, 400);
+    assert!(dup.body.contains("already exists"), "{}", dup.body);
+    let bad_role = create("erin@alpha.test", "pilot").await;
+    assert!(
+        bad_role.json()["Validation"]["role"].is_array(),
+        "{}",
+        bad_role.body
+    );
+    // Alice cannot create users in Beta.
+    let elsewhere = w
+        .app
+        .call(
+            "members/create_user",
+            Some(&w.alice),
+            &[
+                ("org_id", &w.beta.to_string()),
+                ("name", "X"),
+                ("email", "x@x.test"),
+                ("password", TEST_PASSWORD),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
+
+    let dana = w.app.sign_in("dana@alpha.test").await;
+    let session = w
+        .app
+        .call("auth/current_session", Some(&dana), &[])
+        .await
+        .json();
+    assert_eq!(session["active_org"]["name"], "Alpha");
+    let listed = w
+        .app
+        .call(
+            "members/list_users",
+            Some(&w.alice),
+            &[("query[q]", "dana")],
+        )
+        .await
+        .json();
+    assert_eq!(
+        listed["rows"][0]["memberships"][0]["member_seq"], 2,
+        "ORGn-U-2"
+    );
+}
+
+#[tokio::test]
+async fn disabling_binding_and_the_permission_editor() {
+    let w = world().await;
+    let erin = w.app.user("erin@alpha.test", false, None).await;
+    w.app.add_member(w.alpha, erin, "member").await;
+    let erin_token = w.app.sign_in("erin@alpha.test").await;
+    let id = erin.to_string();
+    let save = |status: &'static str, bound: String, token: String| {
+        let id = id.clone();
+        let app = &w.app;
+        async move {
+            app.call(
+                "members/update_user",
+                Some(&token),
+                &[
+                    ("user_id", &id),
+                    ("name", "Erin"),
+                    ("email", "erin@alpha.test"),
+                    ("status", status),
+                    ("bound_org_id", &bound),
+                ],
+            )
+            .await
+        }
+    };
+    // An org admin disables her: her open session is refused on its next request.
+    assert_eq!(
+        save("disabled", String::new(), w.alice.clone())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        w.app
+            .call("orgs/current_org", Some(&erin_token), &[])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        save("active", w.alpha.to_string(), w.alice.clone())
+            .await
+            .status,
+        200
+    );
+    let erin_token = w.app.sign_in("erin@alpha.test").await;
+    assert_eq!(
+        w.app
+            .call("auth/current_session", Some(&erin_token), &[])
+            .await
+            .json()["locked"],
+        true
+    );
+    // Binding to an org she does not belong to is refused, for a superadmin too.
+    let wrong = save("active", w.beta.to_string(), w.root.clone()).await;
+    assert!(
+        wrong.json()["Validation"]["bound_org_id"].is_array(),
+        "{}",
+        wrong.body
+    );
+    // Someone else's email.
+    let taken = w
+        .app
+        .call(
+            "members/update_user",
+            Some(&w.root),
+            &[
+                ("user_id", &id),
+                ("name", "Erin"),
+                ("email", "alice@alpha.test"),
+                ("status", "active"),
+                ("bound_org_id", ""),
+            ],
+        )
+        .await;
+    assert!(
+        taken.json()["Validation"]["email"][0]
+            .as_str()
+            .unwrap()
+            .contains("already uses"),
+        "{}",
+        taken.body
+    );
+    // Nobody disables themselves.
+    let own = w
+        .app
+        .call(
+            "members/update_user",
+            Some(&w.alice),
+            &[
+                ("user_id", &w.alice_id.to_string()),
+                ("name", "Alice"),
+                ("email", "alice@alpha.test"),
+                ("status", "disabled"),
+                ("bound_org_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(own.status, 400);
+
+    // The permission editor: role and sections.
+    let set = w
+        .app
+        .call(
+            "members/set_membership",
+            Some(&w.alice),
+            &[
+                ("org_id", &w.alpha.to_string()),
+                ("user_id", &id),
+                ("role", "viewer"),
+                ("own_pages", "on"),
+                ("pages[billing]", "on"),
+                ("pages[audit]", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let session = w
+        .app
+        .call("auth/current_session", Some(&erin_token), &[])
+        .await
+        .json();
+    assert_eq!(session["pages"], serde_json::json!(["audit", "billing"]));
+    let bogus = w
+        .app
+        .call(
+            "members/set_membership",
+            Some(&w.alice),
+            &[
+                ("org_id", &w.alpha.to_string()),
+                ("user_id", &id),
+                ("role", "viewer"),
+                ("own_pages", "on"),
+                ("pages[secrets]", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(bogus.status, 400);
+    let demote_self = w
+        .app
+        .call(
+            "members/set_membership",
+            Some(&w.alice),
+            &[
+                ("org_id", &w.alpha.to_string()),
+                ("user_id", &w.alice_id.to_string()),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(demote_self.status, 400, "{}", demote_self.body);
+}
