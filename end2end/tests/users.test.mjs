@@ -58,8 +58,13 @@ describe('Users, org owner, hydrated', () => {
     // Bind to the client organization and disable.
     await dialog.getByLabel('Client Organization').selectOption({ label: `Users Org ${tag} (locked)` });
     await dialog.getByLabel('Status').selectOption('disabled');
-    await dialog.getByRole('button', { name: 'Save user' }).click();
-    await page.getByTestId('toast').filter({ hasText: 'Saved.' }).waitFor();
+    // The permissions toast is still up: wait for this save's own answer.
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/api/members/update_user') && r.ok()),
+      dialog.getByRole('button', { name: 'Save user' }).click(),
+    ]);
+    await page.waitForFunction(() => document.querySelector('#user-status')?.value === 'disabled'
+      && document.querySelector('[data-testid="toast"]'));
     await screenshot(page, 'users-edit');
     await page.keyboard.press('Escape');
     await page.waitForURL((url) => url.pathname === '/users');
