@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/organizations") view=orgs::OrganizationsPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=orgs::NewOrgDialog ssr=SsrMode::Async />
+                        <Route path=path!(":id") view=orgs::OrgDetail ssr=SsrMode::Async />
                         <Route path=path!(":id/edit") view=orgs::EditOrgDialog ssr=SsrMode::Async />
                         <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
                     </ParentRoute>

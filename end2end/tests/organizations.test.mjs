@@ -180,6 +180,14 @@ describe('Editing an organization', () => {
     await waitForHydration(page);
     await page.getByTestId('org-name').first().click();
     const dialog = page.getByRole('dialog');
+    // The detail view first: overview, members, and the tabs later capabilities fill.
+    await page.getByTestId('org-overview').waitFor();
+    await dialog.getByRole('link', { name: 'Members' }).click();
+    await page.getByTestId('org-members').filter({ hasText: admin.email }).waitFor();
+    await screenshot(page, 'organizations-detail-members');
+    await dialog.getByRole('link', { name: 'Billing & Costs' }).click();
+    await page.getByTestId('placeholder').waitFor();
+    await dialog.getByRole('link', { name: 'Edit…' }).click();
     await dialog.getByLabel('Title').waitFor();
 
     await dialog.getByLabel('Title').fill(`Edited ${tag}`);

@@ -118,6 +118,13 @@ pub async fn get_user(user_id: String) -> Result<UserRow, AppError> {
     server::get(&user_id).await
 }
 
+/// The members of one org (its detail view): any org for a superadmin, the active org for its
+/// admins.
+#[server(endpoint = "members/org_members")]
+pub async fn org_members(org_id: String) -> Result<Vec<UserRow>, AppError> {
+    server::org_members(&org_id).await
+}
+
 /// Creates a user with a membership in `org_id` (an org admin: its active org).
 #[server(endpoint = "members/create_user")]
 pub async fn create_user(

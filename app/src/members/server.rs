@@ -485,3 +485,18 @@ pub async fn set_membership(
         .await?;
     tenant.commit().await
 }
+
+pub async fn org_members(org_id: &str) -> Result<Vec<UserRow>, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org_id = parse_id(org_id, "org_id", "organization")?;
+    let mut tenant = gate::manage(&services, &parts, org_id).await?;
+    tenant.require_admin()?;
+    tenant.require_page("users")?;
+    // The first 100, by name; the Users page pages through the rest.
+    let rows = org_users(&mut tenant, None, &UserQuery::default().normalized())
+        .await?
+        .0;
+    tenant.commit().await?;
+    Ok(rows)
+}

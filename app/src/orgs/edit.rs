@@ -32,7 +32,7 @@ const TABS: [(&str, &str); 4] = [
 
 /// A modal frame over the list: Escape goes back to the list, focus starts on the first field.
 #[component]
-fn Modal(title: String, children: Children) -> impl IntoView {
+pub(super) fn Modal(title: String, children: Children) -> impl IntoView {
     let navigate = use_navigate();
     let escape = window_event_listener(leptos::ev::keydown, move |ev| {
         if ev.key() == "Escape" {

@@ -4,6 +4,7 @@
 //! Creating an org writes its row, its built-in roles and its dedicated schema in one
 //! transaction, so a failure leaves nothing behind; deleting drops the schema the same way.
 
+mod detail;
 mod edit;
 #[cfg(feature = "ssr")]
 mod lifecycle;
@@ -16,6 +17,7 @@ mod settings;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use detail::OrgDetail;
 pub use edit::{ConfirmOrgAction, EditOrgDialog};
 #[cfg(feature = "ssr")]
 pub use lifecycle::{add_member, create_in, schema_exists};

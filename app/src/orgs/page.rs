@@ -317,12 +317,12 @@ fn row(org: OrgRow) -> impl IntoView {
             .into_any()
         }
     };
-    let edit_title = format!("Edit {}", org.name);
+    let edit_title = format!("Open {}", org.name);
     view! {
         <tr class="whitespace-nowrap hover:bg-slate-50" data-testid="org-row">
             <td class="whitespace-nowrap px-3 py-2 font-mono text-xs text-slate-600">{format!("ORG{}", org.number)}</td>
             <td class="max-w-[20rem] px-3 py-2">
-                <A href=format!("/organizations/{}/edit", org.id)
+                <A href=format!("/organizations/{}", org.id)
                     attr:class=format!("block truncate font-medium text-slate-900 hover:text-indigo-600 {FOCUS_RING}")
                     attr:title=edit_title attr:data-testid="org-name">
                     {org.name.clone()}

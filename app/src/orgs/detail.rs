@@ -1,0 +1,195 @@
+//! The org detail view (`/organizations/:id?tab=overview|members|agents|billing|products`):
+//! what an admin checks first about one org, and the places later capabilities fill in.
+
+use leptos::prelude::*;
+use leptos_router::{
+    components::A,
+    hooks::{use_params_map, use_query_map},
+};
+
+use super::{edit::Modal, get_org, Organization, PRODUCTS};
+use crate::members::org_members;
+
+const FOCUS_RING: &str =
+    "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
+
+const TABS: [(&str, &str); 5] = [
+    ("overview", "Overview"),
+    ("members", "Members"),
+    ("agents", "Agents"),
+    ("billing", "Billing & Costs"),
+    ("products", "Products"),
+];
+
+#[component]
+pub fn OrgDetail() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let org = Resource::new(id, get_org);
+    let tab = move || {
+        query
+            .with(|q| q.get("tab"))
+            .filter(|t| TABS.iter().any(|(k, _)| k == t))
+            .unwrap_or_else(|| "overview".to_string())
+    };
+    view! {
+        <Suspense fallback=|| ()>
+            {move || org.get().map(|result| match result {
+                Ok(org) => {
+                    let current = tab();
+                    let title = format!("ORG{} · {}", org.number, org.details.name);
+                    view! {
+                        <Modal title>
+                            <div class="mt-1 flex items-center justify-between">
+                                <p class="text-sm text-slate-600">{format!("{} · {}", org.slug, if org.status == "active" { "Active" } else { "Disabled" })}</p>
+                                <A href=format!("/organizations/{}/edit", org.id) attr:class=format!("text-sm font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>"Edit…"</A>
+                            </div>
+                            <nav aria-label="Organization views" class="mt-4 border-b border-slate-200">
+                                <ul class="-mb-px flex flex-wrap gap-4 text-sm">
+                                    {TABS.iter().map(|(key, label)| {
+                                        let selected = *key == current;
+                                        view! {
+                                            <li>
+                                                <A href=format!("/organizations/{}?tab={key}", org.id)
+                                                    attr:aria-current=selected.then_some("page")
+                                                    attr:class=format!("inline-block border-b-2 px-1 pb-2 {FOCUS_RING} {}",
+                                                        if selected { "border-indigo-600 font-medium text-indigo-700" }
+                                                        else { "border-transparent text-slate-600 hover:text-slate-900" })>
+                                                    {*label}
+                                                </A>
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            </nav>
+                            {match current.as_str() {
+                                "members" => view! { <MembersTab org_id=org.id.clone() /> }.into_any(),
+                                "agents" => placeholder("Agents assigned to this organization appear here once agents are set up.").into_any(),
+                                "billing" => placeholder("Costs, margins and usage for this organization appear here once billing is connected.").into_any(),
+                                "products" => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", org.products)).into_any(),
+                                _ => view! { <OverviewTab org=org.clone() /> }.into_any(),
+                            }}
+                        </Modal>
+                    }.into_any()
+                }
+                Err(err) => view! {
+                    <Modal title="Organization".to_string()>
+                        <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
+                    </Modal>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+fn placeholder(text: &str) -> impl IntoView {
+    view! {
+        <div class="mt-4 rounded-lg border border-dashed border-slate-300 p-8 text-center text-sm text-slate-600" data-testid="placeholder">
+            {text.to_string()}
+        </div>
+    }
+}
+
+#[component]
+fn OverviewTab(org: Organization) -> impl IntoView {
+    let product = PRODUCTS
+        .iter()
+        .find(|(v, _)| *v == org.details.product)
+        .map(|(_, l)| *l)
+        .unwrap_or("—");
+    let subscription = org
+        .subscription
+        .as_ref()
+        .map(|s| {
+            format!(
+                "{} · {} seat(s) · {}",
+                s.plan_name,
+                s.seats,
+                s.status.replace('_', " ")
+            )
+        })
+        .unwrap_or_else(|| "None".to_string());
+    let d = &org.details;
+    let address = [
+        &d.address_line1,
+        &d.address_line2,
+        &d.city,
+        &d.state,
+        &d.zip,
+        &d.country,
+    ]
+    .iter()
+    .filter(|p| !p.is_empty())
+    .map(|p| p.as_str())
+    .collect::<Vec<_>>()
+    .join(", ");
+    let items = [
+        (
+            "Domain",
+            if d.domain.is_empty() {
+                "—".to_string()
+            } else {
+                d.domain.clone()
+            },
+        ),
+        ("Product", product.to_string()),
+        ("Members", org.members.to_string()),
+        ("Installed products", org.products.to_string()),
+        ("Subscription", subscription),
+        (
+            "Custom roles",
+            org.roles.iter().filter(|r| !r.builtin).count().to_string(),
+        ),
+        (
+            "Address",
+            if address.is_empty() {
+                "—".to_string()
+            } else {
+                address
+            },
+        ),
+        ("Schema", org.schema.clone()),
+    ];
+    view! {
+        <dl class="mt-4 grid grid-cols-1 gap-4 text-sm sm:grid-cols-2" data-testid="org-overview">
+            {items.into_iter().map(|(label, value)| view! {
+                <div>
+                    <dt class="text-slate-500">{label}</dt>
+                    <dd class="font-medium break-words">{value}</dd>
+                </div>
+            }).collect_view()}
+        </dl>
+    }
+}
+
+#[component]
+fn MembersTab(org_id: String) -> impl IntoView {
+    let members = Resource::new(move || org_id.clone(), org_members);
+    view! {
+        <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-500">"Loading members…"</p> }>
+            {move || members.get().map(|result| match result {
+                Ok(rows) if rows.is_empty() => placeholder("No members yet. Add users from the Users page.").into_any(),
+                Ok(rows) => view! {
+                    <ul class="mt-4 divide-y divide-slate-100 rounded-md border border-slate-200 text-sm" data-testid="org-members">
+                        {rows.into_iter().map(|u| {
+                            let m = u.memberships.first().cloned();
+                            view! {
+                                <li class="flex items-center justify-between px-3 py-2">
+                                    <span>
+                                        <A href=format!("/users/{}", u.id) attr:class=format!("font-medium hover:text-indigo-600 {FOCUS_RING}")>{u.name.clone()}</A>
+                                        <span class="ml-2 text-xs text-slate-500">{u.email.clone()}</span>
+                                    </span>
+                                    <span class="text-xs text-slate-600">
+                                        {m.map(|m| format!("{} · {}", if m.role == "member" { "user".to_string() } else { m.role.clone() }, m.label()))}
+                                    </span>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+                Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
