@@ -136,6 +136,7 @@ async fn serve(config: Config) -> Result<(), Error> {
         tokens: app::auth::token::TokenKeys::new(&token_secret(&config)?),
         sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
             SIGN_IN_ATTEMPTS,
+            SIGN_IN_ATTEMPTS_PER_IP,
             std::time::Duration::from_secs(SIGN_IN_WINDOW_SECS),
         )),
         allow_registration: config.allow_registration,
@@ -179,8 +180,10 @@ async fn migrate(config: Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// Failed sign-ins allowed per IP address and per email within the window.
+/// Failed sign-ins allowed per email, and per IP address (shared by offices and proxies), within
+/// the window.
 const SIGN_IN_ATTEMPTS: usize = 5;
+const SIGN_IN_ATTEMPTS_PER_IP: usize = 50;
 const SIGN_IN_WINDOW_SECS: u64 = 15 * 60;
 
 /// The token-signing secret: configured, else created once in the data directory (0600).

@@ -241,6 +241,7 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         tokens: app::auth::token::TokenKeys::new(secret),
         sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
             5,
+            50,
             std::time::Duration::from_secs(900),
         )),
         allow_registration: true,

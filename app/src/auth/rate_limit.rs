@@ -7,16 +7,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Keys starting with this are addresses, which many people can share (an office, a proxy), so
+/// they get a larger allowance than an email.
+pub const IP_PREFIX: &str = "ip:";
+
 pub struct RateLimiter {
-    max: usize,
+    per_email: usize,
+    per_ip: usize,
     window: Duration,
     attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl RateLimiter {
-    pub fn new(max: usize, window: Duration) -> Self {
+    pub fn new(per_email: usize, per_ip: usize, window: Duration) -> Self {
         Self {
-            max,
+            per_email,
+            per_ip,
             window,
             attempts: Mutex::new(HashMap::new()),
         }
@@ -35,7 +41,12 @@ impl RateLimiter {
                 {
                     times.pop_front();
                 }
-                if times.len() >= self.max {
+                let max = if key.starts_with(IP_PREFIX) {
+                    self.per_ip
+                } else {
+                    self.per_email
+                };
+                if times.len() >= max {
                     let oldest = *times.front().expect("non-empty");
                     wait = wait.max(self.window - now.duration_since(oldest));
                 }
@@ -80,7 +91,7 @@ mod tests {
 
     #[test]
     fn blocks_after_max_failures_and_says_how_long() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let limiter = RateLimiter::new(2, 3, Duration::from_secs(60));
         let keys = vec!["ip:1".to_string(), "email:a".to_string()];
         assert!(limiter.check(&keys).is_ok());
         limiter.fail(&keys);
@@ -88,9 +99,11 @@ mod tests {
         limiter.fail(&keys);
         let wait = limiter.check(&keys).unwrap_err();
         assert!(wait > Duration::from_secs(59) && wait <= Duration::from_secs(60));
-        // Another email from the same IP is blocked too; another IP with another email is not.
-        assert!(limiter.check(&["ip:1".into(), "email:b".into()]).is_err());
-        assert!(limiter.check(&["ip:2".into(), "email:b".into()]).is_ok());
+        // The address has an allowance of its own: one more failure from it blocks other emails.
+        assert!(limiter.check(&["ip:1".into(), "email:b".into()]).is_ok());
+        limiter.fail(&["ip:1".into(), "email:b".into()]);
+        assert!(limiter.check(&["ip:1".into(), "email:c".into()]).is_err());
+        assert!(limiter.check(&["ip:2".into(), "email:c".into()]).is_ok());
         limiter.clear("email:a");
         assert!(limiter.check(&["ip:2".into(), "email:a".into()]).is_ok());
     }

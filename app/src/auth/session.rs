@@ -149,7 +149,10 @@ pub async fn sign_in_with(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let keys = [format!("ip:{}", client.ip), format!("email:{email}")];
+    let keys = [
+        format!("{}{}", super::rate_limit::IP_PREFIX, client.ip),
+        format!("email:{email}"),
+    ];
     if let Err(wait) = services.sign_in_limiter.check(&keys) {
         tracing::warn!(target: "tenancy", %email, ip = %client.ip, "sign-in rate limited");
         return Err(AppError::RateLimited {
