@@ -6,9 +6,11 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{CreateFirstSuperadmin, Register, SignIn, SignOut};
-use crate::{ui::FieldError, AppError};
+use crate::{
+    ui::{form_alert, style::INPUT, FieldError},
+    AppError,
+};
 
-const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
 const BUTTON: &str = "w-full rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60";
 
 /// A centred card for pages shown to people who are not signed in.
@@ -51,7 +53,7 @@ pub fn SignInPage() -> impl IntoView {
         <AuthCard title="Sign in">
             <ActionForm action=action attr:class="mt-6 space-y-4" attr:novalidate=true>
                 <input type="hidden" name="next" value=next />
-                <FormAlert error />
+                {form_alert(error)}
                 <div>
                     <label for="email" class="block text-sm font-medium">"Email"</label>
                     <input id="email" name="email" type="email" autocomplete="username" required
@@ -92,7 +94,7 @@ pub fn RegisterPage() -> impl IntoView {
     view! {
         <AuthCard title="Create an account">
             <ActionForm action=action attr:class="mt-6 space-y-4" attr:novalidate=true>
-                <FormAlert error />
+                {form_alert(error)}
                 <div>
                     <label for="name" class="block text-sm font-medium">"Your name"</label>
                     <input id="name" name="name" autocomplete="name" required class=INPUT />
@@ -144,7 +146,7 @@ pub fn SetupPage() -> impl IntoView {
             </p>
             <ActionForm action=action attr:class="mt-6 space-y-4" attr:novalidate=true>
                 <input type="hidden" name="token" value=token />
-                <FormAlert error />
+                {form_alert(error)}
                 <div>
                     <label for="name" class="block text-sm font-medium">"Name"</label>
                     <input id="name" name="name" autocomplete="name" required class=INPUT />
@@ -169,21 +171,6 @@ pub fn SetupPage() -> impl IntoView {
                 </button>
             </ActionForm>
         </AuthCard>
-    }
-}
-
-/// A form-level message for errors that belong to no single field.
-#[component]
-fn FormAlert(error: Signal<Option<AppError>>) -> impl IntoView {
-    move || {
-        error.get().and_then(|err| match err {
-            AppError::Validation(_) => None,
-            other => Some(view! {
-                <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-                    {other.to_string()}
-                </p>
-            }),
-        })
     }
 }
 

@@ -6,20 +6,23 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{
     components::{Form, Outlet, A},
-    hooks::{use_location, use_navigate, use_params_map, use_query_map},
+    hooks::{use_location, use_params_map, use_query_map},
 };
 
 use super::{
     get_user, list_users, CreateUser, SetMembership, UpdateUser, UserPage, UserQuery, UserRow,
     PAGE_SIZE,
 };
-use crate::{auth::submission_error, orgs::PAGES, ui::FieldError, AppError};
-
-const FOCUS_RING: &str =
-    "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
-const PRIMARY: &str = "inline-flex items-center rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 disabled:opacity-60";
-const SECONDARY: &str = "inline-flex items-center rounded-md border border-slate-300 bg-white px-4 py-2 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50";
-const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
+use crate::{
+    auth::submission_error,
+    orgs::PAGES,
+    ui::{
+        form_alert as alert,
+        style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
+        FieldError, Modal,
+    },
+    AppError,
+};
 
 fn use_user_query() -> Memo<UserQuery> {
     let query = use_query_map();
@@ -193,50 +196,6 @@ fn user_row(user: UserRow) -> impl IntoView {
     }
 }
 
-/// A modal over the Users list; Escape goes back to it.
-#[component]
-fn UserModal(title: String, children: Children) -> impl IntoView {
-    let navigate = use_navigate();
-    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" {
-            navigate("/users", Default::default());
-        }
-    });
-    on_cleanup(move || escape.remove());
-    let panel = NodeRef::<leptos::html::Div>::new();
-    Effect::new(move |_| {
-        if let Some(panel) = panel.get() {
-            if let Ok(Some(first)) = panel.query_selector("input:not([type=hidden]), select") {
-                use leptos::wasm_bindgen::JsCast;
-                if let Ok(el) = first.dyn_into::<leptos::web_sys::HtmlElement>() {
-                    let _ = el.focus();
-                }
-            }
-        }
-    });
-    view! {
-        <Title text=title.clone() />
-        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 px-4 py-12">
-            <div node_ref=panel role="dialog" aria-modal="true" aria-labelledby="dialog-title" class="w-full max-w-2xl rounded-lg bg-white p-6 shadow-xl">
-                <div class="flex items-start justify-between gap-4">
-                    <h2 id="dialog-title" class="text-lg font-semibold">{title}</h2>
-                    <A href="/users" attr:aria-label="Close" attr:class=format!("rounded p-1 text-slate-500 hover:bg-slate-100 {FOCUS_RING}")>"✕"</A>
-                </div>
-                {children()}
-            </div>
-        </div>
-    }
-}
-
-fn alert(error: Signal<Option<AppError>>) -> impl IntoView {
-    move || {
-        error.get().and_then(|err| match err {
-        AppError::Validation(_) => None,
-        other => Some(view! { <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{other.to_string()}</p> }),
-    })
-    }
-}
-
 #[component]
 pub fn NewUserDialog() -> impl IntoView {
     let action = ServerAction::<CreateUser>::new();
@@ -248,7 +207,7 @@ pub fn NewUserDialog() -> impl IntoView {
                 Ok(page) if page.org_id.is_some() => {
                     let org_name = page.org_name.clone().unwrap_or_default();
                     view! {
-                        <UserModal title=format!("New user in {org_name}")>
+                        <Modal title=format!("New user in {org_name}") close="/users">
                             <ActionForm action=action attr:class="mt-4 space-y-4" attr:novalidate=true>
                                 {alert(error)}
                                 <input type="hidden" name="org_id" value=page.org_id.clone().unwrap_or_default() />
@@ -283,15 +242,15 @@ pub fn NewUserDialog() -> impl IntoView {
                                     <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>"Create user"</button>
                                 </div>
                             </ActionForm>
-                        </UserModal>
+                        </Modal>
                     }.into_any()
                 }
                 Ok(_) => view! {
-                    <UserModal title="New user".to_string()>
+                    <Modal title="New user".to_string() close="/users">
                         <p class="mt-4 text-sm text-slate-600">"Choose an organization in the switcher first: new users join the organization you are acting in."</p>
-                    </UserModal>
+                    </Modal>
                 }.into_any(),
-                Err(err) => view! { <UserModal title="New user".to_string()><p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p></UserModal> }.into_any(),
+                Err(err) => view! { <Modal title="New user".to_string() close="/users"><p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p></Modal> }.into_any(),
             })}
         </Suspense>
     }
@@ -337,7 +296,7 @@ pub fn EditUserDialog() -> impl IntoView {
                 Ok(user) => view! {
                     <UserEditor user update membership update_error membership_error notice=notice() />
                 }.into_any(),
-                Err(err) => view! { <UserModal title="User".to_string()><p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p></UserModal> }.into_any(),
+                Err(err) => view! { <Modal title="User".to_string() close="/users"><p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p></Modal> }.into_any(),
             })}
         </Suspense>
     }
@@ -413,7 +372,7 @@ fn UserEditor(
         })
         .collect_view();
     view! {
-        <UserModal title=format!("{} · {}", user.name, user.email)>
+        <Modal title=format!("{} · {}", user.name, user.email) close="/users">
             {notice.map(|text| view! {
                 <p role="status" data-testid="toast" class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">{text}</p>
             })}
@@ -457,6 +416,6 @@ fn UserEditor(
             {alert(membership_error)}
             <FieldError error=membership_error field="role" />
             {membership_forms}
-        </UserModal>
+        </Modal>
     }
 }

@@ -7,11 +7,11 @@ use leptos_router::{
     hooks::{use_params_map, use_query_map},
 };
 
-use super::{edit::Modal, get_org, Organization, PRODUCTS};
-use crate::members::org_members;
-
-const FOCUS_RING: &str =
-    "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
+use super::{get_org, Organization, PRODUCTS};
+use crate::{
+    members::org_members,
+    ui::{style::FOCUS_RING, Modal},
+};
 
 const TABS: [(&str, &str); 5] = [
     ("overview", "Overview"),
@@ -40,7 +40,7 @@ pub fn OrgDetail() -> impl IntoView {
                     let current = tab();
                     let title = format!("ORG{} · {}", org.number, org.details.name);
                     view! {
-                        <Modal title>
+                        <Modal title close="/organizations">
                             <div class="mt-1 flex items-center justify-between">
                                 <p class="text-sm text-slate-600">{format!("{} · {}", org.slug, if org.status == "active" { "Active" } else { "Disabled" })}</p>
                                 <A href=format!("/organizations/{}/edit", org.id) attr:class=format!("text-sm font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>"Edit…"</A>
@@ -74,7 +74,7 @@ pub fn OrgDetail() -> impl IntoView {
                     }.into_any()
                 }
                 Err(err) => view! {
-                    <Modal title="Organization".to_string()>
+                    <Modal title="Organization".to_string() close="/organizations">
                         <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
                     </Modal>
                 }.into_any(),

@@ -3,25 +3,23 @@
 //! are addresses over the list, so they open, submit and close without JavaScript.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::{
     components::A,
-    hooks::{use_location, use_navigate, use_params_map, use_query_map},
+    hooks::{use_location, use_params_map, use_query_map},
 };
 
 use super::{
     get_org, AddRole, DeleteOrg, DisableOrg, EnableOrg, Organization, RemoveRole, UpdateOrg,
     UpdateSubscription, MAX_CUSTOM_ROLES, PRODUCTS, SUBSCRIPTION_STATUSES,
 };
-use crate::{auth::submission_error, ui::FieldError, AppError};
-
-const FOCUS_RING: &str =
-    "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
-const PRIMARY: &str = "inline-flex items-center rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 disabled:opacity-60";
-const DANGER: &str = "inline-flex items-center rounded-md bg-rose-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-rose-500 disabled:opacity-60";
-const SECONDARY: &str = "inline-flex items-center rounded-md border border-slate-300 bg-white px-4 py-2 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50";
-const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
-const READONLY: &str = "mt-1 block w-full rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm text-slate-600";
+use crate::{
+    auth::submission_error,
+    ui::{
+        form_alert,
+        style::{DANGER, FOCUS_RING, INPUT, PRIMARY, READONLY, SECONDARY},
+        FieldError, Modal,
+    },
+};
 
 const TABS: [(&str, &str); 4] = [
     ("basic", "Basic Info"),
@@ -30,46 +28,6 @@ const TABS: [(&str, &str); 4] = [
     ("roles", "Roles"),
 ];
 
-/// A modal frame over the list: Escape goes back to the list, focus starts on the first field.
-#[component]
-pub(super) fn Modal(title: String, children: Children) -> impl IntoView {
-    let navigate = use_navigate();
-    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" {
-            navigate("/organizations", Default::default());
-        }
-    });
-    on_cleanup(move || escape.remove());
-    let panel = NodeRef::<leptos::html::Div>::new();
-    Effect::new(move |_| {
-        if let Some(panel) = panel.get() {
-            if let Ok(Some(first)) =
-                panel.query_selector("input:not([type=hidden]), select, button")
-            {
-                use leptos::wasm_bindgen::JsCast;
-                if let Ok(el) = first.dyn_into::<leptos::web_sys::HtmlElement>() {
-                    let _ = el.focus();
-                }
-            }
-        }
-    });
-    view! {
-        <Title text=title.clone() />
-        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 px-4 py-12">
-            <div node_ref=panel role="dialog" aria-modal="true" aria-labelledby="dialog-title"
-                class="w-full max-w-2xl rounded-lg bg-white p-6 shadow-xl">
-                <div class="flex items-start justify-between gap-4">
-                    <h2 id="dialog-title" class="text-lg font-semibold">{title}</h2>
-                    <A href="/organizations" attr:aria-label="Close" attr:class=format!("rounded p-1 text-slate-500 hover:bg-slate-100 {FOCUS_RING}")>
-                        "✕"
-                    </A>
-                </div>
-                {children()}
-            </div>
-        </div>
-    }
-}
-
 fn saved_notice(show: bool) -> impl IntoView {
     show.then(|| view! {
         <p role="status" data-testid="toast"
@@ -77,17 +35,6 @@ fn saved_notice(show: bool) -> impl IntoView {
             "Saved."
         </p>
     })
-}
-
-fn form_alert(error: Signal<Option<AppError>>) -> impl IntoView {
-    move || {
-        error.get().and_then(|err| match err {
-            AppError::Validation(_) => None,
-            other => Some(view! {
-                <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{other.to_string()}</p>
-            }),
-        })
-    }
 }
 
 #[component]
@@ -115,7 +62,7 @@ pub fn EditOrgDialog() -> impl IntoView {
                     let title = format!("Edit ORG{} · {}", org.number, org.details.name);
                     let current = tab();
                     view! {
-                        <Modal title>
+                        <Modal title close="/organizations">
                             <nav aria-label="Sections of the organization" class="mt-4 border-b border-slate-200">
                                 <ul class="-mb-px flex gap-4 text-sm">
                                     {TABS.iter().map(|(key, label)| {
@@ -145,7 +92,7 @@ pub fn EditOrgDialog() -> impl IntoView {
                     }.into_any()
                 }
                 Err(err) => view! {
-                    <Modal title="Organization".to_string()>
+                    <Modal title="Organization".to_string() close="/organizations">
                         <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
                     </Modal>
                 }.into_any(),
@@ -491,7 +438,7 @@ pub fn ConfirmOrgAction() -> impl IntoView {
                         }.into_any(),
                     };
                     view! {
-                        <Modal title>
+                        <Modal title close="/organizations">
                             <p class="mt-3 text-sm text-slate-700" data-testid="confirm-body">{body}</p>
                             <div class="mt-3">{form_alert(errors)}</div>
                             <div class="mt-6 flex justify-end gap-3">
@@ -502,7 +449,7 @@ pub fn ConfirmOrgAction() -> impl IntoView {
                     }.into_any()
                 }
                 Err(err) => view! {
-                    <Modal title="Organization".to_string()>
+                    <Modal title="Organization".to_string() close="/organizations">
                         <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
                     </Modal>
                 }.into_any(),

@@ -7,17 +7,19 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{
     components::{Form, Outlet, A},
-    hooks::{use_location, use_navigate, use_query_map},
+    hooks::{use_location, use_query_map},
 };
 
 use super::{CreateOrg, OrgPage, OrgQuery, OrgRow, PAGE_SIZE, PRODUCTS, SORT_COLUMNS};
-use crate::{auth::submission_error, ui::FieldError, AppError};
-
-const FOCUS_RING: &str =
-    "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
-const PRIMARY: &str = "inline-flex items-center rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 disabled:opacity-60";
-const SECONDARY: &str = "inline-flex items-center rounded-md border border-slate-300 bg-white px-4 py-2 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50";
-const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
+use crate::{
+    auth::submission_error,
+    ui::{
+        form_alert,
+        style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
+        FieldError, Modal,
+    },
+    AppError,
+};
 
 /// The view the URL describes.
 fn use_org_query() -> Memo<OrgQuery> {
@@ -399,40 +401,16 @@ pub fn NewOrgDialog() -> impl IntoView {
     let error = submission_error(action);
     let query = use_org_query();
     let back = move || query.get_untracked().href();
-    let navigate = use_navigate();
-    // Escape anywhere closes the dialog; the listener goes with it.
-    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" {
-            navigate(&back(), Default::default());
-        }
-    });
-    on_cleanup(move || escape.remove());
-    // `autofocus` acts once per document; a dialog opened by client-side navigation takes the
-    // focus itself.
-    let name_input = NodeRef::<leptos::html::Input>::new();
-    Effect::new(move |_| {
-        if let Some(input) = name_input.get() {
-            let _ = input.focus();
-        }
-    });
     view! {
-        <Title text="New Organization" />
-        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 px-4 py-16">
-            <div role="dialog" aria-modal="true" aria-labelledby="new-org-title" class="w-full max-w-lg rounded-lg bg-white p-6 shadow-xl">
-                <h2 id="new-org-title" class="text-lg font-semibold">"New Organization"</h2>
+        <Modal title="New Organization".to_string() close=back()>
                 <p class="mt-1 text-sm text-slate-600">
                     "Creating an organization provisions its isolated schema at once."
                 </p>
                 <ActionForm action=action attr:class="mt-6 space-y-4" attr:novalidate=true>
-                    {move || error.get().and_then(|err| match err {
-                        AppError::Validation(_) => None,
-                        other => Some(view! {
-                            <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{other.to_string()}</p>
-                        }),
-                    })}
+                    {form_alert(error)}
                     <div>
                         <label for="org-name" class="block text-sm font-medium">"Name"</label>
-                        <input id="org-name" name="org[name]" required autofocus class=INPUT node_ref=name_input />
+                        <input id="org-name" name="org[name]" required autofocus class=INPUT />
                         <FieldError error field="name" />
                     </div>
                     <div>
@@ -465,7 +443,6 @@ pub fn NewOrgDialog() -> impl IntoView {
                         </button>
                     </div>
                 </ActionForm>
-            </div>
-        </div>
+        </Modal>
     }
 }

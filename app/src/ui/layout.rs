@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
+use super::style::FOCUS_RING;
 use crate::auth::{SessionInfo, SignOutButton, SwitchOrg};
 
 /// One entry of the sidebar. `href` is `None` until the section is built; `page` is the
@@ -61,9 +62,6 @@ const SECTIONS: &[Section] = &[
         page: Some("audit"),
     },
 ];
-
-const FOCUS_RING: &str =
-    "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2";
 
 #[component]
 pub fn AdminLayout(

@@ -1,7 +1,10 @@
 //! Shared widgets: the Admin App layout and small building blocks used by every page.
 
+mod dialog;
 mod layout;
+pub mod style;
 
+pub use dialog::{form_alert, Modal};
 pub use layout::{AdminLayout, NotFound};
 
 use leptos::prelude::*;
