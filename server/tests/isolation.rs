@@ -324,6 +324,34 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         .collect();
     assert!(server_fns.len() >= 10, "{server_fns:?}");
     assert!(pages.len() >= 3, "{pages:?}");
+    // A page whose path has parameters is requested with org B's ids in them: every parameter
+    // once as B's org id and once as B's member's user id (`:action` as each action word).
+    let requested_pages: Vec<String> = pages
+        .iter()
+        .flat_map(|path| {
+            // Axum's form is `{id}`, Leptos's `:id`.
+            if !path.contains(':') && !path.contains('{') {
+                return vec![path.clone()];
+            }
+            [b.to_string(), bob.to_string()]
+                .into_iter()
+                .flat_map(|id| {
+                    ["disable", "delete"].map(|action| {
+                        path.split('/')
+                            .map(|segment| match segment {
+                                ":action" | "{action}" => action.to_string(),
+                                s if s.starts_with(':') || s.starts_with('{') => id.clone(),
+                                s => s.to_string(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .collect();
 
     // Every field name any server function takes, aimed at org B where it names an org.
     let b_id = b.to_string();
@@ -362,7 +390,7 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     let a_header = a.to_string();
 
     let mut requests = 0;
-    for endpoint in server_fns.iter().chain(pages.iter()) {
+    for endpoint in server_fns.iter().chain(requested_pages.iter()) {
         // A fresh session per endpoint, so one that signs out cannot weaken the next.
         let token = app.sign_in("alice@alpha.test").await;
         let claims = app.services.tokens.verify(&token).unwrap();
@@ -424,11 +452,12 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         assert_eq!(before, after, "{endpoint} changed org B's data");
     }
     report(&format!(
-        "cross-org probe: {} endpoints ({} server functions, {} pages), {requests} requests, \
-         no org-B data returned or changed",
+        "cross-org probe: {} endpoints ({} server functions, {} pages as {} addresses), \
+         {requests} requests, no org-B data returned or changed",
         server_fns.len() + pages.len(),
         server_fns.len(),
-        pages.len()
+        pages.len(),
+        requested_pages.len()
     ));
 }
 
