@@ -134,7 +134,9 @@ fn ActiveOrg() -> impl IntoView {
         }
         None => view! {
             <p class="text-sm text-slate-600">
-                {if session.orgs.is_empty() {
+                {if session.superadmin && session.orgs.is_empty() {
+                    "No organizations exist yet. Create the first one on the Organizations page."
+                } else if session.orgs.is_empty() {
                     "You do not belong to any organization yet. Ask an administrator to add you."
                 } else {
                     "Choose an organization in the switcher at the top to work in it."
