@@ -30,8 +30,3 @@ pub fn services() -> Result<Services, AppError> {
     leptos::prelude::use_context::<Services>()
         .ok_or_else(|| AppError::internal("server function context", "no services provided"))
 }
-
-/// The runtime role's pool.
-pub fn pool() -> Result<PgPool, AppError> {
-    services().map(|s| s.pool)
-}

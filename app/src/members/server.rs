@@ -9,7 +9,7 @@ use super::{Membership, UserPage, UserQuery, UserRow, PAGE_SIZE};
 use crate::{
     auth::{password, session_insert_user, validate_new_user},
     context::services,
-    orgs::{add_member, PAGES},
+    orgs::{add_member, escape_like, PAGES},
     tenancy::gate::{self, request_parts, Tenant},
     AppError,
 };
@@ -17,13 +17,6 @@ use crate::{
 fn parse_id(value: &str, field: &str, what: &str) -> Result<Uuid, AppError> {
     Uuid::parse_str(value.trim())
         .map_err(|_| AppError::field(field, format!("This is not a {what} id.")))
-}
-
-fn escape_like(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// The active org, as its admin with the Users section.

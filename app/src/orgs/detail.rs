@@ -10,7 +10,7 @@ use leptos_router::{
 use super::{get_org, Organization, PRODUCTS};
 use crate::{
     members::org_members,
-    ui::{style::FOCUS_RING, Modal},
+    ui::{style::FOCUS_RING, Modal, TabNav},
 };
 
 const TABS: [(&str, &str); 5] = [
@@ -45,24 +45,7 @@ pub fn OrgDetail() -> impl IntoView {
                                 <p class="text-sm text-slate-600">{format!("{} · {}", org.slug, if org.status == "active" { "Active" } else { "Disabled" })}</p>
                                 <A href=format!("/organizations/{}/edit", org.id) attr:class=format!("text-sm font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>"Edit…"</A>
                             </div>
-                            <nav aria-label="Organization views" class="mt-4 border-b border-slate-200">
-                                <ul class="-mb-px flex flex-wrap gap-4 text-sm">
-                                    {TABS.iter().map(|(key, label)| {
-                                        let selected = *key == current;
-                                        view! {
-                                            <li>
-                                                <A href=format!("/organizations/{}?tab={key}", org.id)
-                                                    attr:aria-current=selected.then_some("page")
-                                                    attr:class=format!("inline-block border-b-2 px-1 pb-2 {FOCUS_RING} {}",
-                                                        if selected { "border-indigo-600 font-medium text-indigo-700" }
-                                                        else { "border-transparent text-slate-600 hover:text-slate-900" })>
-                                                    {*label}
-                                                </A>
-                                            </li>
-                                        }
-                                    }).collect_view()}
-                                </ul>
-                            </nav>
+                            <TabNav label="Organization views" tabs=&TABS current=current.clone() base=format!("/organizations/{}", org.id) />
                             {match current.as_str() {
                                 "members" => view! { <MembersTab org_id=org.id.clone() /> }.into_any(),
                                 "agents" => placeholder("Agents assigned to this organization appear here once agents are set up.").into_any(),

@@ -17,7 +17,7 @@ use crate::{
     ui::{
         form_alert,
         style::{DANGER, FOCUS_RING, INPUT, PRIMARY, READONLY, SECONDARY},
-        FieldError, Modal,
+        FieldError, Modal, TabNav,
     },
 };
 
@@ -63,24 +63,7 @@ pub fn EditOrgDialog() -> impl IntoView {
                     let current = tab();
                     view! {
                         <Modal title close="/organizations">
-                            <nav aria-label="Sections of the organization" class="mt-4 border-b border-slate-200">
-                                <ul class="-mb-px flex gap-4 text-sm">
-                                    {TABS.iter().map(|(key, label)| {
-                                        let selected = *key == current;
-                                        view! {
-                                            <li>
-                                                <A href=format!("/organizations/{}/edit?tab={key}", org.id)
-                                                    attr:aria-current=selected.then_some("page")
-                                                    attr:class=format!("inline-block border-b-2 px-1 pb-2 {FOCUS_RING} {}",
-                                                        if selected { "border-indigo-600 font-medium text-indigo-700" }
-                                                        else { "border-transparent text-slate-600 hover:text-slate-900" })>
-                                                    {*label}
-                                                </A>
-                                            </li>
-                                        }
-                                    }).collect_view()}
-                                </ul>
-                            </nav>
+                            <TabNav label="Sections of the organization" tabs=&TABS current=current.clone() base=format!("/organizations/{}/edit", org.id) />
                             {saved_notice(saved() || matches!(update.value().get(), Some(Ok(()))))}
                             {match current.as_str() {
                                 "address" => view! { <AddressTab org=org.clone() update /> }.into_any(),

@@ -78,7 +78,7 @@ pub async fn page(query: OrgQuery) -> Result<OrgPage, AppError> {
 }
 
 /// `value` matched literally inside `ilike '%…%'`.
-fn escape_like(value: &str) -> String {
+pub(crate) fn escape_like(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('%', "\\%")

@@ -21,6 +21,8 @@ pub use detail::OrgDetail;
 pub use edit::{ConfirmOrgAction, EditOrgDialog};
 #[cfg(feature = "ssr")]
 pub use lifecycle::{add_member, create_in, schema_exists};
+#[cfg(feature = "ssr")]
+pub(crate) use list::escape_like;
 pub use page::{NewOrgDialog, OrganizationsPage};
 
 use crate::AppError;

@@ -68,3 +68,34 @@ pub fn form_alert(error: Signal<Option<crate::AppError>>) -> impl IntoView {
         })
     }
 }
+
+/// Tabs as links (`<base>?tab=<key>`), so each tab has an address and works without JavaScript.
+#[component]
+pub fn TabNav(
+    label: &'static str,
+    tabs: &'static [(&'static str, &'static str)],
+    current: String,
+    /// The address the tabs add `?tab=` to.
+    base: String,
+) -> impl IntoView {
+    view! {
+        <nav aria-label=label class="mt-4 border-b border-slate-200">
+            <ul class="-mb-px flex flex-wrap gap-4 text-sm">
+                {tabs.iter().map(|(key, text)| {
+                    let selected = *key == current;
+                    view! {
+                        <li>
+                            <A href=format!("{base}?tab={key}")
+                                attr:aria-current=selected.then_some("page")
+                                attr:class=format!("inline-block border-b-2 px-1 pb-2 {FOCUS_RING} {}",
+                                    if selected { "border-indigo-600 font-medium text-indigo-700" }
+                                    else { "border-transparent text-slate-600 hover:text-slate-900" })>
+                                {*text}
+                            </A>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </nav>
+    }
+}

@@ -4,7 +4,7 @@ mod dialog;
 mod layout;
 pub mod style;
 
-pub use dialog::{form_alert, Modal};
+pub use dialog::{form_alert, Modal, TabNav};
 pub use layout::{AdminLayout, NotFound};
 
 use leptos::prelude::*;
