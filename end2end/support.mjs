@@ -123,3 +123,33 @@ export async function screenshot(page, name) {
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: `${dir}${name}.png`, fullPage: true });
 }
+
+/**
+ * The Organizations table walked as an admin does: search for `prefix` (27 orgs named
+ * "<prefix> 00" … "<prefix> 26", odd ones CRM), 25 rows a page, sort by title both ways, the
+ * second page, then the CRM filter. The page is hydrated on the Organizations page.
+ */
+export async function walkOrgTable(page, prefix) {
+  const names = () => page.getByTestId('org-name').allTextContents();
+  await page.getByLabel('Search organizations').fill(prefix);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForURL(/q=/);
+  await page.getByTestId('page-info').filter({ hasText: 'of 27' }).waitFor();
+  if ((await names()).length !== 25) throw new Error(`expected 25 rows, got ${(await names()).length}`);
+  await page.getByRole('link', { name: 'Title' }).click();
+  await page.waitForURL(/sort=title&dir=asc/);
+  await page.getByTestId('org-name').first().filter({ hasText: `${prefix} 00` }).waitFor();
+  await page.getByRole('link', { name: 'Title' }).click();
+  await page.waitForURL(/sort=title&dir=desc/);
+  await page.getByTestId('org-name').first().filter({ hasText: `${prefix} 26` }).waitFor();
+  await page.getByRole('link', { name: 'Next' }).click();
+  await page.waitForURL(/page=2/);
+  await page.getByTestId('page-info').filter({ hasText: 'Showing 26–27 of 27' }).waitFor();
+  await page.getByRole('list', { name: 'Product filter' }).getByRole('link', { name: 'CRM' }).click();
+  await page.waitForURL(/product=crm/);
+  await page.getByTestId('page-info').filter({ hasText: 'of 13' }).waitFor();
+  const crm = await names();
+  if (!crm.every((n) => /(01|03|05|07|09|11|13|15|17|19|21|23|25)$/.test(n))) {
+    throw new Error(`the CRM filter let through ${crm.join()}`);
+  }
+}

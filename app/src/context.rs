@@ -26,7 +26,15 @@ pub struct Services {
     pub setup_token: Arc<Mutex<Option<String>>>,
 }
 
+/// The request's services. Names the caller when they are missing (a server function run
+/// outside the render's reactive owner), so the log says which one.
+#[track_caller]
 pub fn services() -> Result<Services, AppError> {
-    leptos::prelude::use_context::<Services>()
-        .ok_or_else(|| AppError::internal("server function context", "no services provided"))
+    let caller = std::panic::Location::caller();
+    leptos::prelude::use_context::<Services>().ok_or_else(|| {
+        AppError::internal(
+            "server function context",
+            format!("no services provided (called from {caller})"),
+        )
+    })
 }

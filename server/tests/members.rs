@@ -59,6 +59,19 @@ async fn superadmins_list_everyone_and_org_admins_their_members() {
     );
     let alice_row = &all["rows"][0];
     assert_eq!(alice_row["memberships"][0]["org_name"], "Alpha");
+    // The permission editor's role choices: the org's own roles, built-in first.
+    let builtin = ["admin", "guest", "manager", "member", "owner", "viewer"];
+    let roles = |row: &Value| -> Vec<String> {
+        let mut roles: Vec<String> = row["memberships"][0]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        roles.sort();
+        roles
+    };
+    assert_eq!(roles(alice_row), builtin);
     let searched = w
         .app
         .call("members/list_users", Some(&w.root), &[("query[q]", "BOB")])
@@ -73,6 +86,33 @@ async fn superadmins_list_everyone_and_org_admins_their_members() {
         .json();
     assert_eq!(mine["all_orgs"], false);
     assert_eq!(emails(&mine), ["alice@alpha.test"]);
+    w.app
+        .call(
+            "orgs/add_role",
+            Some(&w.root),
+            &[("org_id", &w.beta.to_string()), ("role_name", "auditor")],
+        )
+        .await;
+    w.app
+        .call(
+            "orgs/add_role",
+            Some(&w.root),
+            &[("org_id", &w.alpha.to_string()), ("role_name", "analyst")],
+        )
+        .await;
+    let mine = w
+        .app
+        .call("members/list_users", Some(&w.alice), &[])
+        .await
+        .json();
+    let mut expected: Vec<&str> = builtin.to_vec();
+    expected.push("analyst");
+    expected.sort();
+    assert_eq!(
+        roles(&mine["rows"][0]),
+        expected,
+        "Alpha's roles, not Beta's"
+    );
     let other = w
         .app
         .call(

@@ -217,6 +217,30 @@ async fn an_org_admin_sees_only_the_orgs_it_administers_and_cannot_create() {
 }
 
 #[tokio::test]
+async fn a_bound_client_admin_sees_only_its_client_org_even_where_it_administers_more() {
+    let p = platform().await;
+    let client = p.app.user("client@x.test", false, None).await;
+    p.app.add_member(p.orgs[5], client, "owner").await;
+    p.app.add_member(p.orgs[6], client, "admin").await;
+    let token = p.app.sign_in("client@x.test").await;
+    assert_eq!(
+        names(&list(&p, &token, &[("sort", "title"), ("dir", "asc")]).await),
+        ["Org 05", "Org 06"]
+    );
+
+    sqlx::query("update app_user set bound_org_id = $2 where user_id = $1")
+        .bind(client)
+        .bind(p.orgs[6])
+        .execute(&p.app.owner)
+        .await
+        .unwrap();
+    let page = list(&p, &token, &[]).await;
+    assert_eq!(names(&page), ["Org 06"]);
+    assert_eq!(page["matching"], 1);
+    assert_eq!(page["counts"]["total"], 1);
+}
+
+#[tokio::test]
 async fn the_page_renders_on_the_server_with_links_for_sort_filter_and_pages() {
     let p = platform().await;
     let page = p

@@ -93,11 +93,15 @@ pub async fn sign_out() -> Result<(), AppError> {
     Ok(())
 }
 
-/// Makes `org_id` the active org, if the caller may act in it, and re-issues the token.
+/// Makes `org_id` the active org, if the caller may act in it, re-issues the token, and lands on
+/// `next` (a path on this site) or the overview.
 #[server(endpoint = "auth/switch_org")]
-pub async fn switch_org(org_id: String) -> Result<(), AppError> {
+pub async fn switch_org(
+    org_id: String,
+    #[server(default)] next: Option<String>,
+) -> Result<(), AppError> {
     session::switch_org(&org_id).await?;
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::{CreateFirstSuperadmin, Register, SignIn, SignOut};
 use crate::{
-    ui::{form_alert, style::INPUT, FieldError},
+    ui::{form_alert, invalid, style::INPUT, FieldError},
     AppError,
 };
 
@@ -57,13 +57,13 @@ pub fn SignInPage() -> impl IntoView {
                 <div>
                     <label for="email" class="block text-sm font-medium">"Email"</label>
                     <input id="email" name="email" type="email" autocomplete="username" required
-                        autofocus class=INPUT />
+                        autofocus class=INPUT aria-invalid=invalid(error, "email") />
                     <FieldError error field="email" />
                 </div>
                 <div>
                     <label for="password" class="block text-sm font-medium">"Password"</label>
                     <input id="password" name="password" type="password"
-                        autocomplete="current-password" required class=INPUT />
+                        autocomplete="current-password" required class=INPUT aria-invalid=invalid(error, "password") />
                     <FieldError error field="password" />
                 </div>
                 <button type="submit" class=BUTTON disabled=move || action.pending().get()>
@@ -97,18 +97,18 @@ pub fn RegisterPage() -> impl IntoView {
                 {form_alert(error)}
                 <div>
                     <label for="name" class="block text-sm font-medium">"Your name"</label>
-                    <input id="name" name="name" autocomplete="name" required class=INPUT />
+                    <input id="name" name="name" autocomplete="name" required class=INPUT aria-invalid=invalid(error, "name") />
                     <FieldError error field="name" />
                 </div>
                 <div>
                     <label for="email" class="block text-sm font-medium">"Email"</label>
-                    <input id="email" name="email" type="email" autocomplete="username" required class=INPUT />
+                    <input id="email" name="email" type="email" autocomplete="username" required class=INPUT aria-invalid=invalid(error, "email") />
                     <FieldError error field="email" />
                 </div>
                 <div>
                     <label for="password" class="block text-sm font-medium">"Password"</label>
                     <input id="password" name="password" type="password" autocomplete="new-password"
-                        minlength=super::MIN_PASSWORD_LEN required class=INPUT />
+                        minlength=super::MIN_PASSWORD_LEN required class=INPUT aria-invalid=invalid(error, "password") />
                     <p class="mt-1 text-xs text-slate-500">
                         {format!("At least {} characters.", super::MIN_PASSWORD_LEN)}
                     </p>
@@ -118,7 +118,7 @@ pub fn RegisterPage() -> impl IntoView {
                     <label for="organization" class="block text-sm font-medium">
                         "Organization name " <span class="font-normal text-slate-500">"(optional)"</span>
                     </label>
-                    <input id="organization" name="organization" autocomplete="organization" class=INPUT />
+                    <input id="organization" name="organization" autocomplete="organization" class=INPUT aria-invalid=invalid(error, "organization") />
                     <FieldError error field="organization" />
                 </div>
                 <button type="submit" class=BUTTON disabled=move || action.pending().get()>
@@ -149,18 +149,18 @@ pub fn SetupPage() -> impl IntoView {
                 {form_alert(error)}
                 <div>
                     <label for="name" class="block text-sm font-medium">"Name"</label>
-                    <input id="name" name="name" autocomplete="name" required class=INPUT />
+                    <input id="name" name="name" autocomplete="name" required class=INPUT aria-invalid=invalid(error, "name") />
                     <FieldError error field="name" />
                 </div>
                 <div>
                     <label for="email" class="block text-sm font-medium">"Email"</label>
-                    <input id="email" name="email" type="email" autocomplete="username" required class=INPUT />
+                    <input id="email" name="email" type="email" autocomplete="username" required class=INPUT aria-invalid=invalid(error, "email") />
                     <FieldError error field="email" />
                 </div>
                 <div>
                     <label for="password" class="block text-sm font-medium">"Password"</label>
                     <input id="password" name="password" type="password" autocomplete="new-password"
-                        minlength=super::MIN_PASSWORD_LEN required class=INPUT />
+                        minlength=super::MIN_PASSWORD_LEN required class=INPUT aria-invalid=invalid(error, "password") />
                     <p class="mt-1 text-xs text-slate-500">
                         {format!("At least {} characters.", super::MIN_PASSWORD_LEN)}
                     </p>

@@ -73,6 +73,8 @@ pub struct Membership {
     pub member_seq: i32,
     /// Effective sections (the membership's own list, else its role's).
     pub pages: Vec<String>,
+    /// Every role of the org, built-in first: the choices of the permission editor.
+    pub roles: Vec<String>,
 }
 
 impl Membership {

@@ -15,11 +15,11 @@ use super::{
 };
 use crate::{
     auth::submission_error,
-    orgs::PAGES,
+    orgs::{role_label, PAGES},
     ui::{
-        form_alert as alert,
+        form_alert as alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
-        FieldError, Modal,
+        FieldError, Modal, Toast,
     },
     AppError,
 };
@@ -40,12 +40,13 @@ fn use_user_query() -> Memo<UserQuery> {
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let query = use_user_query();
+    // Reload after a dialog saved (it navigates to /users/:id?saved=…) and when it closes. Not
+    // keyed on the path: during server rendering that changes once more, and a second fetch
+    // outside the request's context would ship a different value than the one rendered.
     let search = use_location().search;
-    let pathname = use_location().pathname;
-    // Reload after a dialog saved (it navigates here or to /users/:id with `saved`).
     let page = Resource::new(
-        move || (query.get(), search.get(), pathname.get()),
-        |(query, _, _)| list_users(query),
+        move || (query.get(), search.get()),
+        |(query, _)| list_users(query),
     );
     view! {
         <Title text="Users" />
@@ -213,25 +214,25 @@ pub fn NewUserDialog() -> impl IntoView {
                                 <input type="hidden" name="org_id" value=page.org_id.clone().unwrap_or_default() />
                                 <div>
                                     <label for="new-user-name" class="block text-sm font-medium">"Name"</label>
-                                    <input id="new-user-name" name="name" class=INPUT />
+                                    <input id="new-user-name" name="name" class=INPUT aria-invalid=invalid(error, "name") />
                                     <FieldError error field="name" />
                                 </div>
                                 <div>
                                     <label for="new-user-email" class="block text-sm font-medium">"Email"</label>
-                                    <input id="new-user-email" name="email" type="email" class=INPUT />
+                                    <input id="new-user-email" name="email" type="email" class=INPUT aria-invalid=invalid(error, "email") />
                                     <FieldError error field="email" />
                                 </div>
                                 <div class="grid grid-cols-2 gap-4">
                                     <div>
                                         <label for="new-user-password" class="block text-sm font-medium">"Initial password"</label>
-                                        <input id="new-user-password" name="password" type="password" autocomplete="new-password" class=INPUT />
+                                        <input id="new-user-password" name="password" type="password" autocomplete="new-password" class=INPUT aria-invalid=invalid(error, "password") />
                                         <FieldError error field="password" />
                                     </div>
                                     <div>
                                         <label for="new-user-role" class="block text-sm font-medium">"Role"</label>
-                                        <select id="new-user-role" name="role" class=INPUT>
+                                        <select id="new-user-role" name="role" class=INPUT aria-invalid=invalid(error, "role")>
                                             {page.roles.iter().map(|r| view! {
-                                                <option value=r.clone() selected=r == "member">{if r == "member" { "user".to_string() } else { r.clone() }}</option>
+                                                <option value=r.clone() selected=r == "member">{role_label(r).to_string()}</option>
                                             }).collect_view()}
                                         </select>
                                         <FieldError error field="role" />
@@ -357,8 +358,14 @@ fn UserEditor(
                     </div>
                     <div class="mt-3 flex items-center gap-2">
                         <label for=format!("role-{}", m.org_id) class="text-sm font-medium">"Role"</label>
-                        <input id=format!("role-{}", m.org_id) name="role" value=m.role.clone()
-                            class="w-40 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+                        <select id=format!("role-{}", m.org_id) name="role"
+                            class="w-44 rounded-md border border-slate-300 px-2 py-1 text-sm">
+                            {m.roles.iter().map(|role| view! {
+                                <option value=role.clone() selected=*role == m.role>
+                                    {role_label(role).to_string()}
+                                </option>
+                            }).collect_view()}
+                        </select>
                     </div>
                     <fieldset class="mt-3">
                         <legend class="text-sm font-medium">"Sections this user may open"</legend>
@@ -373,26 +380,24 @@ fn UserEditor(
         .collect_view();
     view! {
         <Modal title=format!("{} · {}", user.name, user.email) close="/users">
-            {notice.map(|text| view! {
-                <p role="status" data-testid="toast" class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">{text}</p>
-            })}
+            {notice.map(|text| view! { <Toast text /> })}
             <ActionForm action=update attr:class="mt-4 space-y-4" attr:novalidate=true>
                 {alert(update_error)}
                 <input type="hidden" name="user_id" value=user.id.clone() />
                 <div class="grid grid-cols-2 gap-4">
                     <div>
                         <label for="user-name" class="block text-sm font-medium">"Name"</label>
-                        <input id="user-name" name="name" value=user.name.clone() class=INPUT />
+                        <input id="user-name" name="name" value=user.name.clone() class=INPUT aria-invalid=invalid(update_error, "name") />
                         <FieldError error=update_error field="name" />
                     </div>
                     <div>
                         <label for="user-email" class="block text-sm font-medium">"Email"</label>
-                        <input id="user-email" name="email" type="email" value=user.email.clone() class=INPUT />
+                        <input id="user-email" name="email" type="email" value=user.email.clone() class=INPUT aria-invalid=invalid(update_error, "email") />
                         <FieldError error=update_error field="email" />
                     </div>
                     <div>
                         <label for="user-status" class="block text-sm font-medium">"Status"</label>
-                        <select id="user-status" name="status" class=INPUT>
+                        <select id="user-status" name="status" class=INPUT aria-invalid=invalid(update_error, "status")>
                             <option value="active" selected=user.status == "active">"Active"</option>
                             <option value="disabled" selected=user.status == "disabled">"Disabled (signed out at once)"</option>
                         </select>
@@ -400,7 +405,7 @@ fn UserEditor(
                     </div>
                     <div>
                         <label for="user-bound" class="block text-sm font-medium">"Client Organization"</label>
-                        <select id="user-bound" name="bound_org_id" class=INPUT aria-describedby="bound-help">
+                        <select id="user-bound" name="bound_org_id" class=INPUT aria-describedby="bound-help" aria-invalid=invalid(update_error, "bound_org_id")>
                             <option value="" selected=user.bound_org.is_none()>"None: may switch between its orgs"</option>
                             {bound_options}
                         </select>

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::request::Parts;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{Membership, UserPage, UserQuery, UserRow, PAGE_SIZE};
 use crate::{
     auth::{password, session_insert_user, validate_new_user},
-    context::services,
+    context::{services, Services},
     orgs::{add_member, escape_like, PAGES},
     tenancy::gate::{self, request_parts, Tenant},
     AppError,
@@ -20,10 +21,10 @@ fn parse_id(value: &str, field: &str, what: &str) -> Result<Uuid, AppError> {
 }
 
 /// The active org, as its admin with the Users section.
-async fn org_admin() -> Result<Tenant, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let tenant = gate::tenant(&services, &parts, None).await?;
+/// Takes the request's services and parts from its caller, which read them before its first
+/// `.await`: during server rendering the reactive owner holding them may be gone after one.
+async fn org_admin(services: &Services, parts: &Parts) -> Result<Tenant, AppError> {
+    let tenant = gate::tenant(services, parts, None).await?;
     tenant.require_admin()?;
     tenant.require_page("users")?;
     Ok(tenant)
@@ -41,13 +42,18 @@ fn memberships(value: serde_json::Value) -> Vec<Membership> {
             org_active: m["org_active"].as_bool().unwrap_or_default(),
             role: m["role"].as_str().unwrap_or_default().to_string(),
             member_seq: m["member_seq"].as_i64().unwrap_or_default() as i32,
-            pages: m["pages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.as_str().map(String::from))
-                .collect(),
+            pages: strings(&m["pages"]),
+            roles: strings(&m["roles"]),
         })
+        .collect()
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(String::from))
         .collect()
 }
 
@@ -103,6 +109,8 @@ async fn org_users(
         r#"select u.user_id, u.email, u.name, u.status, u.is_superadmin, u.bound_org_id,
                   u.last_login_at, m.role_name, m.member_seq, coalesce(m.pages, r.pages) as "pages!",
                   o.org_number, o.name as org_name, o.status as org_status,
+                  array(select a.role_name from org_role a where a.org_id = m.org_id
+                         order by not a.builtin, a.created_at, a.role_name) as "roles!",
                   count(*) over () as "total!"
              from membership m
              join app_user u on u.user_id = m.user_id
@@ -142,6 +150,7 @@ async fn org_users(
                     role: r.role_name,
                     member_seq: r.member_seq,
                     pages: r.pages,
+                    roles: r.roles,
                 }],
             })
             .collect(),
@@ -189,7 +198,7 @@ pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
             roles,
         });
     }
-    let mut tenant = org_admin().await?;
+    let mut tenant = org_admin(&services, &parts).await?;
     let (rows, matching) = org_users(&mut tenant, None, &query).await?;
     let roles = role_names(&mut tenant).await?;
     let org = tenant.org_id;
@@ -222,7 +231,7 @@ pub async fn get(user_id: &str) -> Result<UserRow, AppError> {
         .await?
         .0
     } else {
-        let mut tenant = org_admin().await?;
+        let mut tenant = org_admin(&services, &parts).await?;
         let rows = org_users(
             &mut tenant,
             Some(user_id),
@@ -369,7 +378,7 @@ pub async fn update(
         return Ok(());
     }
     // An org admin edits members of its own org who belong nowhere else.
-    let mut tenant = org_admin().await?;
+    let mut tenant = org_admin(&services, &parts).await?;
     let org = tenant.org_id;
     let target = sqlx::query!(
         "select u.is_superadmin from membership m join app_user u on u.user_id = m.user_id

@@ -4,13 +4,18 @@
 use leptos::prelude::*;
 use leptos_router::{
     components::A,
-    hooks::{use_params_map, use_query_map},
+    hooks::{use_location, use_params_map, use_query_map},
 };
 
 use super::{get_org, Organization, PRODUCTS};
 use crate::{
+    auth::SessionInfo,
     members::org_members,
-    ui::{style::FOCUS_RING, Modal, TabNav},
+    ui::{
+        style::{FOCUS_RING, PRIMARY, SECONDARY},
+        Modal, TabNav,
+    },
+    AppError,
 };
 
 const TABS: [(&str, &str); 5] = [
@@ -56,14 +61,73 @@ pub fn OrgDetail() -> impl IntoView {
                         </Modal>
                     }.into_any()
                 }
-                Err(err) => view! {
-                    <Modal title="Organization".to_string() close="/organizations">
-                        <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
-                    </Modal>
-                }.into_any(),
+                Err(err) => org_unavailable(&id(), err),
             })}
         </Suspense>
     }
+}
+
+/// What a dialog about one org shows when that org cannot be read. An org admin looking at one
+/// of its orgs other than the one it is acting in is offered the switch (the gate takes one org
+/// per request); a plain form, so the whole page reloads in the new org.
+pub(super) fn org_unavailable(org_id: &str, err: AppError) -> AnyView {
+    let session = use_context::<SessionInfo>();
+    let known = session
+        .as_ref()
+        .filter(|s| !s.superadmin && !s.locked)
+        .and_then(|s| s.orgs.iter().find(|o| o.id == org_id).cloned());
+    if let Some(org) = known.clone().filter(|o| !o.active) {
+        let title = format!("ORG{} · {}", org.number, org.name);
+        return view! {
+            <Modal title close="/organizations">
+                <p role="alert" class="mt-4 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-800">
+                    {format!("{} is disabled: nobody can work in it, and its data is kept. Only a platform superadmin can enable it again.", org.name)}
+                </p>
+            </Modal>
+        }
+        .into_any();
+    }
+    let acting_in = session.as_ref().and_then(|s| s.active_org.as_ref());
+    let other = known
+        .filter(|o| acting_in.is_none_or(|a| a.id != o.id))
+        .map(|o| (o, acting_in.map(|a| a.name.clone())));
+    let Some((org, acting_in)) = other else {
+        return view! {
+            <Modal title="Organization".to_string() close="/organizations">
+                <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
+            </Modal>
+        }
+        .into_any();
+    };
+    let location = use_location();
+    let next = format!(
+        "{}{}",
+        location.pathname.get_untracked(),
+        location.search.get_untracked()
+    );
+    let next = if next.is_empty() {
+        format!("/organizations/{org_id}")
+    } else {
+        next
+    };
+    view! {
+        <Modal title=format!("ORG{} · {}", org.number, org.name) close="/organizations">
+            <p class="mt-3 text-sm text-slate-700" data-testid="switch-prompt">
+                {format!(
+                    "You are working in {}. Switch to {} to manage it: the Admin App then shows its data, and the header names it.",
+                    acting_in.unwrap_or_else(|| "no organization".to_string()),
+                    org.name,
+                )}
+            </p>
+            <form method="post" action="/api/auth/switch_org" class="mt-6 flex justify-end gap-3">
+                <input type="hidden" name="org_id" value=org.id.clone() />
+                <input type="hidden" name="next" value=next />
+                <A href="/organizations" attr:class=format!("{SECONDARY} {FOCUS_RING}")>"Cancel"</A>
+                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>{format!("Switch to {}", org.name)}</button>
+            </form>
+        </Modal>
+    }
+    .into_any()
 }
 
 fn placeholder(text: &str) -> impl IntoView {

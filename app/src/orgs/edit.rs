@@ -9,15 +9,15 @@ use leptos_router::{
 };
 
 use super::{
-    get_org, AddRole, DeleteOrg, DisableOrg, EnableOrg, Organization, RemoveRole, UpdateOrg,
-    UpdateSubscription, MAX_CUSTOM_ROLES, PRODUCTS, SUBSCRIPTION_STATUSES,
+    detail::org_unavailable, get_org, AddRole, DeleteOrg, DisableOrg, EnableOrg, Organization,
+    RemoveRole, UpdateOrg, UpdateSubscription, MAX_CUSTOM_ROLES, PRODUCTS, SUBSCRIPTION_STATUSES,
 };
 use crate::{
-    auth::submission_error,
+    auth::{submission_error, SessionInfo},
     ui::{
-        form_alert,
+        form_alert, invalid,
         style::{DANGER, FOCUS_RING, INPUT, PRIMARY, READONLY, SECONDARY},
-        FieldError, Modal, TabNav,
+        FieldError, Modal, TabNav, Toast,
     },
 };
 
@@ -29,12 +29,7 @@ const TABS: [(&str, &str); 4] = [
 ];
 
 fn saved_notice(show: bool) -> impl IntoView {
-    show.then(|| view! {
-        <p role="status" data-testid="toast"
-            class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
-            "Saved."
-        </p>
-    })
+    show.then(|| view! { <Toast text="Saved." /> })
 }
 
 #[component]
@@ -74,11 +69,7 @@ pub fn EditOrgDialog() -> impl IntoView {
                         </Modal>
                     }.into_any()
                 }
-                Err(err) => view! {
-                    <Modal title="Organization".to_string() close="/organizations">
-                        <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
-                    </Modal>
-                }.into_any(),
+                Err(err) => org_unavailable(&id(), err),
             })}
         </Suspense>
     }
@@ -112,6 +103,7 @@ fn hidden_details(org: &Organization, except: &[&str]) -> impl IntoView {
 fn BasicTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView {
     let error = submission_error(update);
     let active = org.status == "active";
+    let superadmin = use_context::<SessionInfo>().is_some_and(|s| s.superadmin);
     view! {
         <ActionForm action=update attr:class="mt-4 space-y-4" attr:novalidate=true>
             {form_alert(error)}
@@ -119,18 +111,18 @@ fn BasicTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView
             {hidden_details(&org, &["name", "domain", "product"])}
             <div>
                 <label for="edit-name" class="block text-sm font-medium">"Title"</label>
-                <input id="edit-name" name="details[name]" value=org.details.name.clone() required class=INPUT />
+                <input id="edit-name" name="details[name]" value=org.details.name.clone() required class=INPUT aria-invalid=invalid(error, "name") />
                 <FieldError error field="name" />
             </div>
             <div class="grid grid-cols-2 gap-4">
                 <div>
                     <label for="edit-domain" class="block text-sm font-medium">"Domain"</label>
-                    <input id="edit-domain" name="details[domain]" value=org.details.domain.clone() class=INPUT />
+                    <input id="edit-domain" name="details[domain]" value=org.details.domain.clone() class=INPUT aria-invalid=invalid(error, "domain") />
                     <FieldError error field="domain" />
                 </div>
                 <div>
                     <label for="edit-product" class="block text-sm font-medium">"Product"</label>
-                    <select id="edit-product" name="details[product]" class=INPUT>
+                    <select id="edit-product" name="details[product]" class=INPUT aria-invalid=invalid(error, "product")>
                         {PRODUCTS.iter().map(|(value, label)| view! {
                             <option value=*value selected=*value == org.details.product>{*label}</option>
                         }).collect_view()}
@@ -153,10 +145,12 @@ fn BasicTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView
                         attr:class=format!("text-sm font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>
                         {if active { "Disable…" } else { "Enable…" }}
                     </A>
-                    <A href=format!("/organizations/{}/confirm/delete", org.id)
-                        attr:class=format!("text-sm font-medium text-rose-600 hover:text-rose-500 {FOCUS_RING}")>
-                        "Delete…"
-                    </A>
+                    {superadmin.then(|| view! {
+                        <A href=format!("/organizations/{}/confirm/delete", org.id)
+                            attr:class=format!("text-sm font-medium text-rose-600 hover:text-rose-500 {FOCUS_RING}")>
+                            "Delete…"
+                        </A>
+                    })}
                 </div>
                 <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || update.pending().get()>"Save"</button>
             </div>
@@ -175,7 +169,7 @@ fn AddressTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoVi
         view! {
             <div>
                 <label for=format!("edit-{name}") class="block text-sm font-medium">{label}</label>
-                <input id=format!("edit-{name}") name=format!("details[{name}]") value=value autocomplete=autocomplete class=INPUT />
+                <input id=format!("edit-{name}") name=format!("details[{name}]") value=value autocomplete=autocomplete class=INPUT aria-invalid=invalid(error, name) />
                 <FieldError error field=name />
             </div>
         }
@@ -255,17 +249,17 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
             <div class="grid grid-cols-2 gap-4">
                 <div>
                     <label for="sub-plan" class="block text-sm font-medium">"Plan name"</label>
-                    <input id="sub-plan" name="plan_name" value=plan placeholder="pro_monthly" class=INPUT />
+                    <input id="sub-plan" name="plan_name" value=plan placeholder="pro_monthly" class=INPUT aria-invalid=invalid(error, "plan_name") />
                     <FieldError error field="plan_name" />
                 </div>
                 <div>
                     <label for="sub-seats" class="block text-sm font-medium">"Seats"</label>
-                    <input id="sub-seats" name="seats" type="number" min="0" value=seats class=INPUT />
+                    <input id="sub-seats" name="seats" type="number" min="0" value=seats class=INPUT aria-invalid=invalid(error, "seats") />
                     <FieldError error field="seats" />
                 </div>
                 <div>
                     <label for="sub-platform" class="block text-sm font-medium">"Platform"</label>
-                    <select id="sub-platform" name="platform" class=INPUT>
+                    <select id="sub-platform" name="platform" class=INPUT aria-invalid=invalid(error, "platform")>
                         <option value="stripe" selected=platform == "stripe">"Stripe"</option>
                         <option value="custom" selected=platform == "custom">"Custom"</option>
                     </select>
@@ -273,7 +267,7 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
                 </div>
                 <div>
                     <label for="sub-status" class="block text-sm font-medium">"Status"</label>
-                    <select id="sub-status" name="status" class=INPUT>
+                    <select id="sub-status" name="status" class=INPUT aria-invalid=invalid(error, "status")>
                         {SUBSCRIPTION_STATUSES.iter().map(|(value, label)| view! {
                             <option value=*value selected=*value == status>{*label}</option>
                         }).collect_view()}
@@ -286,7 +280,7 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
                     "Cancellation reason " <span class="font-normal text-slate-500">"(when cancelled)"</span>
                 </label>
                 <input id="sub-cancel-reason" name="cancel_reason"
-                    value=sub.as_ref().map(|s| s.cancel_reason.clone()).unwrap_or_default() class=INPUT />
+                    value=sub.as_ref().map(|s| s.cancel_reason.clone()).unwrap_or_default() class=INPUT aria-invalid=invalid(error, "cancel_reason") />
                 <FieldError error field="cancel_reason" />
             </div>
             <div class="grid grid-cols-2 gap-4">
@@ -347,7 +341,7 @@ fn RolesTab(org: Organization) -> impl IntoView {
             <input type="hidden" name="org_id" value=org.id.clone() />
             <div class="flex-1">
                 <label for="role-name" class="sr-only">"New role name"</label>
-                <input id="role-name" name="role_name" placeholder="e.g. analyst" class=INPUT />
+                <input id="role-name" name="role_name" placeholder="e.g. analyst" class=INPUT aria-invalid=invalid(add_error, "role_name") />
                 <FieldError error=add_error field="role_name" />
             </div>
             <button type="submit" class=format!("mt-1 {PRIMARY} {FOCUS_RING}") disabled=move || add.pending().get()>"Add role"</button>
@@ -376,16 +370,33 @@ pub fn ConfirmOrgAction() -> impl IntoView {
             {move || org.get().map(|result| match result {
                 Ok(org) => {
                     let name = format!("ORG{} · {}", org.number, org.details.name);
+                    // Enabling and deleting are the platform's; an org admin is told so instead
+                    // of being offered a button that can only fail.
+                    let superadmin = use_context::<SessionInfo>().is_some_and(|s| s.superadmin);
                     let (title, body, button): (String, String, &'static str) = match verb().as_str() {
                         "disable" => (
                             format!("Disable {name}?"),
-                            format!("All {} member(s) lose access at once, signed-in sessions included. Nothing is deleted; enabling restores access.", org.members),
+                            format!(
+                                "All {} member(s) lose access at once, signed-in sessions included. Nothing is deleted; enabling restores access.{}",
+                                org.members,
+                                if superadmin { "" } else { " You lose access too, and only a platform superadmin can enable it again." },
+                            ),
                             "Disable organization",
+                        ),
+                        "enable" if !superadmin => (
+                            format!("Enable {name}?"),
+                            "Only a platform superadmin can enable an organization; ask yours.".to_string(),
+                            "",
                         ),
                         "enable" => (
                             format!("Enable {name}?"),
                             "Its members can sign in and work in it again.".to_string(),
                             "Enable organization",
+                        ),
+                        "delete" if !superadmin => (
+                            format!("Delete {name}?"),
+                            "Only a platform superadmin can delete an organization; ask yours.".to_string(),
+                            "",
                         ),
                         _ => (
                             format!("Delete {name}?"),
@@ -401,6 +412,7 @@ pub fn ConfirmOrgAction() -> impl IntoView {
                     };
                     let org_id = org.id.clone();
                     let form = match verb().as_str() {
+                        _ if button.is_empty() => ().into_any(),
                         "disable" => view! {
                             <ActionForm action=disable>
                                 <input type="hidden" name="org_id" value=org_id.clone() />
@@ -431,11 +443,7 @@ pub fn ConfirmOrgAction() -> impl IntoView {
                         </Modal>
                     }.into_any()
                 }
-                Err(err) => view! {
-                    <Modal title="Organization".to_string() close="/organizations">
-                        <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
-                    </Modal>
-                }.into_any(),
+                Err(err) => org_unavailable(&id(), err),
             })}
         </Suspense>
     }

@@ -125,11 +125,16 @@ pub struct RoleInfo {
 impl RoleInfo {
     /// What people see: `member` is called "user".
     pub fn label(&self) -> &str {
-        if self.name == "member" {
-            "user"
-        } else {
-            &self.name
-        }
+        role_label(&self.name)
+    }
+}
+
+/// A role's name as people see it: the built-in `member` role is called "user".
+pub fn role_label(name: &str) -> &str {
+    if name == "member" {
+        "user"
+    } else {
+        name
     }
 }
 

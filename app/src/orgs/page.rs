@@ -12,11 +12,11 @@ use leptos_router::{
 
 use super::{CreateOrg, OrgPage, OrgQuery, OrgRow, PAGE_SIZE, PRODUCTS, SORT_COLUMNS};
 use crate::{
-    auth::submission_error,
+    auth::{submission_error, SessionInfo},
     ui::{
-        form_alert,
+        form_alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
-        FieldError, Modal,
+        FieldError, Modal, Toast,
     },
     AppError,
 };
@@ -118,12 +118,7 @@ fn OrgsView(page: OrgPage, notice: Option<String>) -> impl IntoView {
                 <A href=new_href attr:class=format!("{PRIMARY} {FOCUS_RING}")>"New Organization"</A>
             })}
         </div>
-        {notice.map(|text| view! {
-            <p role="status" data-testid="toast"
-                class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 px-4 py-2 text-sm text-emerald-800">
-                {text}
-            </p>
-        })}
+        {notice.map(|text| view! { <Toast text /> })}
         <SummaryCards page=page.clone() />
         <Filters query=query.clone() />
         {if page.counts.total == 0 {
@@ -401,6 +396,20 @@ pub fn NewOrgDialog() -> impl IntoView {
     let error = submission_error(action);
     let query = use_org_query();
     let back = move || query.get_untracked().href();
+    if !use_context::<SessionInfo>().is_some_and(|s| s.superadmin) {
+        // The server refuses it too; nobody is handed a form that can only fail.
+        return view! {
+            <Modal title="New Organization".to_string() close=back()>
+                <p role="alert" class="mt-3 text-sm text-slate-700" data-testid="create-refused">
+                    "Only a platform superadmin can create organizations; ask yours to create one for you."
+                </p>
+                <div class="mt-6 flex justify-end">
+                    <A href=back() attr:class=format!("{SECONDARY} {FOCUS_RING}")>"Back to organizations"</A>
+                </div>
+            </Modal>
+        }
+        .into_any();
+    }
     view! {
         <Modal title="New Organization".to_string() close=back()>
                 <p class="mt-1 text-sm text-slate-600">
@@ -410,18 +419,18 @@ pub fn NewOrgDialog() -> impl IntoView {
                     {form_alert(error)}
                     <div>
                         <label for="org-name" class="block text-sm font-medium">"Name"</label>
-                        <input id="org-name" name="org[name]" required autofocus class=INPUT />
+                        <input id="org-name" name="org[name]" required autofocus class=INPUT aria-invalid=invalid(error, "name") />
                         <FieldError error field="name" />
                     </div>
                     <div>
                         <label for="org-domain" class="block text-sm font-medium">"Domain"</label>
-                        <input id="org-domain" name="org[domain]" required placeholder="example.com" class=INPUT />
+                        <input id="org-domain" name="org[domain]" required placeholder="example.com" class=INPUT aria-invalid=invalid(error, "domain") />
                         <FieldError error field="domain" />
                     </div>
                     <div class="grid grid-cols-2 gap-4">
                         <div>
                             <label for="org-product" class="block text-sm font-medium">"Product"</label>
-                            <select id="org-product" name="org[product]" required class=INPUT>
+                            <select id="org-product" name="org[product]" required class=INPUT aria-invalid=invalid(error, "product")>
                                 <option value="" selected=true disabled=true>"Choose…"</option>
                                 {PRODUCTS.iter().map(|(value, label)| view! { <option value=*value>{*label}</option> }).collect_view()}
                             </select>
@@ -429,7 +438,7 @@ pub fn NewOrgDialog() -> impl IntoView {
                         </div>
                         <div>
                             <label for="org-status" class="block text-sm font-medium">"Status"</label>
-                            <select id="org-status" name="org[status]" required class=INPUT>
+                            <select id="org-status" name="org[status]" required class=INPUT aria-invalid=invalid(error, "status")>
                                 <option value="active" selected=true>"Active"</option>
                                 <option value="disabled">"Disabled"</option>
                             </select>
@@ -445,4 +454,5 @@ pub fn NewOrgDialog() -> impl IntoView {
                 </ActionForm>
         </Modal>
     }
+    .into_any()
 }

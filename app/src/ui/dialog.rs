@@ -1,5 +1,6 @@
 //! A dialog over a list page: a real address, so it opens and closes without JavaScript. With
-//! it, focus starts on the first field and Escape goes back to the list.
+//! it, focus starts on the first field, Tab stays inside, Escape goes back to the list, and
+//! focus returns to whatever opened the dialog.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -16,28 +17,51 @@ pub fn Modal(
     children: Children,
 ) -> impl IntoView {
     let navigate = use_navigate();
-    let escape = {
-        let close = close.clone();
-        window_event_listener(leptos::ev::keydown, move |ev| {
-            if ev.key() == "Escape" {
-                navigate(&close, Default::default());
-            }
-        })
-    };
-    on_cleanup(move || escape.remove());
-    // `autofocus` acts once per document; a dialog opened by client-side navigation takes the
-    // focus itself.
     let panel = NodeRef::<leptos::html::Div>::new();
-    Effect::new(move |_| {
-        if let Some(panel) = panel.get() {
-            if let Ok(Some(first)) =
-                panel.query_selector("input:not([type=hidden]):not([readonly]), select")
-            {
-                use leptos::wasm_bindgen::JsCast;
-                if let Ok(el) = first.dyn_into::<leptos::web_sys::HtmlElement>() {
-                    let _ = el.focus();
+    // Escape closes; Tab and Shift+Tab cycle within the dialog, as `aria-modal` promises.
+    let keys = {
+        let close = close.clone();
+        window_event_listener(leptos::ev::keydown, move |ev| match ev.key().as_str() {
+            "Escape" => navigate(&close, Default::default()),
+            "Tab" => {
+                if let Some(panel) = panel.get_untracked() {
+                    if trap_tab(&panel, ev.shift_key()) {
+                        ev.prevent_default();
+                    }
                 }
             }
+            _ => {}
+        })
+    };
+    on_cleanup(move || keys.remove());
+    // On opening, focus moves to the first field (`autofocus` acts once per document, so a
+    // dialog opened by client-side navigation takes it itself); on closing, it goes back to
+    // the link or button that opened the dialog.
+    // The opener is the element focused last outside dialogs (by the time this effect runs an
+    // `autofocus` field may hold the focus already).
+    // (Browser only: on the server there is no focus, and the element must not cross threads.)
+    #[cfg(feature = "hydrate")]
+    let opener =
+        send_wrapper::SendWrapper::new(LAST_FOCUS_OUTSIDE.with(|last| last.borrow().clone()));
+    Effect::new(move |_| {
+        if let Some(panel) = panel.get_untracked() {
+            if let Some(first) = focusable(&panel, FIELDS).into_iter().next() {
+                let _ = first.focus();
+            }
+        }
+        #[cfg(feature = "hydrate")]
+        {
+            let opener = opener.clone();
+            on_cleanup(move || {
+                if let Some(opener) = opener.take() {
+                    // After the dialog is gone and the list behind has settled (a save may have
+                    // re-rendered its rows, and with them the opener: then its twin link).
+                    set_timeout(
+                        move || return_focus(opener, SETTLE_TICKS, None),
+                        std::time::Duration::ZERO,
+                    );
+                }
+            });
         }
     });
     view! {
@@ -54,6 +78,121 @@ pub fn Modal(
                 {children()}
             </div>
         </div>
+    }
+}
+
+const FIELDS: &str = "input:not([type=hidden]):not([readonly]), select, textarea";
+const TABBABLE: &str = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), \
+                        select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
+fn focusable(root: &leptos::web_sys::Element, selector: &str) -> Vec<leptos::web_sys::HtmlElement> {
+    use leptos::wasm_bindgen::JsCast;
+    let all = root.get_elements_by_tag_name("*");
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .filter(|el| el.matches(selector).unwrap_or(false))
+        .filter_map(|el| el.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        .collect()
+}
+
+/// Keeps Tab inside `panel`: from the last control to the first and back. Returns whether it
+/// moved the focus itself.
+fn trap_tab(panel: &leptos::web_sys::HtmlDivElement, backwards: bool) -> bool {
+    let controls = focusable(panel, TABBABLE);
+    let (Some(first), Some(last)) = (controls.first(), controls.last()) else {
+        return false;
+    };
+    let active = document().active_element();
+    let inside = active.as_ref().is_some_and(|a| panel.contains(Some(&**a)));
+    let at = |el: &leptos::web_sys::HtmlElement| {
+        active
+            .as_ref()
+            .is_some_and(|a| a == AsRef::<leptos::web_sys::Element>::as_ref(el))
+    };
+    let target = match (inside, backwards) {
+        (false, false) => first,
+        (false, true) => last,
+        (true, false) if at(last) => first,
+        (true, true) if at(first) => last,
+        _ => return false,
+    };
+    let _ = target.focus();
+    true
+}
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// The element focused last outside any dialog: the opener of the next one.
+    static LAST_FOCUS_OUTSIDE: std::cell::RefCell<Option<leptos::web_sys::Element>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Remembers, for the page's lifetime, which element outside dialogs had the focus last (a
+/// clicked link counts), so a dialog knows where to give it back. Called once, at hydration.
+pub(super) fn track_focus_outside_dialogs() {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let listener = window_event_listener(leptos::ev::focusin, |ev| {
+            let Some(el) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            else {
+                return;
+            };
+            if let Ok(None) = el.closest("[role=dialog]") {
+                LAST_FOCUS_OUTSIDE.with(|last| *last.borrow_mut() = Some(el));
+            }
+        });
+        // For as long as the page lives.
+        std::mem::forget(listener);
+    }
+}
+
+#[cfg(feature = "hydrate")]
+/// How long, after a dialog closes, focus is kept on its opener while the page behind settles.
+const SETTLE_TICKS: u32 = 20;
+#[cfg(feature = "hydrate")]
+const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Focuses the dialog's opener once the dialog is gone, and again if the list behind re-renders
+/// it (a save reloads the rows): then the link with the same address takes its place. Stops when
+/// the person moves the focus elsewhere, or when another dialog has taken this one's place (a
+/// tab of the same dialog, say): that one keeps the focus.
+#[cfg(feature = "hydrate")]
+fn return_focus(opener: leptos::web_sys::Element, ticks_left: u32, page: Option<String>) {
+    use leptos::wasm_bindgen::JsCast;
+    let here = window().location().href().ok();
+    // The person went on to another address (opened the next dialog, say): leave the focus be.
+    if page.is_some() && page != here {
+        return;
+    }
+    let again = move |opener, page| {
+        if ticks_left > 0 {
+            set_timeout(move || return_focus(opener, ticks_left - 1, page), TICK);
+        }
+    };
+    if let Ok(Some(_)) = document().query_selector("[role=dialog]") {
+        return again(opener, page);
+    }
+    let target = if opener.is_connected() {
+        Some(opener.clone())
+    } else {
+        opener.get_attribute("href").and_then(|href| {
+            let selector = format!("a[href=\"{}\"]", href.replace('"', "\\\""));
+            document().query_selector(&selector).ok().flatten()
+        })
+    };
+    let active = document().active_element();
+    let unfocused = active.as_ref().is_none_or(|a| a.tag_name() == "BODY");
+    let on_target = active.is_some() && active == target;
+    if unfocused {
+        if let Some(el) = target.and_then(|el| el.dyn_into::<leptos::web_sys::HtmlElement>().ok()) {
+            let _ = el.focus();
+        }
+        again(opener, here);
+    } else if on_target {
+        again(opener, here);
     }
 }
 

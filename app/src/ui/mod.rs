@@ -3,9 +3,11 @@
 mod dialog;
 mod layout;
 pub mod style;
+mod toast;
 
 pub use dialog::{form_alert, Modal, TabNav};
 pub use layout::{AdminLayout, NotFound};
+pub use toast::Toast;
 
 use leptos::prelude::*;
 
@@ -14,10 +16,23 @@ use leptos::prelude::*;
 /// Browser tests wait for it: a click before hydration would be silently lost.
 pub fn mark_hydrated() {
     Effect::new(move |_| {
+        dialog::track_focus_outside_dialogs();
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
+}
+
+/// `aria-invalid` for a field's control while the last submission failed on that field.
+pub fn invalid(
+    error: Signal<Option<crate::AppError>>,
+    field: &'static str,
+) -> impl Fn() -> Option<&'static str> + Clone + Send + Sync + 'static {
+    move || {
+        error
+            .with(|e| matches!(e, Some(crate::AppError::Validation(fields)) if fields.contains_key(field)))
+            .then_some("true")
+    }
 }
 
 /// The messages for one field of a failed submission, tied to the input by `id`.
