@@ -37,6 +37,13 @@ pub enum AppError {
     Transport(String),
 }
 
+/// An id argument, or a field error saying what it should have been ("This is not an agent id.").
+#[cfg(feature = "ssr")]
+pub fn parse_uuid(value: &str, field: &str, what: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(value.trim())
+        .map_err(|_| AppError::field(field, format!("This is not {what} id.")))
+}
+
 impl AppError {
     /// A validation error for one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {

@@ -3,6 +3,7 @@
 //! Compiled twice: for the server (feature `ssr`, which renders pages and runs the server
 //! functions) and for the browser (feature `hydrate`, which makes the rendered pages live).
 
+pub mod agents;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod context;
@@ -70,6 +71,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!(":id/edit") view=orgs::EditOrgDialog ssr=SsrMode::Async />
                         <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
                     </ParentRoute>
+                    <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=members::NewUserDialog ssr=SsrMode::Async />

@@ -399,6 +399,68 @@ impl TestApp {
             .parse()
             .expect("a uuid")
     }
+
+    /// Registers an agent through the endpoint (as the superadmin whose token this is) and, if
+    /// `org` is given, assigns it there. Returns its id and its API key.
+    pub async fn agent(
+        &self,
+        superadmin_token: &str,
+        name: &str,
+        org: Option<uuid::Uuid>,
+    ) -> (uuid::Uuid, String) {
+        let email = format!("{}@agents.test", name.to_lowercase().replace(' ', "-"));
+        let response = self
+            .call(
+                "agents/create_agent",
+                Some(superadmin_token),
+                &[("name", name), ("email", &email), ("model", "gpt-4o")],
+            )
+            .await;
+        assert_eq!(
+            response.status, 200,
+            "create agent {name}: {}",
+            response.body
+        );
+        let issued = response.json();
+        let id: uuid::Uuid = issued["agent_id"].as_str().unwrap().parse().unwrap();
+        if let Some(org) = org {
+            let response = self
+                .call(
+                    "agents/assign_agent",
+                    Some(superadmin_token),
+                    &[("org_id", &org.to_string()), ("agent_id", &id.to_string())],
+                )
+                .await;
+            assert!(response.status < 400, "assign {name}: {}", response.body);
+        }
+        (id, issued["key"].as_str().unwrap().to_string())
+    }
+
+    /// A request to the agent API with an agent key, a JSON body and extra headers.
+    pub async fn agent_call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_string())),
+            None => request.body(axum::body::Body::empty()),
+        }
+        .unwrap();
+        self.send(request).await
+    }
 }
 
 /// A server-function request: form-encoded fields, an optional Bearer token, extra headers.

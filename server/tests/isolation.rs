@@ -61,9 +61,15 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
     let root = app.sign_in("root@platform.test").await;
     let a = app.create_org(&root, "Org A", "a.example").await;
     let b = app.create_org(&root, "Org B", "b.example").await;
-    for (org, email) in [(a, "a@a.test"), (b, "b@b.test")] {
+    for (org, email, agent) in [(a, "a@a.test", "Agent A"), (b, "b@b.test", "Agent B")] {
         let user = app.user(email, false, None).await;
         app.add_member(org, user, "admin").await;
+        let (agent, _) = app.agent(&root, agent, Some(org)).await;
+        sqlx::query("insert into agent_memory (agent_id, content) values ($1, 'remembered')")
+            .bind(agent)
+            .execute(&app.owner)
+            .await
+            .unwrap();
         // Rows for the tables no endpoint writes yet.
         sqlx::raw_sql(&format!(
             "insert into subscription (org_id, plan_name) values ('{org}', 'pro_monthly');
@@ -278,6 +284,16 @@ async fn snapshot(owner: &PgPool, org: Uuid) -> BTreeMap<String, Vec<String>> {
     .await
     .unwrap();
     out.insert("members' sessions".to_string(), sessions);
+    let keys: Vec<String> = sqlx::query_scalar(
+        "select to_jsonb(k)::text from agent_key k
+          where exists (select from agent a where a.org_id = $1 and a.agent_id = k.agent_id)
+          order by 1",
+    )
+    .bind(org)
+    .fetch_all(owner)
+    .await
+    .unwrap();
+    out.insert("agents' keys".to_string(), keys);
     out
 }
 
@@ -298,6 +314,23 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     app.add_member(b, bob, "owner").await;
     // Bob has a live session too, which must survive the probe.
     app.sign_in("bob.zebra.secret@zebra.test").await;
+    // Each org has an agent with a key and a memory; B's must stay out of reach.
+    let (a_agent, a_key) = app.agent(&root, "Alpha Helper", Some(a)).await;
+    let (b_agent, _b_key) = app.agent(&root, "Zebra Secret Agent", Some(b)).await;
+    for agent in [a_agent, b_agent] {
+        sqlx::query(
+            "insert into agent_memory (agent_id, content) values ($1, 'zebra secret memory')",
+        )
+        .bind(agent)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    }
+    let b_key_id: Uuid = sqlx::query_scalar("select key_id from agent_key where agent_id = $1")
+        .bind(b_agent)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
     let b_slug: String = sqlx::query_scalar("select slug from organization where org_id = $1")
         .bind(b)
         .fetch_one(&app.owner)
@@ -311,6 +344,8 @@ async fn cross_org_probe_over_every_route_and_server_function() {
             "zebra-secret".to_string(),
             "bob.zebra.secret".to_string(),
             bob.to_string(),
+            b_agent.to_string(),
+            "zebra-secret-agent".to_string(),
         ],
     };
     let before = snapshot(&app.owner, b).await;
@@ -356,9 +391,16 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     // Every field name any server function takes, aimed at org B where it names an org.
     let b_id = b.to_string();
     let bob_id = bob.to_string();
+    let b_agent_id = b_agent.to_string();
+    let b_key_id = b_key_id.to_string();
     let fields: Vec<(&str, &str)> = vec![
         ("org_id", &b_id),
         ("user_id", &bob_id),
+        ("agent_id", &b_agent_id),
+        ("key_id", &b_key_id),
+        ("model", "gpt-4o"),
+        ("label", "probe"),
+        ("q", ""),
         ("role", "viewer"),
         ("status", "disabled"),
         ("role_name", "probe-role"),
@@ -451,13 +493,62 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         let after = snapshot(&app.owner, org_b.id).await;
         assert_eq!(before, after, "{endpoint} changed org B's data");
     }
+    // The agent API, as org A's agent aiming at org B every way a request can name an org,
+    // and with credentials that are not an agent key.
+    let api_routes = app::agents::api::routes();
+    assert!(!api_routes.is_empty());
+    let alice_token = app.sign_in("alice@alpha.test").await;
+    let b_domain_host = "zebra-secret.example";
+    let mut api_requests = 0;
+    for (method, path, _) in &api_routes {
+        let body = (*method == axum::http::Method::POST)
+            .then(|| serde_json::json!({ "content": "probe", "org_id": b_id }));
+        let scenarios: Vec<Scenario> = vec![
+            ("own org", &a_key, vec![]),
+            ("by header", &a_key, vec![("x-tenantry-org", &b_id)]),
+            ("by subdomain", &a_key, vec![("host", &b_host)]),
+            ("by custom domain", &a_key, vec![("host", b_domain_host)]),
+            ("with a person's token", &alice_token, vec![]),
+            ("with no key", "", vec![]),
+        ];
+        for (scenario, key, headers) in scenarios {
+            let response = app
+                .agent_call(method.as_str(), path, key, body.clone(), &headers)
+                .await;
+            api_requests += 1;
+            assert!(
+                response.status < 500,
+                "{method} {path} {scenario}: {} {}",
+                response.status,
+                response.body
+            );
+            if scenario != "own org" {
+                assert!(
+                    response.status >= 400,
+                    "{method} {path} {scenario} was let through: {}",
+                    response.body
+                );
+            }
+            for marker in &org_b.markers {
+                assert!(
+                    !response.body.contains(marker.as_str()),
+                    "{method} {path} {scenario}: the response contains org B's {marker:?}: {}",
+                    response.body
+                );
+            }
+        }
+        let after = snapshot(&app.owner, org_b.id).await;
+        assert_eq!(before, after, "{method} {path} changed org B's data");
+    }
     report(&format!(
-        "cross-org probe: {} endpoints ({} server functions, {} pages as {} addresses), \
-         {requests} requests, no org-B data returned or changed",
-        server_fns.len() + pages.len(),
+        "cross-org probe: {} endpoints ({} server functions, {} pages as {} addresses, {} agent \
+         API routes), {} requests, no org-B data returned or changed",
+        server_fns.len() + pages.len() + api_routes.len(),
         server_fns.len(),
         pages.len(),
-        requested_pages.len()
+        requested_pages.len(),
+        api_routes.len(),
+        requests + api_requests
     ));
 }
 

@@ -10,15 +10,11 @@ use super::{Membership, UserPage, UserQuery, UserRow, PAGE_SIZE};
 use crate::{
     auth::{password, session_insert_user, validate_new_user},
     context::{services, Services},
+    error::parse_uuid,
     orgs::{add_member, escape_like, PAGES},
     tenancy::gate::{self, request_parts, Tenant},
     AppError,
 };
-
-fn parse_id(value: &str, field: &str, what: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(value.trim())
-        .map_err(|_| AppError::field(field, format!("This is not a {what} id.")))
-}
 
 /// The active org, as its admin with the Users section.
 /// Takes the request's services and parts from its caller, which read them before its first
@@ -220,7 +216,7 @@ pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
 pub async fn get(user_id: &str) -> Result<UserRow, AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let user_id = parse_id(user_id, "user_id", "user")?;
+    let user_id = parse_uuid(user_id, "user_id", "a user")?;
     let principal = gate::principal(&services, &parts).await?;
     let found = if principal.superadmin().is_ok() {
         platform_users(
@@ -257,7 +253,7 @@ pub async fn create(
 ) -> Result<String, AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let org_id = parse_id(org_id, "org_id", "organization")?;
+    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let mut tenant = gate::manage(&services, &parts, org_id).await?;
     tenant.require_admin()?;
     tenant.require_page("users")?;
@@ -294,7 +290,7 @@ pub async fn update(
 ) -> Result<(), AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let user_id = parse_id(user_id, "user_id", "user")?;
+    let user_id = parse_uuid(user_id, "user_id", "a user")?;
     let mut errors = BTreeMap::new();
     let name = name.trim().to_string();
     let email = email.trim().to_lowercase();
@@ -439,8 +435,8 @@ pub async fn set_membership(
 ) -> Result<(), AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let org_id = parse_id(org_id, "org_id", "organization")?;
-    let user_id = parse_id(user_id, "user_id", "user")?;
+    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
+    let user_id = parse_uuid(user_id, "user_id", "a user")?;
     let mut tenant = gate::manage(&services, &parts, org_id).await?;
     tenant.require_admin()?;
     tenant.require_page("users")?;
@@ -491,7 +487,7 @@ pub async fn set_membership(
 pub async fn org_members(org_id: &str) -> Result<Vec<UserRow>, AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let org_id = parse_id(org_id, "org_id", "organization")?;
+    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let mut tenant = gate::manage(&services, &parts, org_id).await?;
     tenant.require_admin()?;
     tenant.require_page("users")?;

@@ -53,7 +53,7 @@ pub fn OrgDetail() -> impl IntoView {
                             <TabNav label="Organization views" tabs=&TABS current=current.clone() base=format!("/organizations/{}", org.id) />
                             {match current.as_str() {
                                 "members" => view! { <MembersTab org_id=org.id.clone() /> }.into_any(),
-                                "agents" => placeholder("Agents assigned to this organization appear here once agents are set up.").into_any(),
+                                "agents" => view! { <crate::agents::OrgAgentsTab org_id=org.id.clone() /> }.into_any(),
                                 "billing" => placeholder("Costs, margins and usage for this organization appear here once billing is connected.").into_any(),
                                 "products" => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", org.products)).into_any(),
                                 _ => view! { <OverviewTab org=org.clone() /> }.into_any(),

@@ -500,6 +500,12 @@ pub async fn delete(org_id: &str) -> Result<String, AppError> {
             "This organization still has {members} member(s); remove them before deleting it."
         )));
     }
+    let agents = crate::agents::assigned_count(tenant.conn(), org_id).await?;
+    if agents > 0 {
+        return Err(AppError::Conflict(format!(
+            "This organization has {agents} assigned agent(s); unassign them before deleting it."
+        )));
+    }
     let products = sqlx::query_scalar!(
         r#"select count(*) as "n!" from org_product where org_id = $1"#,
         org_id

@@ -321,7 +321,7 @@ fn verified_claims(services: &Services, parts: &Parts) -> Result<token::Claims, 
 }
 
 /// Step 1: the org every source names, looked up.
-async fn resolve(
+pub(crate) async fn resolve(
     services: &Services,
     parts: &Parts,
     claimed: Option<Uuid>,
@@ -471,7 +471,7 @@ fn account_disabled() -> AppError {
 
 /// Logs a refusal and records it in the audit log of the org it aimed at (or as a platform
 /// event). Recording is best effort: a failure to audit must not turn a 403 into a 500.
-async fn reject(
+pub(crate) async fn reject(
     services: &Services,
     client: &Client,
     actor: Option<Uuid>,

@@ -2,5 +2,7 @@
 //! the only way to reach tenant data. Built up piece by piece; see ../shared/DESIGN.md.
 
 #[cfg(feature = "ssr")]
+pub mod agent;
+#[cfg(feature = "ssr")]
 pub mod gate;
 pub mod host;

@@ -38,7 +38,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Agents",
-        href: None,
+        href: Some("/agents"),
         page: Some("agents"),
     },
     Section {

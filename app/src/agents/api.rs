@@ -1,0 +1,178 @@
+//! The agent-facing API (`/api/v1/…`): JSON over HTTP, authenticated with an agent's API key
+//! through the agent gate, always in the org the agent serves.
+//!
+//! [`routes`] is the one list of endpoints: the server mounts exactly these, and the cross-org
+//! probe calls exactly these, so a new endpoint is probed without anyone remembering to.
+
+use axum::{
+    extract::{rejection::JsonRejection, State},
+    http::{request::Parts, Method, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{on, MethodFilter, MethodRouter},
+    Json, Router,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{context::Services, tenancy::agent, AppError};
+
+/// Longest memory entry, in characters.
+pub const MAX_MEMORY_CHARS: usize = 10_000;
+
+/// Every endpoint: method, path, handler.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
+    vec![
+        (Method::GET, "/api/v1/agent", on(MethodFilter::GET, whoami)),
+        (Method::GET, "/api/v1/memory", on(MethodFilter::GET, memory)),
+        (
+            Method::POST,
+            "/api/v1/memory",
+            on(MethodFilter::POST, remember),
+        ),
+    ]
+}
+
+/// The routes as one router (methods of the same path merged).
+pub fn router() -> Router<Services> {
+    let mut by_path: Vec<(&'static str, MethodRouter<Services>)> = Vec::new();
+    for (_, path, handler) in routes() {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => by_path.push((path, handler)),
+        }
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
+}
+
+/// An error as the API answers it: the status, and `{"error": …, "fields": {…}}`.
+pub struct ApiError(AppError);
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        Self(err)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = match &self.0 {
+            AppError::Validation(fields) => {
+                json!({ "error": self.0.to_string(), "fields": fields })
+            }
+            other => json!({ "error": other.to_string() }),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    payload
+        .map(|Json(value)| value)
+        .map_err(|rejection| ApiError(AppError::BadRequest(rejection.body_text())))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub agent_id: String,
+    pub name: String,
+    pub org_id: String,
+}
+
+async fn whoami(State(services): State<Services>, parts: Parts) -> Result<Json<WhoAmI>, ApiError> {
+    let agent = agent::agent(&services, &parts).await?;
+    Ok(Json(WhoAmI {
+        agent_id: agent.agent_id.to_string(),
+        name: agent.agent_name.clone(),
+        org_id: agent.org_id.to_string(),
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemoryEntry {
+    pub id: String,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The agent's memory, newest first (at most 100 entries).
+async fn memory(
+    State(services): State<Services>,
+    parts: Parts,
+) -> Result<Json<Vec<MemoryEntry>>, ApiError> {
+    let mut agent = agent::agent(&services, &parts).await?;
+    let agent_id = agent.agent_id;
+    let rows = sqlx::query!(
+        "select memory_id, content, created_at from agent_memory
+          where agent_id = $1 order by created_at desc limit 100",
+        agent_id
+    )
+    .fetch_all(agent.conn())
+    .await?;
+    agent.commit().await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| MemoryEntry {
+                id: r.memory_id.to_string(),
+                content: r.content,
+                created_at: r.created_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewMemory {
+    pub content: String,
+}
+
+async fn remember(
+    State(services): State<Services>,
+    parts: Parts,
+    payload: Result<Json<NewMemory>, JsonRejection>,
+) -> Result<(StatusCode, Json<MemoryEntry>), ApiError> {
+    let mut agent = agent::agent(&services, &parts).await?;
+    let input = body(payload)?;
+    let content = input.content.trim();
+    if content.is_empty() {
+        return Err(AppError::field("content", "Enter the text to remember.").into());
+    }
+    let chars = content.chars().count();
+    if chars > MAX_MEMORY_CHARS {
+        return Err(AppError::field(
+            "content",
+            format!("Use at most {MAX_MEMORY_CHARS} characters (this has {chars})."),
+        )
+        .into());
+    }
+    let agent_id = agent.agent_id;
+    let row = sqlx::query!(
+        "insert into agent_memory (agent_id, content) values ($1, $2)
+         returning memory_id, content, created_at",
+        agent_id,
+        content
+    )
+    .fetch_one(agent.conn())
+    .await?;
+    agent.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MemoryEntry {
+            id: row.memory_id.to_string(),
+            content: row.content,
+            created_at: row.created_at,
+        }),
+    ))
+}

@@ -1,0 +1,167 @@
+//! The gate for agents. An agent authenticates with its API key (`Authorization: Bearer
+//! tnt_…`); the key names the agent, the agent's assignment names the org, and from there the
+//! request passes the same checks as a person's: every org source the request carries (host,
+//! `x-tenantry-org`) must agree with that org, the org must be active, and the work happens in a
+//! transaction scoped to it by row-level security.
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::gate::{reject, resolve, Client};
+use crate::{context::Services, AppError};
+
+/// What every key starts with, so a leaked one is recognisable in logs and by secret scanners.
+pub const KEY_PREFIX: &str = "tnt_";
+
+/// A new key (`tnt_<prefix>_<secret>`), its prefix, and the SHA-256 kept of it. The secret has
+/// 256 random bits, so a fast hash is as good as a slow one here.
+pub fn new_key() -> (String, String, Vec<u8>) {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 12];
+    OsRng.fill_bytes(&mut bytes);
+    let prefix: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let key = format!("{KEY_PREFIX}{prefix}_{secret}");
+    let hash = key_hash(&key);
+    (key, prefix, hash)
+}
+
+pub fn key_hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// The prefix of a well-formed key, or `None`.
+pub fn key_prefix(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(KEY_PREFIX)?;
+    let (prefix, secret) = rest.split_once('_')?;
+    let well_formed = (8..=16).contains(&prefix.len())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && secret.len() == 64
+        && secret.bytes().all(|b| b.is_ascii_hexdigit());
+    well_formed.then_some(prefix)
+}
+
+/// An agent acting in the org it serves.
+pub struct AgentTenant {
+    pub org_id: Uuid,
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    tx: Transaction<'static, Postgres>,
+}
+
+impl AgentTenant {
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), AppError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The calling agent, in its org; refusals are logged and audited like a person's.
+pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, AppError> {
+    let client = Client::of(parts);
+    let mut org_seen = None;
+    let result = async {
+        let key = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(AppError::Unauthorized)?;
+        let prefix = key_prefix(key).ok_or(AppError::Unauthorized)?;
+        let found = sqlx::query!(
+            r#"select agent_id as "agent_id!", agent_name as "agent_name!",
+                      agent_status as "agent_status!", org_id, org_status
+                 from platform.agent_for_key($1, $2)"#,
+            prefix,
+            key_hash(key)
+        )
+        .fetch_optional(&services.pool)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+        let serving = found.org_id.ok_or_else(|| {
+            AppError::Forbidden("This agent is not assigned to an organization.".to_string())
+        })?;
+        org_seen = Some(serving);
+        if found.org_status.as_deref() != Some("active") {
+            return Err(AppError::Forbidden(
+                "organization disabled: this agent is stopped".to_string(),
+            ));
+        }
+        if found.agent_status != "active" {
+            return Err(AppError::Forbidden("This agent is paused.".to_string()));
+        }
+        // The agent's org stands where a person's token claim does: every other source must
+        // agree with it.
+        let org_id = resolve(services, parts, Some(serving), None).await?;
+        let mut tx = services.pool.begin().await?;
+        sqlx::query!(
+            "select set_config('app.org_id', $1::uuid::text, true) as org_scope,
+                    set_config('app.agent_id', $2::uuid::text, true) as agent_scope",
+            org_id,
+            found.agent_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(AgentTenant {
+            org_id,
+            agent_id: found.agent_id,
+            agent_name: found.agent_name,
+            tx,
+        })
+    }
+    .await;
+    match &result {
+        Ok(agent) => tracing::info!(
+            target: "tenancy", decision = "allow", org = %agent.org_id, agent = %agent.agent_id,
+            path = %client.path,
+        ),
+        Err(err) => reject(services, &client, None, org_seen, err).await,
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_keys_are_well_formed_unique_and_hashed() {
+        let (key, prefix, hash) = new_key();
+        assert_eq!(key_prefix(&key), Some(prefix.as_str()));
+        assert_eq!(hash, key_hash(&key));
+        assert_eq!(hash.len(), 32);
+        assert_ne!(new_key().0, key);
+    }
+
+    #[test]
+    fn malformed_keys_have_no_prefix() {
+        let (key, _, _) = new_key();
+        for bad in [
+            "",
+            "tnt_",
+            "tnt_abc_def",
+            &key[1..],
+            &key[..key.len() - 1],
+            &key.replace("tnt_", "TNT_"),
+            &format!("{key}0"),
+            &key.to_uppercase(),
+        ] {
+            assert_eq!(key_prefix(bad), None, "{bad:?}");
+        }
+    }
+}
