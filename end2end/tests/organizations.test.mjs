@@ -92,6 +92,31 @@ describe('Organizations, superadmin, hydrated', () => {
   });
 });
 
+describe('Direct loads', () => {
+  test('every dialog and detail tab loads by its address and hydrates without errors', async () => {
+    const page = await openPage(browser);
+    await signInThroughPage(page, root.email);
+    const tabs = ['overview', 'members', 'agents', 'billing', 'products'];
+    const addresses = [
+      ...tabs.map((tab) => `/organizations/${admin.orgId}?tab=${tab}`),
+      `/organizations/${admin.orgId}/edit?tab=roles`,
+      `/organizations/${admin.orgId}/confirm/disable`,
+      '/organizations/new',
+      '/users/new',
+      `/users/${admin.userId}`,
+      '/agents',
+    ];
+    for (const address of addresses) {
+      await page.goto(`${BASE_URL}${address}`);
+      await waitForHydration(page);
+      if (address !== '/agents') await page.getByRole('dialog').waitFor();
+      // Hydrated once: one dialog, not a second copy appended.
+      assert.ok(await page.getByRole('dialog').count() <= 1, address);
+      assert.deepEqual(page.problems, [], address);
+    }
+  });
+});
+
 describe('Organizations, JavaScript disabled', () => {
   test('lists, sorts, filters, searches, pages and creates with plain links and forms', async () => {
     const page = await openPage(browser, { javaScriptEnabled: false });

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 pub use page::{AgentsPage, OrgAgentsTab};
 #[cfg(feature = "ssr")]
 pub use server::assigned_count;
+#[cfg(feature = "ssr")]
+pub(crate) use server::org_agents_in;
 
 use crate::AppError;
 

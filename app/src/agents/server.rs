@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::request::Parts;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -10,7 +11,7 @@ use super::{
     AgentChoice, AgentKey, AgentPage, AgentRow, IssuedKey, OrgAgentList, MODELS, PAGE_SIZE,
 };
 use crate::{
-    context::services,
+    context::{services, Services},
     error::parse_uuid,
     orgs::escape_like,
     tenancy::{
@@ -277,8 +278,17 @@ pub async fn revoke_key(key_id: &str) -> Result<(), AppError> {
 pub async fn org_agents(org_id: &str) -> Result<OrgAgentList, AppError> {
     let services = services()?;
     let parts = request_parts()?;
+    org_agents_in(&services, &parts, org_id).await
+}
+
+/// The same, with the request's context read by the caller before any `.await`.
+pub async fn org_agents_in(
+    services: &Services,
+    parts: &Parts,
+    org_id: &str,
+) -> Result<OrgAgentList, AppError> {
     let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = gate::manage(&services, &parts, org_id).await?;
+    let mut tenant = gate::manage(services, parts, org_id).await?;
     tenant.require_page("agents")?;
     let (assigned, _) = org_rows(&mut tenant, None, 0).await?;
     let can_assign = tenant.require_admin().is_ok();

@@ -13,6 +13,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use page::{EditUserDialog, NewUserDialog, UsersPage};
+#[cfg(feature = "ssr")]
+pub(crate) use server::org_members_in;
 
 use crate::AppError;
 

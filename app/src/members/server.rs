@@ -487,8 +487,17 @@ pub async fn set_membership(
 pub async fn org_members(org_id: &str) -> Result<Vec<UserRow>, AppError> {
     let services = services()?;
     let parts = request_parts()?;
+    org_members_in(&services, &parts, org_id).await
+}
+
+/// The same, with the request's context read by the caller before any `.await`.
+pub async fn org_members_in(
+    services: &Services,
+    parts: &Parts,
+    org_id: &str,
+) -> Result<Vec<UserRow>, AppError> {
     let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = gate::manage(&services, &parts, org_id).await?;
+    let mut tenant = gate::manage(services, parts, org_id).await?;
     tenant.require_admin()?;
     tenant.require_page("users")?;
     // The first 100, by name; the Users page pages through the rest.

@@ -7,10 +7,11 @@ use leptos_router::{
     hooks::{use_location, use_params_map, use_query_map},
 };
 
-use super::{get_org, Organization, PRODUCTS};
+use super::{org_detail, Organization, TabData, PRODUCTS};
 use crate::{
+    agents::{AssignAgent, OrgAgentsTab, UnassignAgent},
     auth::SessionInfo,
-    members::org_members,
+    members::UserRow,
     ui::{
         style::{FOCUS_RING, PRIMARY, SECONDARY},
         Modal, TabNav,
@@ -31,17 +32,33 @@ pub fn OrgDetail() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let org = Resource::new(id, get_org);
     let tab = move || {
         query
             .with(|q| q.get("tab"))
             .filter(|t| TABS.iter().any(|(k, _)| k == t))
             .unwrap_or_else(|| "overview".to_string())
     };
+    let assign = ServerAction::<AssignAgent>::new();
+    let unassign = ServerAction::<UnassignAgent>::new();
+    let search = use_location().search;
+    // The org and the open tab's data from one server function: a tab with a resource of its
+    // own, inside this Suspense, did not hydrate after a direct load.
+    let org = Resource::new(
+        move || {
+            (
+                id(),
+                tab(),
+                search.get(),
+                assign.version().get(),
+                unassign.version().get(),
+            )
+        },
+        |(id, tab, _, _, _)| org_detail(id, tab),
+    );
     view! {
         <Suspense fallback=|| ()>
             {move || org.get().map(|result| match result {
-                Ok(org) => {
+                Ok((org, data)) => {
                     let current = tab();
                     let title = format!("ORG{} · {}", org.number, org.details.name);
                     view! {
@@ -52,8 +69,16 @@ pub fn OrgDetail() -> impl IntoView {
                             </div>
                             <TabNav label="Organization views" tabs=&TABS current=current.clone() base=format!("/organizations/{}", org.id) />
                             {match current.as_str() {
-                                "members" => view! { <MembersTab org_id=org.id.clone() /> }.into_any(),
-                                "agents" => view! { <crate::agents::OrgAgentsTab org_id=org.id.clone() /> }.into_any(),
+                                "members" => match data {
+                                    TabData::Members(members) => view! { <MembersTab members /> }.into_any(),
+                                    _ => ().into_any(),
+                                },
+                                "agents" => match data {
+                                    TabData::Agents(agents) => view! {
+                                        <OrgAgentsTab org_id=org.id.clone() agents assign unassign />
+                                    }.into_any(),
+                                    _ => ().into_any(),
+                                },
                                 "billing" => placeholder("Costs, margins and usage for this organization appear here once billing is connected.").into_any(),
                                 "products" => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", org.products)).into_any(),
                                 _ => view! { <OverviewTab org=org.clone() /> }.into_any(),
@@ -211,11 +236,9 @@ fn OverviewTab(org: Organization) -> impl IntoView {
 }
 
 #[component]
-fn MembersTab(org_id: String) -> impl IntoView {
-    let members = Resource::new(move || org_id.clone(), org_members);
+fn MembersTab(members: Result<Vec<UserRow>, AppError>) -> impl IntoView {
     view! {
-        <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-500">"Loading members…"</p> }>
-            {move || members.get().map(|result| match result {
+            {match members {
                 Ok(rows) if rows.is_empty() => placeholder("No members yet. Add users from the Users page.").into_any(),
                 Ok(rows) => view! {
                     <ul class="mt-4 divide-y divide-slate-100 rounded-md border border-slate-200 text-sm" data-testid="org-members">
@@ -236,7 +259,6 @@ fn MembersTab(org_id: String) -> impl IntoView {
                     </ul>
                 }.into_any(),
                 Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
-            })}
-        </Suspense>
+            }}
     }
 }

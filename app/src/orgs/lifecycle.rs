@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::request::Parts;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -305,12 +306,37 @@ fn unique_field_errors(err: sqlx::Error) -> AppError {
     err.into()
 }
 
+pub async fn detail(org_id: &str, tab: &str) -> Result<(Organization, super::TabData), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let org = get_in(&services, &parts, Some(org_id)).await?;
+    let data = match tab {
+        "members" => {
+            super::TabData::Members(crate::members::org_members_in(&services, &parts, org_id).await)
+        }
+        "agents" => {
+            super::TabData::Agents(crate::agents::org_agents_in(&services, &parts, org_id).await)
+        }
+        _ => super::TabData::None,
+    };
+    Ok((org, data))
+}
+
 pub async fn get(org_id: Option<&str>) -> Result<Organization, AppError> {
     let services = services()?;
     let parts = request_parts()?;
+    get_in(&services, &parts, org_id).await
+}
+
+/// The same, with the request's context read by the caller before any `.await`.
+pub async fn get_in(
+    services: &Services,
+    parts: &Parts,
+    org_id: Option<&str>,
+) -> Result<Organization, AppError> {
     let mut tenant = match org_id.map(parse_org_id).transpose()? {
-        Some(org_id) => gate::manage(&services, &parts, org_id).await?,
-        None => gate::tenant(&services, &parts, None).await?,
+        Some(org_id) => gate::manage(services, parts, org_id).await?,
+        None => gate::tenant(services, parts, None).await?,
     };
     let org_id = tenant.org_id;
     let org = read(tenant.conn(), org_id).await?;

@@ -341,6 +341,24 @@ pub async fn current_org() -> Result<Organization, AppError> {
     lifecycle::get(None).await
 }
 
+/// What the detail view's open tab shows besides the org itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TabData {
+    None,
+    Members(Result<Vec<crate::members::UserRow>, AppError>),
+    Agents(Result<crate::agents::OrgAgentList, AppError>),
+}
+
+/// The org detail view in one call: the org, and the data of the tab open (`members`,
+/// `agents`), each tab refused on its own if its section is not the caller's.
+#[server(endpoint = "orgs/org_detail")]
+pub async fn org_detail(
+    org_id: String,
+    #[server(default)] tab: String,
+) -> Result<(Organization, TabData), AppError> {
+    lifecycle::detail(&org_id, &tab).await
+}
+
 #[server(endpoint = "orgs/get_org")]
 pub async fn get_org(org_id: String) -> Result<Organization, AppError> {
     lifecycle::get(Some(&org_id)).await

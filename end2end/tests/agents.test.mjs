@@ -1,0 +1,84 @@
+// Agents in Chromium: a superadmin registers one (its key shown once), assigns it from the org
+// detail view's Agents tab and unassigns it; the agent's key then works in that org's API only
+// while assigned; an org member sees the org's agents on the Agents page.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  BASE_URL, callServerFn, launchBrowser, openPage, register, screenshot,
+  signInThroughPage, sql, unique, waitForHydration, waitForServer,
+} from '../support.mjs';
+
+let browser;
+let root;
+let client;
+const tag = unique();
+
+before(async () => {
+  await waitForServer();
+  browser = await launchBrowser();
+  root = await register(`agents-root-${tag}@e2e.test`, `Agents Root ${tag}`);
+  sql(`update app_user set is_superadmin = true where user_id = '${root.userId}'`);
+  client = await register(`agents-client-${tag}@e2e.test`, `Agent Client ${tag}`);
+});
+after(async () => {
+  await browser?.close();
+});
+
+const whoami = (key) => fetch(`${BASE_URL}/api/v1/agent`, { headers: { authorization: `Bearer ${key}` } });
+
+describe('Agents', () => {
+  test('register an agent, assign it from the Agents tab, use its key, unassign it', async () => {
+    const page = await openPage(browser);
+    await signInThroughPage(page, root.email);
+    await page.getByRole('link', { name: 'Agents' }).first().click();
+    await page.getByRole('heading', { name: 'Agents' }).waitFor();
+    await waitForHydration(page);
+
+    // Inline errors first, then created with its key shown once.
+    const form = page.getByRole('region', { name: 'New Agent' });
+    await form.getByLabel('Name').fill(`Support Bot ${tag}`);
+    await form.getByLabel('Email').fill('not an email');
+    await form.getByRole('button', { name: 'Create agent' }).click();
+    await form.locator('[data-field-error="email"]').waitFor();
+    assert.equal(await page.locator('#agent-email').getAttribute('aria-invalid'), 'true');
+    await form.getByLabel('Email').fill(`support-${tag}@agents.test`);
+    await form.getByLabel('Model').selectOption('claude-3-5-sonnet');
+    await form.getByRole('button', { name: 'Create agent' }).click();
+    const key = (await page.getByTestId('issued-key').locator('code').textContent()).trim();
+    assert.match(key, /^tnt_[a-z0-9]{12}_[0-9a-f]{64}$/);
+    await page.getByTestId('agent-name').filter({ hasText: `Support Bot ${tag}` }).waitFor();
+    await screenshot(page, 'agents-registry');
+    assert.equal((await whoami(key)).status, 403, 'an unassigned agent has no org to act in');
+
+    // Assign from the org detail view.
+    await page.goto(`${BASE_URL}/organizations/${client.orgId}?tab=agents`);
+    await waitForHydration(page);
+    await page.getByTestId('org-agents-empty').waitFor();
+    const choice = await page.locator('#assign-agent option', { hasText: `Support Bot ${tag}` }).getAttribute('value');
+    await page.locator('#assign-agent').selectOption(choice);
+    await page.getByRole('button', { name: 'Assign' }).click();
+    await page.getByTestId('org-agent').filter({ hasText: `Support Bot ${tag}` }).waitFor();
+    await page.getByTestId('toast').filter({ hasText: 'Agent assigned.' }).waitFor();
+    assert.equal(await page.getByTestId('org-agent').getByTestId('agent-status').textContent(), 'Active');
+    await screenshot(page, 'organizations-detail-agents');
+    const me = await whoami(key);
+    assert.equal(me.status, 200);
+    assert.equal((await me.json()).org_id, client.orgId);
+
+    // Deleting the org is refused while the agent is assigned.
+    const refused = await callServerFn('orgs/delete_org', { org_id: client.orgId }, root.token);
+    assert.equal(refused.status, 409);
+
+    // The org's owner sees it on its Agents page.
+    const owner = await openPage(browser);
+    await signInThroughPage(owner, client.email);
+    await owner.goto(`${BASE_URL}/agents`);
+    await owner.getByTestId('agent-name').filter({ hasText: `Support Bot ${tag}` }).waitFor();
+    assert.equal(await owner.getByRole('region', { name: 'New Agent' }).count(), 0);
+
+    await page.getByRole('button', { name: `Unassign Support Bot ${tag}` }).click();
+    await page.getByTestId('org-agents-empty').waitFor();
+    assert.equal((await whoami(key)).status, 403);
+    assert.deepEqual(page.problems.filter((p) => !/status of (400|409)/.test(p)), []);
+  });
+});
