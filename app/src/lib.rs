@@ -8,6 +8,7 @@ pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod error;
+pub mod guardrails;
 pub mod home;
 pub mod members;
 pub mod orgs;

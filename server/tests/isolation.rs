@@ -70,6 +70,15 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
             .execute(&app.owner)
             .await
             .unwrap();
+        sqlx::raw_sql(&format!(
+            "insert into guardrail_policy (policy_id, org_id, name, kind, params)
+             values ('{agent}', '{org}', 'No secrets', 'blocked_topics', '{{\"keywords\": [\"secret\"]}}');
+             insert into guardrail_intervention (org_id, agent_id, policy_id, policy_name, action, excerpt)
+             values ('{org}', '{agent}', '{agent}', 'No secrets', 'block', 'a secret');"
+        ))
+        .execute(&app.owner)
+        .await
+        .unwrap();
         // Rows for the tables no endpoint writes yet.
         sqlx::raw_sql(&format!(
             "insert into subscription (org_id, plan_name) values ('{org}', 'pro_monthly');
@@ -326,6 +335,14 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         .await
         .unwrap();
     }
+    // And a guardrail policy (its id is the agent's, which the dictionary aims at).
+    sqlx::raw_sql(&format!(
+        "insert into guardrail_policy (policy_id, org_id, name, kind, params)
+         values ('{b_agent}', '{b}', 'Zebra Secret Policy', 'escalate', '{{\"keywords\": [\"zebra\"]}}')"
+    ))
+    .execute(&app.owner)
+    .await
+    .unwrap();
     let b_key_id: Uuid = sqlx::query_scalar("select key_id from agent_key where agent_id = $1")
         .bind(b_agent)
         .fetch_one(&app.owner)
@@ -401,6 +418,13 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         ("model", "gpt-4o"),
         ("label", "probe"),
         ("q", ""),
+        ("policy_id", &b_agent_id),
+        ("kind", "escalate"),
+        ("priority", "1"),
+        ("params", r#"{"keywords": ["probe"]}"#),
+        ("enabled", "on"),
+        ("action", "block"),
+        ("tab", "members"),
         ("role", "viewer"),
         ("status", "disabled"),
         ("role_name", "probe-role"),
@@ -501,8 +525,9 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     let b_domain_host = "zebra-secret.example";
     let mut api_requests = 0;
     for (method, path, _) in &api_routes {
-        let body = (*method == axum::http::Method::POST)
-            .then(|| serde_json::json!({ "content": "probe", "org_id": b_id }));
+        let body = (*method == axum::http::Method::POST).then(
+            || serde_json::json!({ "content": "probe", "text": "a zebra secret", "org_id": b_id }),
+        );
         let scenarios: Vec<Scenario> = vec![
             ("own org", &a_key, vec![]),
             ("by header", &a_key, vec![("x-tenantry-org", &b_id)]),

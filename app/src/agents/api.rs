@@ -30,6 +30,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
             "/api/v1/memory",
             on(MethodFilter::POST, remember),
         ),
+        (
+            Method::POST,
+            "/api/v1/guardrails/evaluate",
+            on(MethodFilter::POST, evaluate),
+        ),
     ]
 }
 
@@ -175,4 +180,28 @@ async fn remember(
             created_at: row.created_at,
         }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Evaluate {
+    pub text: String,
+    /// The model that produced the text (checked by "allowed models" policies).
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// Applies the org's enabled guardrails, in priority order, to a text: allow, block or redact,
+/// the policy that decided, and the text as it may leave. Blocks and redactions are logged.
+async fn evaluate(
+    State(services): State<Services>,
+    parts: Parts,
+    payload: Result<Json<Evaluate>, JsonRejection>,
+) -> Result<Json<crate::guardrails::eval::Outcome>, ApiError> {
+    let mut agent = agent::agent(&services, &parts).await?;
+    let input = body(payload)?;
+    let outcome =
+        crate::guardrails::server::evaluate_for(&mut agent, &input.text, input.model.as_deref())
+            .await?;
+    agent.commit().await?;
+    Ok(Json(outcome))
 }
