@@ -73,6 +73,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
                     </ParentRoute>
                     <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async />
+                    <ParentRoute path=path!("/guardrails") view=guardrails::GuardrailsPage ssr=SsrMode::Async>
+                        <Route path=path!("") view=|| () ssr=SsrMode::Async />
+                        <Route path=path!(":id") view=guardrails::PolicyEditor ssr=SsrMode::Async />
+                    </ParentRoute>
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=members::NewUserDialog ssr=SsrMode::Async />

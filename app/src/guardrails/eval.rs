@@ -10,17 +10,10 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::KINDS;
+
 /// The longest text evaluated, in characters (about 25 pages).
 pub const MAX_TEXT_CHARS: usize = 50_000;
-
-/// The kinds of policy, as stored.
-pub const KINDS: [(&str, &str); 5] = [
-    ("blocked_topics", "Blocked topics or keywords"),
-    ("pii_redaction", "PII redaction"),
-    ("max_length", "Maximum response length"),
-    ("allowed_models", "Allowed models"),
-    ("escalate", "Escalate to a human"),
-];
 
 /// What the evaluation decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "ssr")]
 pub mod eval;
+mod page;
 #[cfg(feature = "ssr")]
 pub mod server;
 
@@ -11,7 +12,18 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use page::{GuardrailsPage, PolicyEditor};
+
 use crate::AppError;
+
+/// The kinds of policy: (stored value, label).
+pub const KINDS: [(&str, &str); 5] = [
+    ("blocked_topics", "Blocked topics or keywords"),
+    ("pii_redaction", "PII redaction"),
+    ("max_length", "Maximum response length"),
+    ("allowed_models", "Allowed models"),
+    ("escalate", "Escalate to a human"),
+];
 
 /// A policy as the Guardrails page lists and edits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,12 +67,17 @@ pub async fn save_policy(
     priority: String,
     params: String,
 ) -> Result<String, AppError> {
-    server::save_policy(policy_id, name, kind, !enabled.is_empty(), priority, params).await
+    let id =
+        server::save_policy(policy_id, name, kind, !enabled.is_empty(), priority, params).await?;
+    leptos_axum::redirect("/guardrails?saved=1");
+    Ok(id)
 }
 
 #[server(endpoint = "guardrails/delete_policy")]
 pub async fn delete_policy(policy_id: String) -> Result<(), AppError> {
-    server::delete_policy(&policy_id).await
+    server::delete_policy(&policy_id).await?;
+    leptos_axum::redirect("/guardrails?saved=deleted");
+    Ok(())
 }
 
 /// The interventions log, newest first; `action` (`block`, `redact`) filters it.

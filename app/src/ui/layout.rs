@@ -48,7 +48,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Guardrails",
-        href: None,
+        href: Some("/guardrails"),
         page: Some("guardrails"),
     },
     Section {
