@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod guardrails;
 pub mod home;
+pub mod knowledge;
 pub mod members;
 pub mod orgs;
 pub mod tenancy;
@@ -73,6 +74,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
                     </ParentRoute>
                     <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async />
+                    <ParentRoute path=path!("/knowledge") view=knowledge::KnowledgePage ssr=SsrMode::Async>
+                        <Route path=path!("") view=|| () ssr=SsrMode::Async />
+                        <Route path=path!(":id") view=knowledge::EntryEditor ssr=SsrMode::Async />
+                    </ParentRoute>
                     <ParentRoute path=path!("/guardrails") view=guardrails::GuardrailsPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!(":id") view=guardrails::PolicyEditor ssr=SsrMode::Async />

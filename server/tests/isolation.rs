@@ -74,7 +74,8 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
             "insert into guardrail_policy (policy_id, org_id, name, kind, params)
              values ('{agent}', '{org}', 'No secrets', 'blocked_topics', '{{\"keywords\": [\"secret\"]}}');
              insert into guardrail_intervention (org_id, agent_id, policy_id, policy_name, action, excerpt)
-             values ('{org}', '{agent}', '{agent}', 'No secrets', 'block', 'a secret');"
+             values ('{org}', '{agent}', '{agent}', 'No secrets', 'block', 'a secret');
+             insert into knowledge_entry (org_id, title, body) values ('{org}', 'Handbook', 'text');"
         ))
         .execute(&app.owner)
         .await
@@ -335,10 +336,13 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         .await
         .unwrap();
     }
-    // And a guardrail policy (its id is the agent's, which the dictionary aims at).
+    // And a guardrail policy and a knowledge entry (their ids are the agent's, which the
+    // dictionary aims at); the entry mentions "probe", what the agent API searches for.
     sqlx::raw_sql(&format!(
         "insert into guardrail_policy (policy_id, org_id, name, kind, params)
-         values ('{b_agent}', '{b}', 'Zebra Secret Policy', 'escalate', '{{\"keywords\": [\"zebra\"]}}')"
+         values ('{b_agent}', '{b}', 'Zebra Secret Policy', 'escalate', '{{\"keywords\": [\"zebra\"]}}');
+         insert into knowledge_entry (entry_id, org_id, title, body, visibility)
+         values ('{b_agent}', '{b}', 'Zebra Secret Handbook', 'probe probe', 'public');"
     ))
     .execute(&app.owner)
     .await
@@ -425,6 +429,13 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         ("enabled", "on"),
         ("action", "block"),
         ("tab", "members"),
+        ("entry_id", &b_agent_id),
+        ("title", "Probe"),
+        ("body", "probe"),
+        ("tags", "probe"),
+        ("source", ""),
+        ("visibility", "organization"),
+        ("shared", "on"),
         ("role", "viewer"),
         ("status", "disabled"),
         ("role_name", "probe-role"),
@@ -525,6 +536,12 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     let b_domain_host = "zebra-secret.example";
     let mut api_requests = 0;
     for (method, path, _) in &api_routes {
+        // A GET searches for "probe", which B's knowledge mentions (other GETs ignore it).
+        let address = if *method == axum::http::Method::GET {
+            format!("{path}?q=probe")
+        } else {
+            path.to_string()
+        };
         let body = (*method == axum::http::Method::POST).then(
             || serde_json::json!({ "content": "probe", "text": "a zebra secret", "org_id": b_id }),
         );
@@ -538,7 +555,7 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         ];
         for (scenario, key, headers) in scenarios {
             let response = app
-                .agent_call(method.as_str(), path, key, body.clone(), &headers)
+                .agent_call(method.as_str(), &address, key, body.clone(), &headers)
                 .await;
             api_requests += 1;
             assert!(

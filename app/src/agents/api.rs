@@ -35,6 +35,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
             "/api/v1/guardrails/evaluate",
             on(MethodFilter::POST, evaluate),
         ),
+        (
+            Method::GET,
+            "/api/v1/knowledge/search",
+            on(MethodFilter::GET, knowledge_search),
+        ),
     ]
 }
 
@@ -204,4 +209,34 @@ async fn evaluate(
             .await?;
     agent.commit().await?;
     Ok(Json(outcome))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KnowledgeQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// Searches the agent's org's knowledge and the platform's shared knowledge, best match first
+/// (`?q=…&limit=…`, at most 50); private entries are never returned.
+async fn knowledge_search(
+    State(services): State<Services>,
+    parts: Parts,
+    query: Result<axum::extract::Query<KnowledgeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<crate::knowledge::Entry>>, ApiError> {
+    let mut agent = agent::agent(&services, &parts).await?;
+    let axum::extract::Query(query) =
+        query.map_err(|rejection| ApiError(AppError::BadRequest(rejection.body_text())))?;
+    let org = agent.org_id;
+    let found = crate::knowledge::server::search_for_agent(
+        agent.conn(),
+        org,
+        &query.q,
+        query.limit.unwrap_or(10),
+    )
+    .await?;
+    agent.commit().await?;
+    Ok(Json(found))
 }

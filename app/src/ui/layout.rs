@@ -43,7 +43,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Knowledge",
-        href: None,
+        href: Some("/knowledge"),
         page: Some("knowledge"),
     },
     Section {
