@@ -22,6 +22,8 @@ pub struct Services {
     pub allow_registration: bool,
     /// Whether the session cookie carries `Secure` (serve over HTTPS).
     pub secure_cookies: bool,
+    /// Encrypts and decrypts credentials (AES-256-GCM; the key comes from configuration).
+    pub credentials: crate::credentials::cipher::Cipher,
     /// The one-time first-superadmin setup token, while no superadmin exists.
     pub setup_token: Arc<Mutex<Option<String>>>,
 }

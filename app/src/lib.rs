@@ -7,6 +7,7 @@ pub mod agents;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod context;
+pub mod credentials;
 pub mod error;
 pub mod guardrails;
 pub mod home;

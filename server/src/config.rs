@@ -73,6 +73,17 @@ pub struct Config {
     )]
     pub token_secret: Option<String>,
 
+    /// Key that encrypts stored credentials (AES-256-GCM), 64 hexadecimal characters [default:
+    /// generated once and kept in `<data dir>/credentials-key`]. Keep it with your backups:
+    /// without it the credentials cannot be read.
+    #[arg(
+        long,
+        env = "TENANTRY_CREDENTIALS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub credentials_key: Option<String>,
+
     /// Let anyone register, getting a personal organization they own.
     #[arg(
         long,

@@ -55,6 +55,11 @@ pub enum Error {
     PendingMigrations(usize),
     #[error("invalid TENANTRY_TOKEN_SECRET: use at least 32 bytes")]
     TokenSecret,
+    #[error(
+        "invalid TENANTRY_CREDENTIALS_KEY (or <data dir>/credentials-key): use 64 hexadecimal \
+         characters, e.g. from `openssl rand -hex 32`"
+    )]
+    CredentialsKey,
     #[error("cannot create the superadmin: {0}")]
     Superadmin(String),
     #[error("{0}")]
@@ -141,6 +146,7 @@ async fn serve(config: Config) -> Result<(), Error> {
         )),
         allow_registration: config.allow_registration,
         secure_cookies: config.secure_cookies,
+        credentials: credentials_key(&config)?,
         setup_token: Default::default(),
     };
     offer_first_superadmin(&services, addr).await?;
@@ -195,19 +201,37 @@ fn token_secret(config: &Config) -> Result<Vec<u8>, Error> {
             Err(Error::TokenSecret)
         };
     }
-    let path = config.data_dir.join("token-secret");
+    secret_file(config, "token-secret", 48)
+}
+
+/// The credentials key (64 hexadecimal characters): configured, else created once in the data
+/// directory (0600). Losing it makes every stored credential unreadable.
+fn credentials_key(config: &Config) -> Result<app::credentials::cipher::Cipher, Error> {
+    let hex = match &config.credentials_key {
+        Some(key) => key.as_bytes().to_vec(),
+        None => secret_file(config, "credentials-key", 32)?,
+    };
+    std::str::from_utf8(&hex)
+        .ok()
+        .and_then(app::credentials::cipher::Cipher::from_hex)
+        .ok_or(Error::CredentialsKey)
+}
+
+/// `<data dir>/<name>`: `bytes` random bytes in hexadecimal, created (0600) if missing.
+fn secret_file(config: &Config, name: &str, bytes: usize) -> Result<Vec<u8>, Error> {
+    let path = config.data_dir.join(name);
     let err = |source| Error::DataDir {
         path: path.clone(),
         source,
     };
     match fs::read(&path) {
-        Ok(secret) if secret.len() >= 32 => return Ok(secret),
+        Ok(secret) if secret.len() >= 2 * bytes => return Ok(secret),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(err(e)),
     }
     fs::create_dir_all(&config.data_dir).map_err(err)?;
-    let mut secret = vec![0u8; 48];
+    let mut secret = vec![0u8; bytes];
     File::open("/dev/urandom")
         .and_then(|mut f| io::Read::read_exact(&mut f, &mut secret))
         .map_err(err)?;

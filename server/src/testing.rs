@@ -246,6 +246,10 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         )),
         allow_registration: true,
         secure_cookies: false,
+        credentials: app::credentials::cipher::Cipher::from_hex(
+            &uuid::Uuid::new_v4().simple().to_string().repeat(2),
+        )
+        .expect("64 hex characters"),
         setup_token: Default::default(),
     }
 }

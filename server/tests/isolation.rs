@@ -75,7 +75,9 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
              values ('{agent}', '{org}', 'No secrets', 'blocked_topics', '{{\"keywords\": [\"secret\"]}}');
              insert into guardrail_intervention (org_id, agent_id, policy_id, policy_name, action, excerpt)
              values ('{org}', '{agent}', '{agent}', 'No secrets', 'block', 'a secret');
-             insert into knowledge_entry (org_id, title, body) values ('{org}', 'Handbook', 'text');"
+             insert into knowledge_entry (org_id, title, body) values ('{org}', 'Handbook', 'text');
+             insert into credential (org_id, name, kind, nonce, ciphertext, last4)
+             values ('{org}', 'stripe', 'api_key', '\\x000102030405060708090a0b', '\\x00', '1234');"
         ))
         .execute(&app.owner)
         .await
@@ -322,8 +324,22 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     app.add_member(a, alice, "owner").await;
     let bob = app.user("bob.zebra.secret@zebra.test", false, None).await;
     app.add_member(b, bob, "owner").await;
-    // Bob has a live session too, which must survive the probe.
-    app.sign_in("bob.zebra.secret@zebra.test").await;
+    // Bob has a live session too, which must survive the probe; he keeps a credential in B
+    // whose secret is one of B's markers.
+    let bob_token = app.sign_in("bob.zebra.secret@zebra.test").await;
+    let saved = app
+        .call(
+            "credentials/save_credential",
+            Some(&bob_token),
+            &[
+                ("org_id", &b.to_string()),
+                ("name", "zebra_key"),
+                ("kind", "api_key"),
+                ("secret", "sk-Zebra Secret-credential"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
     // Each org has an agent with a key and a memory; B's must stay out of reach.
     let (a_agent, a_key) = app.agent(&root, "Alpha Helper", Some(a)).await;
     let (b_agent, _b_key) = app.agent(&root, "Zebra Secret Agent", Some(b)).await;
@@ -436,6 +452,8 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         ("source", ""),
         ("visibility", "organization"),
         ("shared", "on"),
+        ("credential_id", &b_agent_id),
+        ("secret", "probe-secret"),
         ("role", "viewer"),
         ("status", "disabled"),
         ("role_name", "probe-role"),
@@ -542,9 +560,11 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         } else {
             path.to_string()
         };
-        let body = (*method == axum::http::Method::POST).then(
-            || serde_json::json!({ "content": "probe", "text": "a zebra secret", "org_id": b_id }),
-        );
+        let body = (*method == axum::http::Method::POST).then(|| {
+            serde_json::json!({
+                "content": "probe", "text": "a zebra secret", "name": "zebra_key", "org_id": b_id
+            })
+        });
         let scenarios: Vec<Scenario> = vec![
             ("own org", &a_key, vec![]),
             ("by header", &a_key, vec![("x-tenantry-org", &b_id)]),

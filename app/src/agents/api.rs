@@ -40,6 +40,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
             "/api/v1/knowledge/search",
             on(MethodFilter::GET, knowledge_search),
         ),
+        (
+            Method::POST,
+            "/api/v1/credentials/reveal",
+            on(MethodFilter::POST, reveal_credential),
+        ),
     ]
 }
 
@@ -239,4 +244,34 @@ async fn knowledge_search(
     .await?;
     agent.commit().await?;
     Ok(Json(found))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Reveal {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Revealed {
+    pub name: String,
+    pub secret: String,
+}
+
+/// The secret of a credential meant for the calling agent (its own, else its org's). A POST, so
+/// the name and the answer stay out of URLs and access logs.
+async fn reveal_credential(
+    State(services): State<Services>,
+    parts: Parts,
+    payload: Result<Json<Reveal>, JsonRejection>,
+) -> Result<Json<Revealed>, ApiError> {
+    let mut agent = agent::agent(&services, &parts).await?;
+    let input = body(payload)?;
+    let secret =
+        crate::credentials::server::reveal_for(&mut agent, &services.credentials, &input.name)
+            .await?;
+    agent.commit().await?;
+    Ok(Json(Revealed {
+        name: input.name.trim().to_lowercase(),
+        secret,
+    }))
 }

@@ -11,6 +11,7 @@ use super::{org_detail, Organization, TabData, PRODUCTS};
 use crate::{
     agents::{AssignAgent, OrgAgentsTab, UnassignAgent},
     auth::SessionInfo,
+    credentials::CredentialsTab,
     members::UserRow,
     ui::{
         style::{FOCUS_RING, PRIMARY, SECONDARY},
@@ -19,10 +20,11 @@ use crate::{
     AppError,
 };
 
-const TABS: [(&str, &str); 5] = [
+const TABS: [(&str, &str); 6] = [
     ("overview", "Overview"),
     ("members", "Members"),
     ("agents", "Agents"),
+    ("credentials", "Credentials"),
     ("billing", "Billing & Costs"),
     ("products", "Products"),
 ];
@@ -71,6 +73,12 @@ pub fn OrgDetail() -> impl IntoView {
                             {match current.as_str() {
                                 "members" => match data {
                                     TabData::Members(members) => view! { <MembersTab members /> }.into_any(),
+                                    _ => ().into_any(),
+                                },
+                                "credentials" => match data {
+                                    TabData::Credentials(tab) => view! {
+                                        <CredentialsTab org_id=org.id.clone() tab />
+                                    }.into_any(),
                                     _ => ().into_any(),
                                 },
                                 "agents" => match data {

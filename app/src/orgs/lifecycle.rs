@@ -317,6 +317,9 @@ pub async fn detail(org_id: &str, tab: &str) -> Result<(Organization, super::Tab
         "agents" => {
             super::TabData::Agents(crate::agents::org_agents_in(&services, &parts, org_id).await)
         }
+        "credentials" => super::TabData::Credentials(
+            crate::credentials::server::tab_in(&services, &parts, org_id).await,
+        ),
         _ => super::TabData::None,
     };
     Ok((org, data))

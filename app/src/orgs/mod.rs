@@ -347,6 +347,7 @@ pub enum TabData {
     None,
     Members(Result<Vec<crate::members::UserRow>, AppError>),
     Agents(Result<crate::agents::OrgAgentList, AppError>),
+    Credentials(Result<crate::credentials::CredentialTab, AppError>),
 }
 
 /// The org detail view in one call: the org, and the data of the tab open (`members`,
