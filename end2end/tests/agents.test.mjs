@@ -1,6 +1,7 @@
 // Agents in Chromium: a superadmin registers one (its key shown once), assigns it from the org
-// detail view's Agents tab and unassigns it; the agent's key then works in that org's API only
-// while assigned; an org member sees the org's agents on the Agents page.
+// detail view's Agents tab, gives it a credential on the Credentials tab, and unassigns it; the
+// agent's key works in that org's API only while assigned; an org member sees the org's agents
+// on the Agents page.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -64,6 +65,29 @@ describe('Agents', () => {
     const me = await whoami(key);
     assert.equal(me.status, 200);
     assert.equal((await me.json()).org_id, client.orgId);
+
+    // A credential for this agent: saved, shown masked, read in full by the agent only.
+    await page.getByRole('dialog').getByRole('link', { name: 'Credentials' }).click();
+    await page.getByTestId('credentials-empty').waitFor();
+    await page.locator('#credential-name').fill('Bad Name');
+    await page.locator('#credential-secret').fill('sk_test_4242424242');
+    await page.getByRole('button', { name: 'Save credential' }).click();
+    await page.locator('[data-field-error="name"]').waitFor();
+    await page.locator('#credential-name').fill('stripe');
+    await page.getByLabel('For', { exact: true }).selectOption({ label: `Support Bot ${tag}` });
+    await page.locator('#credential-secret').fill('sk_test_4242424242');
+    await page.getByRole('button', { name: 'Save credential' }).click();
+    await page.getByTestId('credential-masked').filter({ hasText: '••••4242' }).waitFor();
+    assert.ok(!(await page.content()).includes('sk_test_4242424242'), 'the secret is never sent back');
+    await screenshot(page, 'organizations-detail-credentials');
+    const revealed = await fetch(`${BASE_URL}/api/v1/credentials/reveal`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'stripe' }),
+    });
+    assert.equal((await revealed.json()).secret, 'sk_test_4242424242');
+    await page.getByRole('dialog').getByRole('link', { name: 'Agents' }).click();
+    await page.getByTestId('org-agent').filter({ hasText: `Support Bot ${tag}` }).waitFor();
 
     // Deleting the org is refused while the agent is assigned.
     const refused = await callServerFn('orgs/delete_org', { org_id: client.orgId }, root.token);
