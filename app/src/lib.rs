@@ -74,7 +74,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!(":id/edit") view=orgs::EditOrgDialog ssr=SsrMode::Async />
                         <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
                     </ParentRoute>
-                    <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async />
+                    <ParentRoute path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async>
+                        <Route path=path!("") view=|| () ssr=SsrMode::Async />
+                        <Route path=path!(":id") view=agents::AgentKeysDialog ssr=SsrMode::Async />
+                    </ParentRoute>
                     <ParentRoute path=path!("/knowledge") view=knowledge::KnowledgePage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!(":id") view=knowledge::EntryEditor ssr=SsrMode::Async />

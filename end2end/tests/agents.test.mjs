@@ -45,11 +45,27 @@ describe('Agents', () => {
     await form.getByLabel('Email').fill(`support-${tag}@agents.test`);
     await form.getByLabel('Model').selectOption('claude-3-5-sonnet');
     await form.getByRole('button', { name: 'Create agent' }).click();
-    const key = (await page.getByTestId('issued-key').locator('code').textContent()).trim();
-    assert.match(key, /^tnt_[a-z0-9]{12}_[0-9a-f]{64}$/);
+    const firstKey = (await page.getByTestId('issued-key').locator('code').textContent()).trim();
+    assert.match(firstKey, /^tnt_[a-z0-9]{12}_[0-9a-f]{64}$/);
     await page.getByTestId('agent-name').filter({ hasText: `Support Bot ${tag}` }).waitFor();
     await screenshot(page, 'agents-registry');
-    assert.equal((await whoami(key)).status, 403, 'an unassigned agent has no org to act in');
+    assert.equal((await whoami(firstKey)).status, 403, 'an unassigned agent has no org to act in');
+
+    // Rotate: issue a second key, revoke the first; the first is refused at once.
+    await page.getByRole('link', { name: `API keys of Support Bot ${tag}` }).click();
+    const keys = page.getByRole('dialog', { name: 'API keys' });
+    await keys.getByTestId('agent-key').first().waitFor();
+    await keys.getByLabel('Label').fill('rotated');
+    await keys.getByRole('button', { name: 'Issue a new key' }).click();
+    const key = (await keys.getByTestId('issued-key').locator('code').textContent()).trim();
+    assert.notEqual(key, firstKey);
+    await keys.getByTestId('agent-key').filter({ hasText: 'first key' }).getByRole('button', { name: /^Revoke/ }).click();
+    await keys.getByTestId('agent-key').filter({ hasText: 'first key' }).filter({ hasText: 'revoked' }).waitFor();
+    assert.ok(!(await keys.textContent()).includes(firstKey.slice(20)), 'only prefixes are listed');
+    await screenshot(page, 'agents-keys');
+    assert.equal((await whoami(firstKey)).status, 401);
+    await page.keyboard.press('Escape');
+    await page.waitForURL((url) => url.pathname === '/agents');
 
     // Assign from the org detail view.
     await page.goto(`${BASE_URL}/organizations/${client.orgId}?tab=agents`);

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use page::{AgentsPage, OrgAgentsTab};
+pub use page::{AgentKeysDialog, AgentsPage, OrgAgentsTab};
 #[cfg(feature = "ssr")]
 pub use server::assigned_count;
 #[cfg(feature = "ssr")]

@@ -4,18 +4,21 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_location, use_query_map};
+use leptos_router::{
+    components::{Outlet, A},
+    hooks::{use_location, use_params_map, use_query_map},
+};
 
 use super::{
-    list_agents, status_label, AgentRow, AssignAgent, CreateAgent, OrgAgentList, UnassignAgent,
-    MODELS,
+    agent_keys, list_agents, status_label, AgentRow, AssignAgent, CreateAgent, IssueKey,
+    OrgAgentList, RevokeKey, UnassignAgent, MODELS,
 };
 use crate::{
     auth::submission_error,
     ui::{
         form_alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
-        FieldError, Toast,
+        FieldError, Modal, Toast,
     },
 };
 
@@ -88,6 +91,7 @@ pub fn AgentsPage() -> impl IntoView {
                 })}
             </Transition>
         </div>
+        <Outlet />
     }
 }
 
@@ -168,7 +172,12 @@ fn AgentTable(rows: Vec<AgentRow>, registry: bool) -> impl IntoView {
                             <td class="px-3 py-2">{status_badge(&a.status)}</td>
                             {registry.then(|| view! {
                                 <td class="px-3 py-2">{a.org_name.clone().unwrap_or_else(|| "Unassigned".to_string())}</td>
-                                <td class="px-3 py-2 tabular-nums">{a.keys}</td>
+                                <td class="px-3 py-2 tabular-nums">
+                                    <A href=format!("/agents/{}", a.id) attr:class=format!("text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")
+                                        attr:aria-label=format!("API keys of {}", a.name)>
+                                        {format!("{} active", a.keys)}
+                                    </A>
+                                </td>
                             })}
                             <td class="px-3 py-2 tabular-nums text-slate-600">{a.created_at.format("%Y-%m-%d").to_string()}</td>
                         </tr>
@@ -273,5 +282,74 @@ pub fn OrgAgentsTab(
             view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }
                 .into_any()
         }
+    }
+}
+
+/// An agent's API keys (`/agents/:id`, superadmins): issue another (shown once), revoke one (at
+/// once: its next call is refused).
+#[component]
+pub fn AgentKeysDialog() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let issue = ServerAction::<IssueKey>::new();
+    let revoke = ServerAction::<RevokeKey>::new();
+    let keys = Resource::new(
+        move || (id(), issue.version().get(), revoke.version().get()),
+        |(id, _, _)| agent_keys(id),
+    );
+    let error = Signal::derive(move || {
+        submission_error(issue)
+            .get()
+            .or_else(|| submission_error(revoke).get())
+    });
+    view! {
+        <Modal title="API keys".to_string() close="/agents">
+            <p class="mt-1 text-sm text-slate-600">"Only a key's prefix is kept in a readable form; a revoked key is refused at once."</p>
+            <div class="mt-3">{form_alert(error)}</div>
+            {move || issue.value().get().and_then(Result::ok).map(|issued| view! {
+                <div class="mt-3 rounded-md border border-amber-200 bg-amber-50 p-3 text-sm" data-testid="issued-key">
+                    <p class="font-medium text-amber-900">"The new key. Copy it now: it is shown only once."</p>
+                    <code class="mt-2 block select-all break-all rounded bg-white px-2 py-1 font-mono text-xs">{issued.key}</code>
+                </div>
+            })}
+            <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-500">"Loading keys…"</p> }>
+                {move || keys.get().map(|result| match result {
+                    Ok(keys) => view! {
+                        <ul class="mt-4 divide-y divide-slate-100 rounded-lg border border-slate-200 text-sm" data-testid="agent-keys">
+                            {keys.into_iter().map(|k| view! {
+                                <li class="flex items-center justify-between gap-3 px-4 py-2" data-testid="agent-key">
+                                    <div>
+                                        <code class="font-mono">{k.prefix.clone()}</code>
+                                        <span class="ml-2 text-slate-500">{k.label.clone()}</span>
+                                        <div class="text-xs text-slate-500">
+                                            {format!("created {}", k.created_at.format("%Y-%m-%d %H:%M"))}
+                                            {k.last_used_at.map(|t| format!(" · last used {}", t.format("%Y-%m-%d %H:%M")))}
+                                        </div>
+                                    </div>
+                                    {match k.revoked_at {
+                                        Some(t) => view! { <span class="text-xs text-slate-500">{format!("revoked {}", t.format("%Y-%m-%d %H:%M"))}</span> }.into_any(),
+                                        None => view! {
+                                            <ActionForm action=revoke>
+                                                <input type="hidden" name="key_id" value=k.id.clone() />
+                                                <button type="submit" aria-label=format!("Revoke {}", k.prefix) class=format!("{SECONDARY} {FOCUS_RING}")>"Revoke"</button>
+                                            </ActionForm>
+                                        }.into_any(),
+                                    }}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
+                })}
+            </Suspense>
+            <ActionForm action=issue attr:class="mt-4 flex items-end gap-2">
+                <input type="hidden" name="agent_id" value=id />
+                <div>
+                    <label for="key-label" class="block text-sm font-medium">"Label"</label>
+                    <input id="key-label" name="label" placeholder="production" class="mt-1 w-56 rounded-md border border-slate-300 px-2 py-1.5 text-sm" />
+                </div>
+                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>"Issue a new key"</button>
+            </ActionForm>
+        </Modal>
     }
 }
