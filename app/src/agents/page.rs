@@ -338,18 +338,19 @@ pub fn AgentKeysDialog() -> impl IntoView {
                                 </li>
                             }).collect_view()}
                         </ul>
+                        // Only once the keys loaded: the address's id is never echoed unchecked.
+                        <ActionForm action=issue attr:class="mt-4 flex items-end gap-2">
+                            <input type="hidden" name="agent_id" value=id() />
+                            <div>
+                                <label for="key-label" class="block text-sm font-medium">"Label"</label>
+                                <input id="key-label" name="label" placeholder="production" class="mt-1 w-56 rounded-md border border-slate-300 px-2 py-1.5 text-sm" />
+                            </div>
+                            <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>"Issue a new key"</button>
+                        </ActionForm>
                     }.into_any(),
                     Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
                 })}
             </Suspense>
-            <ActionForm action=issue attr:class="mt-4 flex items-end gap-2">
-                <input type="hidden" name="agent_id" value=id />
-                <div>
-                    <label for="key-label" class="block text-sm font-medium">"Label"</label>
-                    <input id="key-label" name="label" placeholder="production" class="mt-1 w-56 rounded-md border border-slate-300 px-2 py-1.5 text-sm" />
-                </div>
-                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>"Issue a new key"</button>
-            </ActionForm>
         </Modal>
     }
 }
