@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{
-    components::{Outlet, A},
+    components::{Form, Outlet, A},
     hooks::{use_location, use_params_map, use_query_map},
 };
 
@@ -71,12 +71,12 @@ pub fn AgentsPage() -> impl IntoView {
                                         }}
                                     </p>
                                 </div>
-                                <form method="get" action="/agents" role="search" class="flex gap-2">
+                                <Form method="GET" action="/agents" attr:role="search" attr:class="flex gap-2">
                                     <label for="agent-search" class="sr-only">"Search agents"</label>
                                     <input id="agent-search" name="q" value=page.q.clone() placeholder="Name or email"
                                         class="w-56 rounded-md border border-slate-300 px-3 py-1.5 text-sm" />
                                     <button type="submit" class=format!("{SECONDARY} {FOCUS_RING}")>"Search"</button>
-                                </form>
+                                </Form>
                             </div>
                             {registry.then(|| view! { <NewAgentForm create /> })}
                             <AgentTable rows=page.rows.clone() registry />

@@ -48,9 +48,6 @@ pub struct EntryPage {
     pub page: i64,
     pub rows: Vec<Entry>,
     pub matching: i64,
-    /// This org is the platform owner's: it may share entries with every org.
-    pub owner_org: bool,
-    pub can_edit: bool,
 }
 
 #[server(endpoint = "knowledge/list_entries")]

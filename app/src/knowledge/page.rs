@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{
-    components::{Outlet, A},
+    components::{Form, Outlet, A},
     hooks::{use_location, use_params_map, use_query_map},
 };
 
@@ -56,13 +56,13 @@ pub fn KnowledgePage() -> impl IntoView {
                 </div>
                 <A href="/knowledge/new" attr:class=format!("{PRIMARY} {FOCUS_RING}")>"New Entry"</A>
             </div>
-            <form method="get" action="/knowledge" role="search" class="mt-6 flex gap-2">
+            <Form method="GET" action="/knowledge" attr:role="search" attr:class="mt-6 flex gap-2">
                 <label for="knowledge-search" class="sr-only">"Search knowledge"</label>
                 <input id="knowledge-search" type="search" name="q" placeholder="Search titles, tags and text"
                     value=move || query.with(|q| q.get("q").unwrap_or_default())
                     class="w-96 rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm" />
                 <button type="submit" class=format!("{SECONDARY} {FOCUS_RING}")>"Search"</button>
-            </form>
+            </Form>
             <Transition fallback=|| view! { <p class="mt-6 text-sm text-slate-500">"Loading knowledge…"</p> }>
                 {move || page.get().map(|result| match result {
                     Ok(page) => view! { <EntryList rows=page.rows searched=!page.q.is_empty() matching=page.matching /> }.into_any(),

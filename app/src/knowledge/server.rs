@@ -60,7 +60,7 @@ pub async fn search(
                     as rank,
                   count(*) over () as "total!"
              from knowledge_entry e, q
-            where (e.org_id = $1 or (e.shared and e.org_id = platform.owner_org_id()))
+            where (e.org_id = $1 or (e.shared and e.org_id = (select platform.owner_org_id())))
               and (e.visibility <> 'private' or (e.org_id = $1 and ($3 or e.created_by = $2)))
               and ($4::text is null or e.search @@ q.tsq)
             order by rank desc nulls last, e.updated_at desc, e.entry_id
@@ -116,15 +116,12 @@ pub async fn list(q: String, page: i64) -> Result<EntryPage, AppError> {
     let viewer = Some((tenant.principal.user_id, admin));
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
     let (rows, matching) = search(tenant.conn(), org, viewer, &q, PAGE_SIZE, offset).await?;
-    let owner_org = is_owner_org(tenant.conn(), org).await?;
     tenant.commit().await?;
     Ok(EntryPage {
         q,
         page,
         rows,
         matching,
-        owner_org,
-        can_edit: true,
     })
 }
 
@@ -138,7 +135,7 @@ pub async fn get(entry_id: &str) -> Result<Entry, AppError> {
         "select entry_id, org_id, title, body, tags, source, visibility, shared, updated_at
            from knowledge_entry
           where entry_id = $1
-            and (org_id = $2 or (shared and org_id = platform.owner_org_id()))
+            and (org_id = $2 or (shared and org_id = (select platform.owner_org_id())))
             and (visibility <> 'private' or (org_id = $2 and ($3 or created_by = $4)))",
         id,
         org,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{NewOrg, OrgDetails, Organization, PAGES, PRODUCTS};
 use crate::{
     context::{services, Services},
+    error::parse_uuid,
     tenancy::{
         gate::{self, request_parts, Tenant},
         host,
@@ -36,11 +37,6 @@ const BUILTIN_ROLES: [(&str, &[&str]); 6] = [
     ("viewer", &["agents", "knowledge"]),
     ("guest", &[]),
 ];
-
-fn parse_org_id(org_id: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(org_id.trim())
-        .map_err(|_| AppError::field("org_id", "This is not an organization id."))
-}
 
 pub async fn create(input: NewOrg) -> Result<String, AppError> {
     let services = services()?;
@@ -337,7 +333,10 @@ pub async fn get_in(
     parts: &Parts,
     org_id: Option<&str>,
 ) -> Result<Organization, AppError> {
-    let mut tenant = match org_id.map(parse_org_id).transpose()? {
+    let mut tenant = match org_id
+        .map(|id| parse_uuid(id, "org_id", "an organization"))
+        .transpose()?
+    {
         Some(org_id) => gate::manage(services, parts, org_id).await?,
         None => gate::tenant(services, parts, None).await?,
     };
@@ -396,7 +395,7 @@ pub async fn update(
 ) -> Result<(), AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let org_id = parse_org_id(org_id)?;
+    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let mut tenant = gate::manage(&services, &parts, org_id).await?;
     tenant.require_admin()?;
     tenant.require_page("organizations")?;
@@ -483,7 +482,7 @@ pub async fn update(
 pub async fn set_status(org_id: &str, enable: bool) -> Result<String, AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let org_id = parse_org_id(org_id)?;
+    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let mut tenant = if enable {
         let admin = gate::principal(&services, &parts).await?.superadmin()?;
         admin.act_in(&services.pool, org_id).await?
@@ -515,7 +514,7 @@ pub async fn set_status(org_id: &str, enable: bool) -> Result<String, AppError> 
 pub async fn delete(org_id: &str) -> Result<String, AppError> {
     let services = services()?;
     let parts = request_parts()?;
-    let org_id = parse_org_id(org_id)?;
+    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let admin = gate::principal(&services, &parts).await?.superadmin()?;
     let mut tenant = admin.act_in(&services.pool, org_id).await?;
     let members = sqlx::query_scalar!(
