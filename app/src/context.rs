@@ -26,6 +26,8 @@ pub struct Services {
     pub credentials: crate::credentials::cipher::Cipher,
     /// The one-time first-superadmin setup token, while no superadmin exists.
     pub setup_token: Arc<Mutex<Option<String>>>,
+    /// The Stripe connection, when configured.
+    pub stripe: Option<crate::billing::stripe::Stripe>,
 }
 
 /// The request's services. Names the caller when they are missing (a server function run

@@ -28,6 +28,9 @@ pub enum AppError {
     Validation(BTreeMap<String, Vec<String>>),
     #[error("{0}")]
     Conflict(String),
+    /// An allowance of the org's plan would be exceeded: says which, and how much is used.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("Too many attempts. Try again in {}.", wait_words(*retry_after_secs))]
     RateLimited { retry_after_secs: u64 },
     #[error("Something went wrong on our side. It has been logged; please try again.")]
@@ -58,7 +61,7 @@ impl AppError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
-            Self::RateLimited { .. } => 429,
+            Self::RateLimited { .. } | Self::QuotaExceeded(_) => 429,
             Self::Internal => 500,
             Self::Transport(_) => 502,
         }
@@ -106,6 +109,10 @@ impl From<sqlx::Error> for AppError {
             sqlx::Error::Database(ref e) if e.code().as_deref() == Some("42501") => {
                 tracing::warn!(error = %err, "refused by the database");
                 Self::Forbidden("You do not have access to this.".to_string())
+            }
+            // TQ001: an allowance trigger refused the write; its message is written for people.
+            sqlx::Error::Database(ref e) if e.code().as_deref() == Some("TQ001") => {
+                Self::QuotaExceeded(e.message().to_string())
             }
             other => Self::internal("database error", other),
         }

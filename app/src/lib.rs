@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod billing;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod credentials;
@@ -86,6 +87,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!(":id") view=guardrails::PolicyEditor ssr=SsrMode::Async />
                     </ParentRoute>
+                    <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=members::NewUserDialog ssr=SsrMode::Async />

@@ -84,6 +84,37 @@ pub struct Config {
     )]
     pub credentials_key: Option<String>,
 
+    /// Stripe secret key (`sk_…`); without it the Admin App bills by hand only.
+    #[arg(
+        long,
+        env = "TENANTRY_STRIPE_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub stripe_secret_key: Option<String>,
+
+    /// Stripe's API address [default: https://api.stripe.com/]; tests point it at localstripe.
+    #[arg(long, env = "TENANTRY_STRIPE_API_BASE", global = true)]
+    pub stripe_api_base: Option<String>,
+
+    /// The webhook endpoint's signing secret (`whsec_…`) that `POST /webhooks/stripe` checks.
+    #[arg(
+        long,
+        env = "TENANTRY_STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Days a past-due Stripe subscription keeps working (its grace period).
+    #[arg(
+        long,
+        env = "TENANTRY_STRIPE_GRACE_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub stripe_grace_days: i64,
+
     /// Let anyone register, getting a personal organization they own.
     #[arg(
         long,

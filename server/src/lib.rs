@@ -25,6 +25,8 @@ use tracing_subscriber::EnvFilter;
 pub enum Error {
     #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
     LogFilter { filter: String, reason: String },
+    #[error("Stripe configuration: {0}")]
+    Stripe(String),
     #[error("invalid TENANTRY_BASE_DOMAIN {domain:?}: {reason}")]
     BaseDomain { domain: String, reason: String },
     #[error("invalid Leptos configuration: {0}")]
@@ -148,8 +150,10 @@ async fn serve(config: Config) -> Result<(), Error> {
         secure_cookies: config.secure_cookies,
         credentials: credentials_key(&config)?,
         setup_token: Default::default(),
+        stripe: stripe(&config)?,
     };
     offer_first_superadmin(&services, addr).await?;
+    spawn_monthly_jobs(pool.clone());
     let app = http::router(http::AppState {
         leptos_options,
         services,
@@ -168,6 +172,51 @@ async fn serve(config: Config) -> Result<(), Error> {
         embedded.stop().await?;
     }
     Ok(())
+}
+
+/// The Stripe connection, when a secret key is configured (it then needs the webhook secret).
+fn stripe(config: &Config) -> Result<Option<app::billing::stripe::Stripe>, Error> {
+    let Some(key) = config
+        .stripe_secret_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+    else {
+        return Ok(None);
+    };
+    let Some(secret) = config
+        .stripe_webhook_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    else {
+        return Err(Error::Stripe(
+            "TENANTRY_STRIPE_WEBHOOK_SECRET is required with TENANTRY_STRIPE_SECRET_KEY".into(),
+        ));
+    };
+    app::billing::stripe::Stripe::new(
+        key,
+        config.stripe_api_base.as_deref(),
+        secret,
+        config.stripe_grace_days.max(0),
+    )
+    .map(Some)
+    .map_err(Error::Stripe)
+}
+
+/// New allowance periods and frozen billing months, at start and every hour after: both jobs
+/// are safe to re-run, so a restart or a missed hour only delays them.
+fn spawn_monthly_jobs(pool: sqlx::PgPool) {
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            match app::billing::server::run_monthly_jobs(&pool).await {
+                Ok((reset, closed)) => tracing::info!(reset, closed, "monthly billing jobs ran"),
+                Err(err) => {
+                    tracing::warn!(%err, "monthly billing jobs failed; retrying in an hour")
+                }
+            }
+        }
+    });
 }
 
 async fn migrate(config: Config) -> Result<(), Error> {

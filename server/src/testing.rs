@@ -251,6 +251,7 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         )
         .expect("64 hex characters"),
         setup_token: Default::default(),
+        stripe: None,
     }
 }
 
@@ -258,9 +259,15 @@ pub const TEST_PASSWORD: &str = "correct horse battery";
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with_stripe(None).await
+    }
+
+    /// An app whose Stripe connection is `stripe` (tests point it at localstripe).
+    pub async fn with_stripe(stripe: Option<app::billing::stripe::Stripe>) -> Self {
         let db = TestDb::new().await;
         let token_secret = uuid::Uuid::new_v4().simple().to_string().into_bytes();
-        let services = services_with_secret(db.runtime_pool().await, &token_secret);
+        let mut services = services_with_secret(db.runtime_pool().await, &token_secret);
+        services.stripe = stripe;
         let mut leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("tenantry")
             .build();

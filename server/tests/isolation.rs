@@ -77,7 +77,19 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
              values ('{org}', '{agent}', '{agent}', 'No secrets', 'block', 'a secret');
              insert into knowledge_entry (org_id, title, body) values ('{org}', 'Handbook', 'text');
              insert into credential (org_id, name, kind, nonce, ciphertext, last4)
-             values ('{org}', 'stripe', 'api_key', '\\x000102030405060708090a0b', '\\x00', '1234');"
+             values ('{org}', 'stripe', 'api_key', '\\x000102030405060708090a0b', '\\x00', '1234');
+             insert into model_price values ('fixture-model', '2000-01-01', 1, 1) on conflict do nothing;
+             insert into agent_rate (org_id, agent_id, rate_cents) values ('{org}', '{agent}', 100);
+             insert into usage_event (org_id, idempotency_key, agent_id, model, input_tokens,
+                                      output_tokens, occurred_at)
+             values ('{org}', 'fixture', '{agent}', 'fixture-model', 1, 1, now());
+             insert into billing_record (org_id, month, agent_id, agent_name, rate_cents,
+                                         input_tokens, output_tokens, cost_micros)
+             values ('{org}', '2000-01-01', '{agent}', 'Agent', 100, 1, 1, 0);
+             insert into quota_alert (org_id, resource, period_start, threshold, used, quota)
+             values ('{org}', 'tokens', '2000-01-01', 80, 8, 10);
+             insert into llm_key (org_id, provider, nonce, ciphertext, last4)
+             values ('{org}', 'openai', '\\x000102030405060708090a0b', '\\x00', '1234');"
         ))
         .execute(&app.owner)
         .await
@@ -445,6 +457,15 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         ("enabled", "on"),
         ("action", "block"),
         ("tab", "members"),
+        ("month", ""),
+        ("rate", "1"),
+        ("effective_from", "2099-01-01"),
+        ("input_price", "1"),
+        ("output_price", "1"),
+        ("provider", "openai"),
+        ("scope", "organization"),
+        ("allow", "on"),
+        ("llm_key_id", &b_agent_id),
         ("entry_id", &b_agent_id),
         ("title", "Probe"),
         ("body", "probe"),
@@ -515,9 +536,23 @@ async fn cross_org_probe_over_every_route_and_server_function() {
                 vec![("x-tenantry-org", &a_header), ("host", &b_host)],
             ),
         ];
-        for (scenario, token, headers) in scenarios {
+        // The org detail view answers each tab's data through one function: probe every tab.
+        let tabs: &[&str] = if endpoint.ends_with("/org_detail") {
+            &["members", "agents", "credentials", "billing"]
+        } else {
+            &["members"]
+        };
+        for (tab, (scenario, token, headers)) in tabs
+            .iter()
+            .flat_map(|tab| scenarios.iter().map(move |s| (*tab, s)))
+        {
+            let (token, headers) = (*token, headers.clone());
             let request = if server_fns.contains(endpoint) {
                 let endpoint = endpoint.trim_start_matches("/api/");
+                let fields: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (*k, if *k == "tab" { tab } else { *v }))
+                    .collect();
                 server_fn_request(endpoint, Some(token), &fields, &headers)
             } else {
                 let mut request = axum::http::Request::get(endpoint.as_str())

@@ -45,6 +45,13 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
             "/api/v1/credentials/reveal",
             on(MethodFilter::POST, reveal_credential),
         ),
+        (Method::POST, "/api/v1/usage", on(MethodFilter::POST, usage)),
+        // Stripe's calls, signed with the webhook secret rather than an agent key.
+        (
+            Method::POST,
+            "/webhooks/stripe",
+            on(MethodFilter::POST, crate::billing::stripe::webhook),
+        ),
     ]
 }
 
@@ -274,4 +281,18 @@ async fn reveal_credential(
         name: input.name.trim().to_lowercase(),
         secret,
     }))
+}
+
+/// Records token usage: one event or `{"events": [...]}`; a repeated idempotency key counts
+/// once. Refused whole, naming the field, for bad input; 429 past the plan's token allowance.
+async fn usage(
+    State(services): State<Services>,
+    parts: Parts,
+    payload: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<crate::billing::server::Ingested>, ApiError> {
+    let mut agent = agent::agent(&services, &parts).await?;
+    let input = body(payload)?;
+    let done = crate::billing::server::ingest(&mut agent, &input).await?;
+    agent.commit().await?;
+    Ok(Json(done))
 }

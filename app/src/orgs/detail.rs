@@ -11,6 +11,7 @@ use super::{org_detail, Organization, TabData, PRODUCTS};
 use crate::{
     agents::{AssignAgent, OrgAgentsTab, UnassignAgent},
     auth::SessionInfo,
+    billing::BillingTabView,
     credentials::CredentialsTab,
     members::UserRow,
     ui::{
@@ -34,6 +35,7 @@ pub fn OrgDetail() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let month = move || query.with(|q| q.get("month").unwrap_or_default());
     let tab = move || {
         query
             .with(|q| q.get("tab"))
@@ -50,12 +52,13 @@ pub fn OrgDetail() -> impl IntoView {
             (
                 id(),
                 tab(),
+                month(),
                 search.get(),
                 assign.version().get(),
                 unassign.version().get(),
             )
         },
-        |(id, tab, _, _, _)| org_detail(id, tab),
+        |(id, tab, month, _, _, _)| org_detail(id, tab, month),
     );
     view! {
         <Suspense fallback=|| ()>
@@ -87,7 +90,12 @@ pub fn OrgDetail() -> impl IntoView {
                                     }.into_any(),
                                     _ => ().into_any(),
                                 },
-                                "billing" => placeholder("Costs, margins and usage for this organization appear here once billing is connected.").into_any(),
+                                "billing" => match data {
+                                    TabData::Billing(tab) => view! {
+                                        <BillingTabView org_id=org.id.clone() tab />
+                                    }.into_any(),
+                                    _ => ().into_any(),
+                                },
                                 "products" => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", org.products)).into_any(),
                                 _ => view! { <OverviewTab org=org.clone() /> }.into_any(),
                             }}

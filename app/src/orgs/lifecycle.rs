@@ -302,7 +302,11 @@ fn unique_field_errors(err: sqlx::Error) -> AppError {
     err.into()
 }
 
-pub async fn detail(org_id: &str, tab: &str) -> Result<(Organization, super::TabData), AppError> {
+pub async fn detail(
+    org_id: &str,
+    tab: &str,
+    month: &str,
+) -> Result<(Organization, super::TabData), AppError> {
     let services = services()?;
     let parts = request_parts()?;
     let org = get_in(&services, &parts, Some(org_id)).await?;
@@ -315,6 +319,9 @@ pub async fn detail(org_id: &str, tab: &str) -> Result<(Organization, super::Tab
         }
         "credentials" => super::TabData::Credentials(
             crate::credentials::server::tab_in(&services, &parts, org_id).await,
+        ),
+        "billing" => super::TabData::Billing(
+            crate::billing::server::tab_in(&services, &parts, org_id, month).await,
         ),
         _ => super::TabData::None,
     };

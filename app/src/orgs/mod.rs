@@ -348,6 +348,7 @@ pub enum TabData {
     Members(Result<Vec<crate::members::UserRow>, AppError>),
     Agents(Result<crate::agents::OrgAgentList, AppError>),
     Credentials(Result<crate::credentials::CredentialTab, AppError>),
+    Billing(Result<crate::billing::BillingTab, AppError>),
 }
 
 /// The org detail view in one call: the org, and the data of the tab open (`members`,
@@ -356,8 +357,9 @@ pub enum TabData {
 pub async fn org_detail(
     org_id: String,
     #[server(default)] tab: String,
+    #[server(default)] month: String,
 ) -> Result<(Organization, TabData), AppError> {
-    lifecycle::detail(&org_id, &tab).await
+    lifecycle::detail(&org_id, &tab, &month).await
 }
 
 #[server(endpoint = "orgs/get_org")]

@@ -225,6 +225,24 @@ pub(crate) async fn set_scope(
     Ok(())
 }
 
+/// A transaction in `org_id` for a verified server-to-server caller with no person behind it
+/// (a signed Stripe webhook, a job): row-level security as for anyone, `actor` for the log.
+pub async fn system_scope(
+    pool: &PgPool,
+    org_id: Uuid,
+    actor: &str,
+) -> Result<Transaction<'static, Postgres>, AppError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "select set_config('app.org_id', $1::uuid::text, true) as org_scope",
+        org_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tracing::info!(target: "tenancy", decision = "allow", org = %org_id, actor, via = "system");
+    Ok(tx)
+}
+
 /// The caller, in the org the request names. `explicit` is an org id the server function was
 /// called with: one more source that must agree with the others.
 pub async fn tenant(

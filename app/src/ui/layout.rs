@@ -53,7 +53,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Billing",
-        href: None,
+        href: Some("/billing"),
         page: Some("billing"),
     },
     Section {
