@@ -84,9 +84,12 @@ fn data_url(csv: &str) -> String {
 }
 
 #[component]
-pub fn BillingTabView(org_id: String, tab: Result<BillingTab, AppError>) -> impl IntoView {
-    let default_rate = ServerAction::<SetDefaultRate>::new();
-    let agent_rate = ServerAction::<SetAgentRate>::new();
+pub fn BillingTabView(
+    org_id: String,
+    tab: Result<BillingTab, AppError>,
+    default_rate: ServerAction<SetDefaultRate>,
+    agent_rate: ServerAction<SetAgentRate>,
+) -> impl IntoView {
     let rate_error = submission_error(default_rate);
     let agent_error = submission_error(agent_rate);
     let notice = use_query_map()

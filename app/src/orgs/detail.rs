@@ -11,7 +11,7 @@ use super::{org_detail, Organization, TabData, PRODUCTS};
 use crate::{
     agents::{AssignAgent, OrgAgentsTab, UnassignAgent},
     auth::SessionInfo,
-    billing::BillingTabView,
+    billing::{BillingTabView, SetAgentRate, SetDefaultRate},
     credentials::CredentialsTab,
     members::UserRow,
     ui::{
@@ -44,6 +44,9 @@ pub fn OrgDetail() -> impl IntoView {
     };
     let assign = ServerAction::<AssignAgent>::new();
     let unassign = ServerAction::<UnassignAgent>::new();
+    // Rate changes redirect to the address they came from: their versions make the refetch.
+    let default_rate = ServerAction::<SetDefaultRate>::new();
+    let agent_rate = ServerAction::<SetAgentRate>::new();
     let search = use_location().search;
     // The org and the open tab's data from one server function: a tab with a resource of its
     // own, inside this Suspense, did not hydrate after a direct load.
@@ -56,9 +59,10 @@ pub fn OrgDetail() -> impl IntoView {
                 search.get(),
                 assign.version().get(),
                 unassign.version().get(),
+                default_rate.version().get() + agent_rate.version().get(),
             )
         },
-        |(id, tab, month, _, _, _)| org_detail(id, tab, month),
+        |(id, tab, month, _, _, _, _)| org_detail(id, tab, month),
     );
     view! {
         <Suspense fallback=|| ()>
@@ -92,7 +96,7 @@ pub fn OrgDetail() -> impl IntoView {
                                 },
                                 "billing" => match data {
                                     TabData::Billing(tab) => view! {
-                                        <BillingTabView org_id=org.id.clone() tab />
+                                        <BillingTabView org_id=org.id.clone() tab default_rate agent_rate />
                                     }.into_any(),
                                     _ => ().into_any(),
                                 },
