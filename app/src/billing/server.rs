@@ -187,7 +187,10 @@ pub async fn tab_in(
             let (revenue_cents, cost_micros) = if closed(m) {
                 frozen.get(&m).copied().unwrap_or((0, 0))
             } else {
-                (live_revenue, usage.get(&m).copied().unwrap_or(0))
+                // A past month not closed had nobody serving the org when the job ran (it closes
+                // every month with agents or usage), so it earned nothing; only now is live.
+                let revenue = if m == current { live_revenue } else { 0 };
+                (revenue, usage.get(&m).copied().unwrap_or(0))
             };
             MonthPoint {
                 month: month_key(m),
