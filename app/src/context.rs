@@ -28,6 +28,8 @@ pub struct Services {
     pub setup_token: Arc<Mutex<Option<String>>>,
     /// The Stripe connection, when configured.
     pub stripe: Option<crate::billing::stripe::Stripe>,
+    /// The server's fallback LLM keys by provider (`TENANTRY_LLM_KEY_<PROVIDER>`).
+    pub llm_env_keys: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 /// The request's services. Names the caller when they are missing (a server function run

@@ -13,6 +13,7 @@ pub mod error;
 pub mod guardrails;
 pub mod home;
 pub mod knowledge;
+pub mod llm_keys;
 pub mod members;
 pub mod orgs;
 pub mod tenancy;

@@ -151,6 +151,17 @@ async fn serve(config: Config) -> Result<(), Error> {
         credentials: credentials_key(&config)?,
         setup_token: Default::default(),
         stripe: stripe(&config)?,
+        llm_env_keys: std::sync::Arc::new(
+            app::llm_keys::PROVIDERS
+                .iter()
+                .filter_map(|(p, _)| {
+                    std::env::var(app::llm_keys::env_var(p))
+                        .ok()
+                        .filter(|k| !k.trim().is_empty())
+                        .map(|k| (p.to_string(), k.trim().to_string()))
+                })
+                .collect(),
+        ),
     };
     offer_first_superadmin(&services, addr).await?;
     spawn_monthly_jobs(pool.clone());

@@ -252,6 +252,7 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         .expect("64 hex characters"),
         setup_token: Default::default(),
         stripe: None,
+        llm_env_keys: Default::default(),
     }
 }
 
@@ -264,10 +265,15 @@ impl TestApp {
 
     /// An app whose Stripe connection is `stripe` (tests point it at localstripe).
     pub async fn with_stripe(stripe: Option<app::billing::stripe::Stripe>) -> Self {
+        Self::with_services(|services| services.stripe = stripe).await
+    }
+
+    /// An app whose services `configure` adjusts (Stripe, environment keys).
+    pub async fn with_services(configure: impl FnOnce(&mut app::context::Services)) -> Self {
         let db = TestDb::new().await;
         let token_secret = uuid::Uuid::new_v4().simple().to_string().into_bytes();
         let mut services = services_with_secret(db.runtime_pool().await, &token_secret);
-        services.stripe = stripe;
+        configure(&mut services);
         let mut leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("tenantry")
             .build();

@@ -466,6 +466,8 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         ("scope", "organization"),
         ("allow", "on"),
         ("llm_key_id", &b_agent_id),
+        ("key", "sk-probe-llm-key-0000"),
+        ("price", "pro_monthly"),
         ("entry_id", &b_agent_id),
         ("title", "Probe"),
         ("body", "probe"),

@@ -46,6 +46,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
             on(MethodFilter::POST, reveal_credential),
         ),
         (Method::POST, "/api/v1/usage", on(MethodFilter::POST, usage)),
+        (
+            Method::GET,
+            "/api/v1/llm-key",
+            on(MethodFilter::GET, llm_key),
+        ),
         // Stripe's calls, signed with the webhook secret rather than an agent key.
         (
             Method::POST,
@@ -295,4 +300,34 @@ async fn usage(
     let done = crate::billing::server::ingest(&mut agent, &input).await?;
     agent.commit().await?;
     Ok(Json(done))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LlmKeyQuery {
+    #[serde(default)]
+    pub provider: String,
+    /// The member the agent acts for, whose own key may apply.
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// Which LLM key to use for a provider (`?provider=openai&user_id=…`), and why: the user's,
+/// the org's, or the server's.
+async fn llm_key(
+    State(services): State<Services>,
+    parts: Parts,
+    query: Result<axum::extract::Query<LlmKeyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<crate::llm_keys::server::Resolved>, ApiError> {
+    let mut agent = agent::agent(&services, &parts).await?;
+    let axum::extract::Query(query) =
+        query.map_err(|rejection| ApiError(AppError::BadRequest(rejection.body_text())))?;
+    let resolved = crate::llm_keys::server::key_for(
+        &mut agent,
+        &services,
+        &query.provider,
+        query.user_id.as_deref(),
+    )
+    .await?;
+    agent.commit().await?;
+    Ok(Json(resolved))
 }

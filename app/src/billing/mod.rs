@@ -140,15 +140,6 @@ pub struct PlanRow {
     pub max_tokens_per_month: Option<i64>,
 }
 
-/// LLM providers keys can be kept for: (stored value, label).
-pub const PROVIDERS: [(&str, &str); 5] = [
-    ("openai", "OpenAI"),
-    ("anthropic", "Anthropic"),
-    ("google", "Google"),
-    ("mistral", "Mistral"),
-    ("azure_openai", "Azure OpenAI"),
-];
-
 /// Sets the org's default rate per agent per month (dollars, like "50" or "49.99").
 #[server(endpoint = "billing/set_default_rate")]
 pub async fn set_default_rate(org_id: String, rate: String) -> Result<(), AppError> {

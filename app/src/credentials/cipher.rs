@@ -31,6 +31,18 @@ fn context(org: Uuid, agent: Option<Uuid>, name: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The characters of a secret people may see after saving it: the last four, or fewer for a
+/// short secret, so the mask never gives most of one away.
+pub fn shown_tail(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    let shown = if chars.len() >= 12 {
+        4
+    } else {
+        chars.len() / 4
+    };
+    chars[chars.len() - shown..].iter().collect()
+}
+
 impl Cipher {
     pub fn new(key: &[u8; 32]) -> Self {
         Self(Arc::new(Aes256Gcm::new(key.into())))

@@ -22,6 +22,7 @@ pub struct CredentialTab {
     pub rows: Vec<CredentialRow>,
     /// (id, name) of the agents serving the org.
     pub agents: Vec<(String, String)>,
+    pub llm: crate::llm_keys::LlmKeys,
 }
 
 /// What a credential is: (stored value, label).

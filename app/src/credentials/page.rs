@@ -7,6 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::{CredentialTab, DeleteCredential, SaveCredential, KINDS};
 use crate::{
     auth::submission_error,
+    llm_keys::{provider_label, DeleteLlmKey, LlmKeys, SaveLlmKey, SetAllowUserKeys, PROVIDERS},
     ui::{
         form_alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
@@ -24,6 +25,9 @@ pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> i
     let notice = use_query_map().with_untracked(|q| {
         q.get("saved").map(|kind| match kind.as_str() {
             "deleted" => "Credential deleted.",
+            "llm" => "LLM key saved.",
+            "llm-deleted" => "LLM key deleted.",
+            "llm-policy" => "Policy saved.",
             _ => "Credential saved.",
         })
     });
@@ -34,6 +38,7 @@ pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> i
                 .into_any()
         }
     };
+    let llm_org = org_id.clone();
     view! {
         <div data-testid="credentials-tab">
             {notice.map(|text| view! { <Toast text /> })}
@@ -108,7 +113,90 @@ pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> i
                     <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || save.pending().get()>"Save credential"</button>
                 </div>
             </ActionForm>
+            <LlmKeysSection org_id=llm_org llm=tab.llm.clone() />
         </div>
     }
     .into_any()
+}
+
+/// LLM keys: the org's and its members' (masked), the "allow user keys" policy, and a form to
+/// save a key for the org or for oneself.
+#[component]
+fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
+    let save = ServerAction::<SaveLlmKey>::new();
+    let delete = ServerAction::<DeleteLlmKey>::new();
+    let policy = ServerAction::<SetAllowUserKeys>::new();
+    let error = submission_error(save);
+    let delete_error = submission_error(delete);
+    let (policy_org, save_org) = (org_id.clone(), org_id.clone());
+    view! {
+        <section class="mt-8" aria-labelledby="llm-keys-heading" data-testid="llm-keys">
+            <h3 id="llm-keys-heading" class="text-sm font-semibold">"LLM API keys"</h3>
+            <p class="mt-1 text-sm text-slate-600">
+                "Agents use a member's own key when the organization allows it, else the organization's, else the server's."
+            </p>
+            <ActionForm action=policy attr:class="mt-3 flex items-center gap-3 text-sm">
+                <input type="hidden" name="org_id" value=policy_org />
+                <label class="flex items-center gap-2">
+                    <input type="checkbox" name="allow" checked=llm.allow_user_keys class=FOCUS_RING />
+                    "Allow members' own keys"
+                </label>
+                <button type="submit" class=format!("{SECONDARY} {FOCUS_RING}")>"Save policy"</button>
+            </ActionForm>
+            <div class="mt-3">{form_alert(delete_error)}</div>
+            {if llm.keys.is_empty() {
+                view! { <p class="mt-3 rounded-lg border border-dashed border-slate-300 p-4 text-center text-sm text-slate-600" data-testid="llm-keys-empty">"No LLM keys yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-3 divide-y divide-slate-100 rounded-lg border border-slate-200">
+                        {llm.keys.into_iter().map(|k| {
+                            let org_id = org_id.clone();
+                            let owner = k.user.clone().unwrap_or_else(|| "Organization".to_string());
+                            view! {
+                                <li class="flex items-center justify-between gap-3 px-4 py-2 text-sm" data-testid="llm-key">
+                                    <span><span class="font-medium">{provider_label(&k.provider).to_string()}</span><span class="ml-2 text-slate-500">{format!("· {owner}")}</span></span>
+                                    <span class="flex items-center gap-3">
+                                        <code class="font-mono text-slate-700">{k.masked.clone()}</code>
+                                        <ActionForm action=delete>
+                                            <input type="hidden" name="org_id" value=org_id />
+                                            <input type="hidden" name="llm_key_id" value=k.id.clone() />
+                                            <button type="submit" aria-label=format!("Delete the {} key of {owner}", provider_label(&k.provider)) class=format!("{SECONDARY} {FOCUS_RING}")>"Delete"</button>
+                                        </ActionForm>
+                                    </span>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <ActionForm action=save attr:class="mt-4 grid grid-cols-3 items-end gap-3 rounded-lg border border-slate-200 p-4" attr:novalidate=true>
+                <input type="hidden" name="org_id" value=save_org />
+                <div>
+                    <label for="llm-provider" class="block text-sm font-medium">"Provider"</label>
+                    <select id="llm-provider" name="provider" class=INPUT>
+                        {PROVIDERS.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label for="llm-scope" class="block text-sm font-medium">"For"</label>
+                    <select id="llm-scope" name="scope" class=INPUT>
+                        <option value="organization">"The organization"</option>
+                        <option value="user">"Only me"</option>
+                    </select>
+                </div>
+                <div>
+                    <label for="llm-key" class="block text-sm font-medium">"Key"</label>
+                    <input id="llm-key" name="key" type="password" autocomplete="new-password" class=INPUT aria-invalid=invalid(error, "key") />
+                </div>
+                <div class="col-span-3">
+                    <FieldError error field="key" />
+                    <FieldError error field="provider" />
+                    {form_alert(error)}
+                </div>
+                <div class="col-span-3 flex justify-end">
+                    <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || save.pending().get()>"Save LLM key"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
 }

@@ -71,9 +71,11 @@ pub async fn tab_in(
     .into_iter()
     .map(|a| (a.agent_id.to_string(), a.name))
     .collect();
+    let llm = crate::llm_keys::server::tab_in(&mut tenant).await?;
     tenant.commit().await?;
     Ok(super::CredentialTab {
         agents,
+        llm,
         rows: rows
             .into_iter()
             .map(|r| CredentialRow {
@@ -166,16 +168,7 @@ pub async fn save(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let last4: String = {
-        let chars: Vec<char> = secret.chars().collect();
-        // Short secrets show less, so the mask never gives most of one away.
-        let shown = if chars.len() >= 12 {
-            4
-        } else {
-            chars.len() / 4
-        };
-        chars[chars.len() - shown..].iter().collect()
-    };
+    let last4 = super::cipher::shown_tail(&secret);
     let (nonce, ciphertext) = services.credentials.seal(org, agent, &name, &secret)?;
     let me = tenant.principal.user_id;
     let replaced = sqlx::query_scalar!(

@@ -218,6 +218,12 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
         .as_ref()
         .map(|s| s.status.clone())
         .unwrap_or_else(|| "active".to_string());
+    let superadmin = use_context::<crate::auth::SessionInfo>().is_some_and(|s| s.superadmin);
+    let stripe_start = superadmin
+        && sub.as_ref().is_none_or(|s| {
+            s.stripe_subscription_id.is_none()
+                || (s.platform == "stripe" && s.status == "cancelled")
+        });
     let readonly = |label: &'static str, value: String| {
         view! {
             <div>
@@ -291,6 +297,31 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
             </div>
             <div class="flex justify-end border-t border-slate-100 pt-4">
                 <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>"Save"</button>
+            </div>
+        </ActionForm>
+        {stripe_start.then(|| view! { <StripeStart org_id=org.id.clone() /> })}
+    }
+}
+
+/// Superadmins start a Stripe subscription on a price; from then on Stripe's webhooks keep the
+/// fields above in step.
+#[component]
+fn StripeStart(org_id: String) -> impl IntoView {
+    let action = ServerAction::<crate::billing::StartStripeSubscription>::new();
+    let error = submission_error(action);
+    view! {
+        <ActionForm action=action attr:class="mt-6 rounded-lg border border-slate-200 p-4" attr:novalidate=true>
+            <h3 class="text-sm font-semibold">"Bill through Stripe"</h3>
+            <p class="mt-1 text-xs text-slate-500">"Creates the Stripe customer if there is none, then the subscription; Stripe's webhooks keep this tab in step from then on."</p>
+            <div class="mt-2">{form_alert(error)}</div>
+            <input type="hidden" name="org_id" value=org_id />
+            <div class="mt-2 flex items-end gap-3">
+                <div class="flex-1">
+                    <label for="stripe-price" class="block text-sm font-medium">"Stripe price or plan ID"</label>
+                    <input id="stripe-price" name="price" placeholder="price_… or pro_monthly" class=INPUT aria-invalid=invalid(error, "price") />
+                    <FieldError error field="price" />
+                </div>
+                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>"Start subscription"</button>
             </div>
         </ActionForm>
     }

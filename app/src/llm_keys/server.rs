@@ -1,0 +1,286 @@
+//! The server side of LLM keys: saved and deleted by an org's admins (org keys) or by a member
+//! for themself (user keys), resolved for agents.
+
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{provider_label, resolve, LlmKeyRow, LlmKeys, Source, PROVIDERS};
+use crate::{
+    context::{services, Services},
+    credentials::cipher::shown_tail,
+    error::parse_uuid,
+    tenancy::{
+        agent::AgentTenant,
+        gate::{self, request_parts, Tenant},
+    },
+    AppError,
+};
+
+/// Longest key, in characters.
+pub const MAX_KEY_CHARS: usize = 4096;
+
+/// What the cipher binds a key's ciphertext to besides the org and the user.
+fn aad_name(provider: &str) -> String {
+    format!("llm:{provider}")
+}
+
+fn masked(last4: &str) -> String {
+    format!("••••{last4}")
+}
+
+async fn member_in(services: &Services, parts: &Parts, org_id: &str) -> Result<Tenant, AppError> {
+    let org = parse_uuid(org_id, "org_id", "an organization")?;
+    gate::manage(services, parts, org).await
+}
+
+/// The Credentials tab's LLM section: the org's keys and its members' (masked), and the policy.
+pub async fn tab_in(tenant: &mut Tenant) -> Result<LlmKeys, AppError> {
+    let org = tenant.org_id;
+    let allow_user_keys = sqlx::query_scalar!(
+        "select allow_user_llm_keys from org_account where org_id = $1",
+        org
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .unwrap_or(true);
+    let keys = sqlx::query!(
+        r#"select k.llm_key_id, k.provider, u.email as "email?", k.last4, k.updated_at
+             from llm_key k left join app_user u on u.user_id = k.user_id
+            where k.org_id = $1
+            order by k.user_id nulls first, u.email, k.provider"#,
+        org
+    )
+    .fetch_all(tenant.conn())
+    .await?
+    .into_iter()
+    .map(|k| LlmKeyRow {
+        id: k.llm_key_id.to_string(),
+        provider: k.provider,
+        user: k.email,
+        masked: masked(&k.last4),
+        updated_at: k.updated_at,
+    })
+    .collect();
+    Ok(LlmKeys {
+        allow_user_keys,
+        keys,
+    })
+}
+
+pub async fn save(
+    org_id: &str,
+    provider: &str,
+    scope: &str,
+    key: &str,
+) -> Result<String, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let mut tenant = member_in(&services, &parts, org_id).await?;
+    let user = match scope.trim() {
+        "organization" | "" => {
+            tenant.require_admin()?;
+            None
+        }
+        "user" => Some(tenant.principal.user_id),
+        _ => {
+            return Err(AppError::field(
+                "scope",
+                "Choose the organization or yourself.",
+            ))
+        }
+    };
+    let provider = provider.trim();
+    if !PROVIDERS.iter().any(|(p, _)| *p == provider) {
+        return Err(AppError::field(
+            "provider",
+            "Choose OpenAI, Anthropic, Google, Mistral or Azure OpenAI.",
+        ));
+    }
+    let key = key.trim();
+    let chars = key.chars().count();
+    if chars < 8 || chars > MAX_KEY_CHARS || key.chars().any(char::is_whitespace) {
+        return Err(AppError::field(
+            "key",
+            format!("Paste the whole key: 8 to {MAX_KEY_CHARS} characters, no spaces."),
+        ));
+    }
+    let org = tenant.org_id;
+    let last4 = shown_tail(key);
+    let (nonce, ciphertext) = services
+        .credentials
+        .seal(org, user, &aad_name(provider), key)?;
+    sqlx::query!(
+        "insert into llm_key (org_id, user_id, provider, nonce, ciphertext, last4)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (org_id, coalesce(user_id, '00000000-0000-0000-0000-000000000000'::uuid), provider)
+         do update set nonce = $4, ciphertext = $5, last4 = $6, updated_at = now()",
+        org,
+        user,
+        provider,
+        nonce,
+        ciphertext,
+        last4
+    )
+    .execute(tenant.conn())
+    .await?;
+    tenant
+        .audit(
+            "llm_key.save",
+            provider,
+            json!({ "scope": if user.is_some() { "user" } else { "organization" } }),
+        )
+        .await?;
+    tenant.commit().await?;
+    Ok(masked(&last4))
+}
+
+pub async fn delete(org_id: &str, key_id: &str) -> Result<(), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let mut tenant = member_in(&services, &parts, org_id).await?;
+    let id = parse_uuid(key_id, "llm_key_id", "an LLM key")?;
+    let org = tenant.org_id;
+    let owner = sqlx::query_scalar!(
+        "select user_id from llm_key where org_id = $1 and llm_key_id = $2",
+        org,
+        id
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("The key".to_string()))?;
+    // Members delete their own keys; admins any of the org's.
+    if owner != Some(tenant.principal.user_id) {
+        tenant.require_admin()?;
+    }
+    sqlx::query!(
+        "delete from llm_key where org_id = $1 and llm_key_id = $2",
+        org,
+        id
+    )
+    .execute(tenant.conn())
+    .await?;
+    tenant
+        .audit("llm_key.delete", &id.to_string(), json!({}))
+        .await?;
+    tenant.commit().await
+}
+
+pub async fn set_allow(org_id: &str, allow: bool) -> Result<(), AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let mut tenant = member_in(&services, &parts, org_id).await?;
+    tenant.require_admin()?;
+    let org = tenant.org_id;
+    sqlx::query!(
+        "update org_account set allow_user_llm_keys = $2 where org_id = $1",
+        org,
+        allow
+    )
+    .execute(tenant.conn())
+    .await?;
+    tenant
+        .audit("llm_key.policy", "", json!({ "allow_user_keys": allow }))
+        .await?;
+    tenant.commit().await
+}
+
+/// Which key an agent should use for a provider, and why.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Resolved {
+    pub provider: String,
+    pub source: Source,
+    pub reason: String,
+    pub key: String,
+}
+
+/// Resolves the key for the calling agent, acting for `user` (a member of its org) if given.
+pub async fn key_for(
+    agent: &mut AgentTenant,
+    services: &Services,
+    provider: &str,
+    user: Option<&str>,
+) -> Result<Resolved, AppError> {
+    let provider = provider.trim();
+    if !PROVIDERS.iter().any(|(p, _)| *p == provider) {
+        return Err(AppError::field(
+            "provider",
+            "Name a provider: openai, anthropic, google, mistral or azure_openai.",
+        ));
+    }
+    let org = agent.org_id;
+    let user = match user.map(str::trim).filter(|u| !u.is_empty()) {
+        None => None,
+        Some(id) => {
+            let id = parse_uuid(id, "user_id", "a user")?;
+            let member = sqlx::query_scalar!(
+                r#"select exists (select from membership where org_id = $1 and user_id = $2) as "m!""#,
+                org,
+                id
+            )
+            .fetch_one(agent.conn())
+            .await?;
+            if !member {
+                return Err(AppError::field(
+                    "user_id",
+                    "This user is not a member of the agent's organization.",
+                ));
+            }
+            Some(id)
+        }
+    };
+    let allow = sqlx::query_scalar!(
+        "select allow_user_llm_keys from org_account where org_id = $1",
+        org
+    )
+    .fetch_optional(agent.conn())
+    .await?
+    .unwrap_or(true);
+    let rows = sqlx::query!(
+        "select user_id, nonce, ciphertext from llm_key
+          where org_id = $1 and provider = $2 and (user_id is null or user_id = $3)",
+        org,
+        provider,
+        user
+    )
+    .fetch_all(agent.conn())
+    .await?;
+    let stored = |u: Option<Uuid>| rows.iter().find(|r| r.user_id == u).map(|r| (u, r));
+    let user_key = user.and_then(|u| stored(Some(u)));
+    let org_key = stored(None);
+    let env_key = services.llm_env_keys.get(provider);
+    let (choice, reason) = resolve(
+        provider,
+        user_key.as_ref().map(|_| &0u8),
+        allow,
+        org_key.as_ref().map(|_| &1u8),
+        env_key.as_ref().map(|_| &2u8),
+    );
+    let Some((source, _)) = choice else {
+        return Err(AppError::NotFound(format!(
+            "A {} key for this agent ({reason})",
+            provider_label(provider)
+        )));
+    };
+    let key = match source {
+        Source::User | Source::Organization => {
+            let (u, row) = if source == Source::User {
+                user_key.expect("chosen")
+            } else {
+                org_key.expect("chosen")
+            };
+            services
+                .credentials
+                .open(org, u, &aad_name(provider), &row.nonce, &row.ciphertext)?
+        }
+        Source::Environment => services.llm_env_keys[provider].clone(),
+    };
+    tracing::info!(target: "llm_keys", org = %org, agent = %agent.agent_id, provider, ?source, "key handed out");
+    Ok(Resolved {
+        provider: provider.to_string(),
+        source,
+        reason,
+        key,
+    })
+}
