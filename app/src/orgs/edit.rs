@@ -219,6 +219,7 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
         .map(|s| s.status.clone())
         .unwrap_or_else(|| "active".to_string());
     let superadmin = use_context::<crate::auth::SessionInfo>().is_some_and(|s| s.superadmin);
+    let stripe_org = org.id.clone();
     let stripe_start = superadmin
         && sub.as_ref().is_none_or(|s| {
             s.stripe_subscription_id.is_none()
@@ -299,7 +300,7 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
                 <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>"Save"</button>
             </div>
         </ActionForm>
-        {stripe_start.then(|| view! { <StripeStart org_id=org.id.clone() /> })}
+        {stripe_start.then(|| view! { <StripeStart org_id=stripe_org /> })}
     }
 }
 
