@@ -406,6 +406,24 @@ async fn parallel_usage_at_the_edge_of_the_allowance_never_overshoots_and_alerts
     .await
     .unwrap();
     assert_eq!(audited, 3);
+    // The org's health shows the pressure.
+    let org = w.org.to_string();
+    let v = w
+        .ok("orgs/org_detail", &[("org_id", &org), ("tab", "overview")])
+        .await;
+    let allowances = v[1]["Overview"]["Ok"][0]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let tokens = allowances
+        .iter()
+        .find(|a| a["resource"] == json!("tokens"))
+        .cloned();
+    assert_eq!(
+        tokens,
+        Some(json!({"resource": "tokens", "used": 1000, "quota": 1000})),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -540,7 +540,7 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         ];
         // The org detail view answers each tab's data through one function: probe every tab.
         let tabs: &[&str] = if endpoint.ends_with("/org_detail") {
-            &["members", "agents", "credentials", "billing"]
+            &["overview", "members", "agents", "credentials", "billing"]
         } else {
             &["members"]
         };

@@ -12,7 +12,7 @@ pub mod stripe;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use page::{BillingPage, BillingTabView};
+pub use page::{Allowances, BillingPage, BillingTabView};
 
 use crate::AppError;
 

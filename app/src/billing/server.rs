@@ -238,6 +238,23 @@ pub async fn tab_in(
     })
 }
 
+/// The Overview tab's health: the allowances and the plan, for anyone who may open the org.
+pub async fn health_in(
+    services: &Services,
+    parts: &Parts,
+    org_id: &str,
+) -> Result<(Vec<Allowance>, String), AppError> {
+    let org = parse_uuid(org_id, "org_id", "an organization")?;
+    let mut tenant = gate::manage(services, parts, org).await?;
+    let allowances = allowances(&mut tenant).await?;
+    let plan = sqlx::query_scalar!("select plan_name from subscription where org_id = $1", org)
+        .fetch_optional(tenant.conn())
+        .await?
+        .unwrap_or_default();
+    tenant.commit().await?;
+    Ok((allowances, plan))
+}
+
 /// The org's allowances and their use (its health's "allowance pressure").
 pub async fn allowances(tenant: &mut Tenant) -> Result<Vec<Allowance>, AppError> {
     let org = tenant.org_id;

@@ -101,7 +101,13 @@ pub fn OrgDetail() -> impl IntoView {
                                     _ => ().into_any(),
                                 },
                                 "products" => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", org.products)).into_any(),
-                                _ => view! { <OverviewTab org=org.clone() /> }.into_any(),
+                                _ => view! {
+                                    <OverviewTab org=org.clone() />
+                                    {match data {
+                                        TabData::Overview(Ok((allowances, plan))) => view! { <Health allowances plan /> }.into_any(),
+                                        _ => ().into_any(),
+                                    }}
+                                }.into_any(),
                             }}
                         </Modal>
                     }.into_any()
@@ -280,5 +286,33 @@ fn MembersTab(members: Result<Vec<UserRow>, AppError>) -> impl IntoView {
                 }.into_any(),
                 Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
             }}
+    }
+}
+
+/// Allowance pressure: a one-line verdict over the allowance bars.
+#[component]
+fn Health(allowances: Vec<crate::billing::Allowance>, plan: String) -> impl IntoView {
+    let pressed: Vec<String> = allowances
+        .iter()
+        .filter_map(|a| {
+            a.percent()
+                .filter(|p| *p >= 80)
+                .map(|p| format!("{} at {p} %", a.label().to_lowercase()))
+        })
+        .collect();
+    let (text, class) = if pressed.is_empty() {
+        (
+            "Healthy: every allowance has room.".to_string(),
+            "bg-emerald-50 text-emerald-800",
+        )
+    } else {
+        (
+            format!("Allowance pressure: {}.", pressed.join(", ")),
+            "bg-amber-50 text-amber-800",
+        )
+    };
+    view! {
+        <p class=format!("mt-6 rounded-md px-3 py-2 text-sm {class}") data-testid="org-health">{text}</p>
+        <crate::billing::Allowances allowances plan />
     }
 }

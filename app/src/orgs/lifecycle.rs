@@ -323,6 +323,9 @@ pub async fn detail(
         "billing" => super::TabData::Billing(
             crate::billing::server::tab_in(&services, &parts, org_id, month).await,
         ),
+        "overview" | "" => super::TabData::Overview(
+            crate::billing::server::health_in(&services, &parts, org_id).await,
+        ),
         _ => super::TabData::None,
     };
     Ok((org, data))

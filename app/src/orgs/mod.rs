@@ -349,6 +349,8 @@ pub enum TabData {
     Agents(Result<crate::agents::OrgAgentList, AppError>),
     Credentials(Result<crate::credentials::CredentialTab, AppError>),
     Billing(Result<crate::billing::BillingTab, AppError>),
+    /// The org's allowances and its plan, for its health.
+    Overview(Result<(Vec<crate::billing::Allowance>, String), AppError>),
 }
 
 /// The org detail view in one call: the org, and the data of the tab open (`members`,
