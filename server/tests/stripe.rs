@@ -50,19 +50,22 @@ async fn localstripe() -> LocalStripe {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(localstripe_binary())
-        .args(["--port", &port.to_string(), "--from-scratch"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start localstripe");
-    let base = format!("http://127.0.0.1:{port}/");
+    // Owned by the guard at once, so it is stopped (and waited for) on every path.
+    let server = LocalStripe {
+        child: Command::new(localstripe_binary())
+            .args(["--port", &port.to_string(), "--from-scratch"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start localstripe"),
+        base: format!("http://127.0.0.1:{port}/"),
+    };
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return LocalStripe { child, base };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -581,7 +581,7 @@ fn read_event(
     };
     let mut tokens = |field: &str| match obj.get(field) {
         Some(Value::Number(n)) => match n.as_i64() {
-            Some(v) if v >= 0 && v <= 1_000_000_000_000_000 => Some(v),
+            Some(v) if (0..=1_000_000_000_000_000).contains(&v) => Some(v),
             Some(v) if v < 0 => {
                 fail(field, "Must be 0 or more.");
                 None

@@ -316,7 +316,7 @@ pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -632,13 +632,15 @@ mod tests {
     fn stripe_statuses_map_onto_the_subscription_tab() {
         let now = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
         let earlier_grace = DateTime::from_timestamp(1_795_100_000, 0);
-        let cases: [(
-            &str,
+        // Stripe status, grace already running → our status, cancelled?, grace end.
+        type Case = (
+            &'static str,
             Option<DateTime<Utc>>,
-            &str,
+            &'static str,
             bool,
             Option<DateTime<Utc>>,
-        ); 9] = [
+        );
+        let cases: [Case; 9] = [
             ("active", None, "active", false, None),
             ("trialing", None, "trialing", false, None),
             (

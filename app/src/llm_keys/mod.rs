@@ -155,14 +155,16 @@ mod tests {
     #[test]
     fn keys_resolve_user_then_org_then_environment() {
         let (u, o, e) = ("user-key", "org-key", "env-key");
-        let cases: [(
-            Option<&&str>,
+        // user key, allow user keys, org key, environment key → source, a word of the reason.
+        type Case<'a> = (
+            Option<&'a &'a str>,
             bool,
-            Option<&&str>,
-            Option<&&str>,
+            Option<&'a &'a str>,
+            Option<&'a &'a str>,
             Option<Source>,
-            &str,
-        ); 8] = [
+            &'a str,
+        );
+        let cases: [Case; 8] = [
             (
                 Some(&u),
                 true,

@@ -100,7 +100,7 @@ pub async fn save(
     }
     let key = key.trim();
     let chars = key.chars().count();
-    if chars < 8 || chars > MAX_KEY_CHARS || key.chars().any(char::is_whitespace) {
+    if !(8..=MAX_KEY_CHARS).contains(&chars) || key.chars().any(char::is_whitespace) {
         return Err(AppError::field(
             "key",
             format!("Paste the whole key: 8 to {MAX_KEY_CHARS} characters, no spaces."),
