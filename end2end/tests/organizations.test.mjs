@@ -186,12 +186,14 @@ describe('Editing an organization', () => {
     await waitForHydration(page);
     await page.getByTestId('org-name').first().click();
     const dialog = page.getByRole('dialog');
-    // The detail view first: overview, members, and the tabs later capabilities fill.
+    // The detail view first: overview, members, billing, and the tab a later capability fills.
     await page.getByTestId('org-overview').waitFor();
     await dialog.getByRole('link', { name: 'Members' }).click();
     await page.getByTestId('org-members').filter({ hasText: admin.email }).waitFor();
     await screenshot(page, 'organizations-detail-members');
     await dialog.getByRole('link', { name: 'Billing & Costs' }).click();
+    await page.getByTestId('billing-tab').waitFor();
+    await dialog.getByRole('link', { name: 'Products' }).click();
     await page.getByTestId('placeholder').waitFor();
     await dialog.getByRole('link', { name: 'Edit…' }).click();
     await dialog.getByLabel('Title').waitFor();

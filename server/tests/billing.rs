@@ -484,6 +484,55 @@ async fn agents_and_seats_are_held_to_the_plan() {
 }
 
 #[tokio::test]
+async fn superadmins_edit_plans_and_bad_limits_are_named() {
+    let w = world().await;
+    for (fields, field) in [
+        (vec![("plan_name", "Bad Name!")], "plan_name"),
+        (
+            vec![("plan_name", "team"), ("max_agents", "-1")],
+            "max_agents",
+        ),
+        (
+            vec![("plan_name", "team"), ("max_tokens_per_month", "lots")],
+            "max_tokens_per_month",
+        ),
+    ] {
+        let r = w
+            .app
+            .call("billing/save_plan", Some(&w.root), &fields)
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains(&format!("\"{field}\"")), "{}", r.body);
+    }
+    w.ok(
+        "billing/save_plan",
+        &[
+            ("plan_name", "team"),
+            ("max_agents", "1"),
+            ("max_storage_mb", "2"),
+            ("max_tokens_per_month", "1,000"),
+        ],
+    )
+    .await;
+    let row: (Option<i32>, Option<i32>, Option<i64>, Option<i64>) = sqlx::query_as(
+        "select max_agents, max_seats, max_storage_bytes, max_tokens_per_month
+           from plan where plan_name = 'team'",
+    )
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(row, (Some(1), None, Some(2 * 1_048_576), Some(1_000)));
+    // Someone who is not a superadmin is refused.
+    w.app.user("plain@else.test", false, None).await;
+    let plain = w.app.sign_in("plain@else.test").await;
+    let r = w
+        .app
+        .call("billing/save_plan", Some(&plain), &[("plan_name", "team")])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[tokio::test]
 async fn the_monthly_jobs_are_safe_to_rerun() {
     let w = world().await;
     let last = month_start(1);

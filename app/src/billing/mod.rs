@@ -198,3 +198,25 @@ pub async fn start_stripe_subscription(org_id: String, price: String) -> Result<
     ));
     Ok(())
 }
+
+/// Adds or changes a plan's allowances (superadmins); an empty limit means none. Storage in
+/// megabytes.
+#[server(endpoint = "billing/save_plan")]
+pub async fn save_plan(
+    plan_name: String,
+    #[server(default)] max_agents: String,
+    #[server(default)] max_seats: String,
+    #[server(default)] max_storage_mb: String,
+    #[server(default)] max_tokens_per_month: String,
+) -> Result<(), AppError> {
+    server::save_plan(
+        &plan_name,
+        &max_agents,
+        &max_seats,
+        &max_storage_mb,
+        &max_tokens_per_month,
+    )
+    .await?;
+    leptos_axum::redirect("/billing?saved=plan");
+    Ok(())
+}

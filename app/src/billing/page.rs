@@ -12,7 +12,7 @@ use super::{
         csv_field, format_cents, format_margin, format_micros, format_price, group,
         margin_basis_points,
     },
-    Allowance, BillingTab, DeleteModelPrice, MonthPoint, SaveModelPrice, SetAgentRate,
+    Allowance, BillingTab, DeleteModelPrice, MonthPoint, SaveModelPrice, SavePlan, SetAgentRate,
     SetDefaultRate,
 };
 use crate::{
@@ -379,15 +379,24 @@ pub fn BillingPage() -> impl IntoView {
     }
     let save = ServerAction::<SaveModelPrice>::new();
     let delete = ServerAction::<DeleteModelPrice>::new();
+    let plan = ServerAction::<SavePlan>::new();
     let error = submission_error(save);
     let delete_error = submission_error(delete);
+    let plan_error = submission_error(plan);
     let data = Resource::new(
-        move || (save.version().get(), delete.version().get()),
+        move || {
+            (
+                save.version().get(),
+                delete.version().get(),
+                plan.version().get(),
+            )
+        },
         |_| billing_overview(),
     );
     let notice = use_query_map().with_untracked(|q| {
         q.get("saved").map(|k| match k.as_str() {
             "price-deleted" => "Price deleted.",
+            "plan" => "Plan saved.",
             _ => "Price saved.",
         })
     });
@@ -462,12 +471,48 @@ pub fn BillingPage() -> impl IntoView {
                         <ul class="mt-2 text-sm text-slate-700" data-testid="plans">
                             {o.plans.into_iter().map(|p| {
                                 let lim = |v: Option<i64>| v.map(|v| group(v as u128)).unwrap_or_else(|| "no limit".into());
-                                view! { <li>{format!("{}: {} agents · {} seats · {} bytes of knowledge · {} tokens a month", p.plan_name, lim(p.max_agents), lim(p.max_seats), lim(p.max_storage_bytes), lim(p.max_tokens_per_month))}</li> }
+                                let mb = |v: Option<i64>| v.map(|v| format!("{} MB", group((v / 1_048_576) as u128))).unwrap_or_else(|| "no limit".into());
+                                view! { <li data-testid="plan">{format!("{}: {} agents · {} seats · {} of knowledge · {} tokens a month", p.plan_name, lim(p.max_agents), lim(p.max_seats), mb(p.max_storage_bytes), lim(p.max_tokens_per_month))}</li> }
                             }).collect_view()}
                         </ul>
                     }.into_any(),
                 })}
             </Suspense>
+            <ActionForm action=plan attr:class="mt-6 max-w-2xl rounded-lg border border-slate-200 p-4" attr:novalidate=true>
+                <h3 class="text-sm font-semibold">"Add or change a plan"</h3>
+                <p class="mt-1 text-xs text-slate-500">"An org's plan is its subscription's plan name. Leave a limit empty for none."</p>
+                <div class="mt-2">{form_alert(plan_error)}</div>
+                <div class="mt-2 grid grid-cols-2 gap-4">
+                    <div>
+                        <label for="plan-name" class="block text-sm font-medium">"Plan name"</label>
+                        <input id="plan-name" name="plan_name" placeholder="pro_monthly" class=INPUT aria-invalid=invalid(plan_error, "plan_name") />
+                        <FieldError error=plan_error field="plan_name" />
+                    </div>
+                    <div>
+                        <label for="plan-agents" class="block text-sm font-medium">"Agents"</label>
+                        <input id="plan-agents" name="max_agents" inputmode="numeric" class=INPUT aria-invalid=invalid(plan_error, "max_agents") />
+                        <FieldError error=plan_error field="max_agents" />
+                    </div>
+                    <div>
+                        <label for="plan-seats" class="block text-sm font-medium">"Seats"</label>
+                        <input id="plan-seats" name="max_seats" inputmode="numeric" class=INPUT aria-invalid=invalid(plan_error, "max_seats") />
+                        <FieldError error=plan_error field="max_seats" />
+                    </div>
+                    <div>
+                        <label for="plan-storage" class="block text-sm font-medium">"Knowledge storage, MB"</label>
+                        <input id="plan-storage" name="max_storage_mb" inputmode="numeric" class=INPUT aria-invalid=invalid(plan_error, "max_storage_mb") />
+                        <FieldError error=plan_error field="max_storage_mb" />
+                    </div>
+                    <div>
+                        <label for="plan-tokens" class="block text-sm font-medium">"AI tokens a month"</label>
+                        <input id="plan-tokens" name="max_tokens_per_month" inputmode="numeric" class=INPUT aria-invalid=invalid(plan_error, "max_tokens_per_month") />
+                        <FieldError error=plan_error field="max_tokens_per_month" />
+                    </div>
+                </div>
+                <div class="mt-4 flex justify-end">
+                    <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || plan.pending().get()>"Save plan"</button>
+                </div>
+            </ActionForm>
             <ActionForm action=save attr:class="mt-6 max-w-2xl rounded-lg border border-slate-200 p-4" attr:novalidate=true>
                 <h3 class="text-sm font-semibold">"Set a model price"</h3>
                 <p class="mt-1 text-xs text-slate-500">"A new price applies from its date on; usage before it keeps the price then in force."</p>

@@ -528,6 +528,88 @@ pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(),
     Ok(())
 }
 
+/// A limit as typed: empty is none, else a whole number from 0 to `max`.
+fn limit(
+    text: &str,
+    field: &str,
+    max: i64,
+    errors: &mut BTreeMap<String, Vec<String>>,
+) -> Option<i64> {
+    let cleaned: String = text
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != '_')
+        .collect();
+    if cleaned.is_empty() {
+        return None;
+    }
+    match cleaned.parse::<i64>() {
+        Ok(v) if (0..=max).contains(&v) => Some(v),
+        _ => {
+            errors.insert(
+                field.into(),
+                vec![format!(
+                    "Enter a whole number from 0 to {}, or leave it empty for no limit.",
+                    super::money::group(max as u128)
+                )],
+            );
+            None
+        }
+    }
+}
+
+pub async fn save_plan(
+    plan_name: &str,
+    max_agents: &str,
+    max_seats: &str,
+    max_storage_mb: &str,
+    max_tokens: &str,
+) -> Result<(), AppError> {
+    let services = superadmin().await?;
+    let mut errors = BTreeMap::new();
+    let name = plan_name.trim().to_lowercase();
+    if name.is_empty()
+        || name.len() > 60
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+    {
+        errors.insert(
+            "plan_name".into(),
+            vec![
+                "Use 1 to 60 lower-case letters, digits, '.', '_' or '-', like pro_monthly.".into(),
+            ],
+        );
+    }
+    let agents = limit(max_agents, "max_agents", i32::MAX as i64, &mut errors);
+    let seats = limit(max_seats, "max_seats", i32::MAX as i64, &mut errors);
+    let storage = limit(max_storage_mb, "max_storage_mb", 1 << 40, &mut errors);
+    let tokens = limit(
+        max_tokens,
+        "max_tokens_per_month",
+        i64::MAX / 2,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    sqlx::query!(
+        "insert into plan (plan_name, max_agents, max_seats, max_storage_bytes, max_tokens_per_month)
+         values ($1, $2, $3, $4::bigint * 1048576, $5)
+         on conflict (plan_name) do update
+           set max_agents = $2, max_seats = $3, max_storage_bytes = $4::bigint * 1048576,
+               max_tokens_per_month = $5",
+        name,
+        agents.map(|v| v as i32),
+        seats.map(|v| v as i32),
+        storage,
+        tokens
+    )
+    .execute(&services.pool)
+    .await?;
+    Ok(())
+}
+
 /// What a usage batch did.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ingested {

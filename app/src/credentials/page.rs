@@ -178,7 +178,7 @@ fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
                     </select>
                 </div>
                 <div>
-                    <label for="llm-scope" class="block text-sm font-medium">"For"</label>
+                    <label for="llm-scope" class="block text-sm font-medium">"Key for"</label>
                     <select id="llm-scope" name="scope" class=INPUT>
                         <option value="organization">"The organization"</option>
                         <option value="user">"Only me"</option>
