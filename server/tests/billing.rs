@@ -326,13 +326,31 @@ async fn usage_is_validated_field_by_field_and_counted_once() {
         json!({"accepted": 0, "duplicates": 3}),
         "a retried batch counts once"
     );
-    let (tokens, micros): (i64, String) = sqlx::query_as(
-        "select (sum(input_tokens + output_tokens))::bigint, sum(cost_micros)::text from usage_month",
+    // 300 in at $0.15/M + 300 out at $0.60/M = 45 + 180 micro-dollars, compared exactly.
+    let (tokens, exact): (i64, bool) = sqlx::query_as(
+        "select (sum(input_tokens + output_tokens))::bigint, sum(cost_micros) = 225 from usage_month",
     )
     .fetch_one(&w.app.owner).await.unwrap();
-    assert_eq!(tokens, 600);
-    // 300 in at $0.15/M + 300 out at $0.60/M = 45 + 180 micro-dollars.
-    assert_eq!(micros.parse::<f64>().unwrap(), 225.0);
+    assert_eq!((tokens, exact), (600, true));
+
+    // A price that usage was priced with cannot be deleted (the superadmin acts in no org, so
+    // this needs the platform's view of every org's usage).
+    let from = month_start(0).to_string();
+    let r = w
+        .app
+        .call(
+            "billing/delete_model_price",
+            Some(&w.root),
+            &[("model", "gpt-test"), ("effective_from", &from)],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    w.price("unused", month_start(0), "1", "1").await;
+    w.ok(
+        "billing/delete_model_price",
+        &[("model", "unused"), ("effective_from", &from)],
+    )
+    .await;
 }
 
 async fn set_plan(w: &World, agents: Option<i32>, seats: Option<i32>, tokens: Option<i64>) {

@@ -502,8 +502,10 @@ pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(),
     let services = superadmin().await?;
     let date = NaiveDate::parse_from_str(effective_from.trim(), "%Y-%m-%d")
         .map_err(|_| AppError::field("effective_from", "This is not a date."))?;
+    // Through the platform function: usage sits behind row-level security, and the caller acts
+    // in no org, so a direct query would always find none.
     let used = sqlx::query_scalar!(
-        r#"select exists (select from usage_event where model = $1) as "used!""#,
+        r#"select platform.model_price_in_use($1) as "used!""#,
         model.trim()
     )
     .fetch_one(&services.pool)
