@@ -3,29 +3,21 @@
 //! evaluation throughput (five policies of every kind), both in process and through the router,
 //! measured side by side in one run. Run with `bench/agent-api`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use server::testing::TestApp;
+use support::{ms, percentile};
+
+#[path = "support.rs"]
+mod support;
 
 const ORGS: i64 = 1_000;
 const ENTRIES_PER_ORG: i64 = 100;
 const SEARCHES: usize = 300;
 const EVALUATIONS: usize = 2_000;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    support::run(run());
 }
 
 async fn run() {

@@ -3,10 +3,14 @@
 //! at 1,000 orgs × 12 months of records against the same org's Overview tab. Run with
 //! `bench/billing`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use server::testing::TestApp;
+use support::{ms, percentile};
+
+#[path = "support.rs"]
+mod support;
 
 const ORGS: i64 = 1_000;
 const AGENTS_PER_ORG: i64 = 3;
@@ -15,20 +19,8 @@ const SINGLE_EVENTS: usize = 2_000;
 const BATCHES: usize = 40;
 const BATCH: usize = 100;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    support::run(run());
 }
 
 async fn run() {

@@ -6,20 +6,16 @@
 use std::time::{Duration, Instant};
 
 use server::testing::TestApp;
+use support::{ms, percentile};
+
+#[path = "support.rs"]
+mod support;
 
 const ORGS: i64 = 10_000;
 const RUNS: usize = 200;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    support::run(run());
 }
 
 async fn run() {
@@ -127,8 +123,4 @@ async fn run() {
         ms(worst) / 30.0,
         ms(p95) / 10.0
     );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

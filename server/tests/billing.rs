@@ -463,13 +463,14 @@ async fn agents_and_seats_are_held_to_the_plan() {
         .await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.body.contains("agent allowance"), "{}", r.body);
-    // The first seat is the creator's? No: orgs made by a superadmin have no members yet.
+    // An org a superadmin made has no members yet: the first seat fits, the second does not.
     let members: i64 = sqlx::query_scalar("select count(*) from membership where org_id = $1")
         .bind(w.org)
         .fetch_one(&w.app.owner)
         .await
         .unwrap();
-    for i in members..2 {
+    assert_eq!(members, 0);
+    for i in 0..2 {
         let user = w.app.user(&format!("u{i}@acme.test"), false, None).await;
         let result = sqlx::query(
             "with seq as (update organization set member_seq = member_seq + 1 where org_id = $1 returning member_seq)
@@ -481,7 +482,7 @@ async fn agents_and_seats_are_held_to_the_plan() {
             .and_then(|e| e.as_database_error())
             .and_then(|e| e.code())
             .map(|c| c.to_string());
-        if i < 1 {
+        if i == 0 {
             assert!(result.is_ok(), "{result:?}");
         } else {
             assert_eq!(code.as_deref(), Some("TQ001"), "{result:?}");
@@ -548,6 +549,44 @@ async fn superadmins_edit_plans_and_bad_limits_are_named() {
         .call("billing/save_plan", Some(&plain), &[("plan_name", "team")])
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_database_prices_usage_as_the_arithmetic_says() {
+    // The trigger that prices events and `money::cost_micros` must agree on every known answer.
+    let w = world().await;
+    let cases: [(i64, i64, i64, i64); 5] = [
+        (0, 0, 2_500_000, 10_000_000),
+        (1_000_000, 1_000_000, 2_500_000, 10_000_000),
+        (1_500, 0, 150_000, 600_000),
+        (4, 0, 150_000, 0),
+        (1_000_000_000_000, 1_000_000_000_000, 15_000_000, 75_000_000),
+    ];
+    for (n, (input, output, pin, pout)) in cases.into_iter().enumerate() {
+        sqlx::query("insert into model_price values ($1, '2000-01-01', $2, $3)")
+            .bind(format!("case-{n}"))
+            .bind(pin)
+            .bind(pout)
+            .execute(&w.app.owner)
+            .await
+            .unwrap();
+        let stored: String = sqlx::query_scalar(
+            "insert into usage_event (org_id, idempotency_key, agent_id, model, input_tokens,
+                                      output_tokens, occurred_at)
+             values ($1, $2, gen_random_uuid(), $2, $3, $4, now())
+             returning round(cost_micros)::text",
+        )
+        .bind(w.org)
+        .bind(format!("case-{n}"))
+        .bind(input)
+        .bind(output)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+        let want =
+            app::billing::money::cost_micros(input as u64, output as u64, pin as u64, pout as u64);
+        assert_eq!(stored, want.to_string(), "case {n}");
+    }
 }
 
 #[tokio::test]

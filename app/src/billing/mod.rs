@@ -84,12 +84,17 @@ impl Allowance {
     }
 
     pub fn label(&self) -> &'static str {
-        match self.resource.as_str() {
-            "agents" => "Agents",
-            "seats" => "Seats",
-            "storage" => "Knowledge storage",
-            _ => "AI tokens this month",
-        }
+        resource_label(&self.resource)
+    }
+}
+
+/// What people call an allowance's resource.
+pub fn resource_label(resource: &str) -> &'static str {
+    match resource {
+        "agents" => "Agents",
+        "seats" => "Seats",
+        "storage" => "Knowledge storage",
+        _ => "AI tokens this month",
     }
 }
 

@@ -12,8 +12,8 @@ use super::{
         csv_field, format_cents, format_margin, format_micros, format_price, group,
         margin_basis_points,
     },
-    Allowance, BillingTab, DeleteModelPrice, MonthPoint, SaveModelPrice, SavePlan, SetAgentRate,
-    SetDefaultRate,
+    resource_label, Allowance, BillingTab, DeleteModelPrice, MonthPoint, SaveModelPrice, SavePlan,
+    SetAgentRate, SetDefaultRate,
 };
 use crate::{
     auth::{submission_error, SessionInfo},
@@ -223,7 +223,7 @@ pub fn BillingTabView(
                         {tab.alerts.iter().map(|a| view! {
                             <li class="rounded-md bg-amber-50 px-3 py-1.5 text-amber-800">
                                 {format!("{} % of {} reached: {} of {} ({})", a.threshold,
-                                    Allowance { resource: a.resource.clone(), used: 0, quota: None }.label().to_lowercase(),
+                                    resource_label(&a.resource).to_lowercase(),
                                     group(a.used as u128), group(a.quota as u128), a.fired_at.format("%Y-%m-%d %H:%M UTC"))}
                             </li>
                         }).collect_view()}

@@ -10,8 +10,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    money::parse_dollars, AgentLine, AlertRow, Allowance, BillingTab, ModelPrice, MonthPoint,
-    Overview, OverviewRow, PlanRow,
+    money::{parse_dollars, revenue_cents},
+    AgentLine, AlertRow, Allowance, BillingTab, ModelPrice, MonthPoint, Overview, OverviewRow,
+    PlanRow,
 };
 use crate::{
     context::{services, Services},
@@ -45,6 +46,27 @@ fn month_key(month: NaiveDate) -> String {
 fn parse_month(text: &str) -> Result<NaiveDate, AppError> {
     NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
         .map_err(|_| AppError::field("month", "Pick a month, like 2026-11."))
+}
+
+/// One agent's line from the numbers SQL gives as text (sums exceed 64 bits).
+fn line(
+    agent_id: Uuid,
+    name: String,
+    rate_cents: i64,
+    overridden: bool,
+    input: &str,
+    output: &str,
+    cost: &str,
+) -> AgentLine {
+    AgentLine {
+        agent_id: agent_id.to_string(),
+        name,
+        rate_cents,
+        overridden,
+        input_tokens: input.parse().unwrap_or(0),
+        output_tokens: output.parse().unwrap_or(0),
+        cost_micros: cost.parse().unwrap_or(0),
+    }
 }
 
 fn big(text: Option<String>) -> i128 {
@@ -98,8 +120,8 @@ pub async fn tab_in(
              select agent_id, sum(input_tokens) as i, sum(output_tokens) as o,
                     sum(cost_micros) as c
                from usage_month where org_id = $1 and month = $2 group by agent_id)
-           select a.agent_id as "agent_id!", a.name as "name!",
-                  coalesce(r.rate_cents, $3) as "rate!", r.rate_cents is not null as "overridden!",
+           select a.agent_id as "agent_id!", a.name as "name!", true as "serving!",
+                  r.rate_cents as override_cents,
                   coalesce(u.i, 0)::text as "i!", coalesce(u.o, 0)::text as "o!",
                   round(coalesce(u.c, 0))::text as "c!"
              from agent a
@@ -107,18 +129,23 @@ pub async fn tab_in(
              left join used u on u.agent_id = a.agent_id
             where a.org_id = $1
            union all
-           select u.agent_id, coalesce(a.name, 'Former agent'), 0, false,
+           select u.agent_id, coalesce(a.name, 'Former agent'), false, null,
                   u.i::text, u.o::text, round(u.c)::text
              from used u left join agent a on a.agent_id = u.agent_id
             where a.org_id is distinct from $1
            order by 2"#,
         org,
-        month,
-        account.default_rate_cents
+        month
     )
     .fetch_all(tenant.conn())
     .await?;
-    let live_revenue: i64 = live_lines.iter().map(|l| l.rate).sum();
+    let default_rate = account.default_rate_cents;
+    let serving: Vec<Option<i64>> = live_lines
+        .iter()
+        .filter(|l| l.serving)
+        .map(|l| l.override_cents)
+        .collect();
+    let live_revenue = revenue_cents(default_rate, &serving);
 
     let lines = if closed(month) {
         sqlx::query!(
@@ -131,27 +158,30 @@ pub async fn tab_in(
         .fetch_all(tenant.conn())
         .await?
         .into_iter()
-        .map(|r| AgentLine {
-            agent_id: r.agent_id.to_string(),
-            name: r.agent_name,
-            rate_cents: r.rate_cents,
-            overridden: false,
-            input_tokens: r.i.parse().unwrap_or(0),
-            output_tokens: r.o.parse().unwrap_or(0),
-            cost_micros: r.c.parse().unwrap_or(0),
+        .map(|r| {
+            line(
+                r.agent_id,
+                r.agent_name,
+                r.rate_cents,
+                false,
+                &r.i,
+                &r.o,
+                &r.c,
+            )
         })
         .collect()
     } else {
         live_lines
             .into_iter()
-            .map(|r| AgentLine {
-                agent_id: r.agent_id.to_string(),
-                name: r.name,
-                rate_cents: r.rate,
-                overridden: r.overridden,
-                input_tokens: r.i.parse().unwrap_or(0),
-                output_tokens: r.o.parse().unwrap_or(0),
-                cost_micros: r.c.parse().unwrap_or(0),
+            .map(|r| {
+                // Serving agents at their override, else the default; former ones earn nothing.
+                let rate = if r.serving {
+                    revenue_cents(default_rate, &[r.override_cents])
+                } else {
+                    0
+                };
+                let overridden = r.override_cents.is_some();
+                line(r.agent_id, r.name, rate, overridden, &r.i, &r.o, &r.c)
             })
             .collect()
     };
@@ -200,7 +230,7 @@ pub async fn tab_in(
         })
         .collect();
 
-    let allowances = allowances(&mut tenant).await?;
+    let (allowances, plan_name) = health(&mut tenant).await?;
     let alerts = sqlx::query!(
         "select resource, threshold, used, quota, fired_at from quota_alert
           where org_id = $1 order by fired_at desc limit 20",
@@ -217,11 +247,6 @@ pub async fn tab_in(
         fired_at: a.fired_at,
     })
     .collect();
-    let plan_name =
-        sqlx::query_scalar!("select plan_name from subscription where org_id = $1", org)
-            .fetch_optional(tenant.conn())
-            .await?
-            .unwrap_or_default();
     tenant.commit().await?;
     Ok(BillingTab {
         month: month_key(month),
@@ -246,19 +271,15 @@ pub async fn health_in(
 ) -> Result<(Vec<Allowance>, String), AppError> {
     let org = parse_uuid(org_id, "org_id", "an organization")?;
     let mut tenant = gate::manage(services, parts, org).await?;
-    let allowances = allowances(&mut tenant).await?;
-    let plan = sqlx::query_scalar!("select plan_name from subscription where org_id = $1", org)
-        .fetch_optional(tenant.conn())
-        .await?
-        .unwrap_or_default();
+    let health = health(&mut tenant).await?;
     tenant.commit().await?;
-    Ok((allowances, plan))
+    Ok(health)
 }
 
-/// The org's allowances and their use (its health's "allowance pressure").
-pub async fn allowances(tenant: &mut Tenant) -> Result<Vec<Allowance>, AppError> {
+/// The org's allowances and their use (its health's "allowance pressure"), and its plan.
+async fn health(tenant: &mut Tenant) -> Result<(Vec<Allowance>, String), AppError> {
     let org = tenant.org_id;
-    Ok(sqlx::query!(
+    let allowances = sqlx::query!(
         r#"select resource as "resource!", used as "used!", quota from org_allowances($1)"#,
         org
     )
@@ -270,7 +291,12 @@ pub async fn allowances(tenant: &mut Tenant) -> Result<Vec<Allowance>, AppError>
         used: r.used,
         quota: r.quota,
     })
-    .collect())
+    .collect();
+    let plan = sqlx::query_scalar!("select plan_name from subscription where org_id = $1", org)
+        .fetch_optional(tenant.conn())
+        .await?
+        .unwrap_or_default();
+    Ok((allowances, plan))
 }
 
 fn rate_cents(text: &str, field: &str) -> Result<i64, AppError> {
@@ -753,24 +779,7 @@ pub async fn ingest(agent: &mut AgentTenant, body: &Value) -> Result<Ingested, A
             ),
         ));
     }
-    let mut errors = BTreeMap::new();
-    let events: Vec<Option<Event>> = items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let p = if prefix {
-                format!("events[{i}].")
-            } else {
-                String::new()
-            };
-            read_event(v, &p, agent.agent_id, &mut errors)
-        })
-        .collect();
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
-    let events: Vec<Event> = events.into_iter().flatten().collect();
-    let org = agent.org_id;
+    // How a field of event `i` is named in errors: `events[i].model`, or `model` alone.
     let at = |i: usize| {
         if prefix {
             format!("events[{i}].")
@@ -778,6 +787,17 @@ pub async fn ingest(agent: &mut AgentTenant, body: &Value) -> Result<Ingested, A
             String::new()
         }
     };
+    let mut errors = BTreeMap::new();
+    let events: Vec<Option<Event>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| read_event(v, &at(i), agent.agent_id, &mut errors))
+        .collect();
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let events: Vec<Event> = events.into_iter().flatten().collect();
+    let org = agent.org_id;
 
     let models: Vec<String> = events.iter().map(|e| e.model.clone()).collect();
     let days: Vec<NaiveDate> = events.iter().map(|e| e.at.date_naive()).collect();

@@ -16,7 +16,6 @@ use axum::{
 };
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use stripe_client_core::{RequestBuilder, StripeMethod};
@@ -178,7 +177,6 @@ pub struct StripeSubscription {
     pub canceled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
     pub plan: Option<String>,
-    pub quantity: Option<i64>,
 }
 
 fn time(value: &Value) -> Option<DateTime<Utc>> {
@@ -210,13 +208,12 @@ impl StripeSubscription {
                 .or_else(|| item["price"]["id"].as_str())
                 .or_else(|| v["plan"]["id"].as_str())
                 .map(str::to_string),
-            quantity: item["quantity"].as_i64().or_else(|| v["quantity"].as_i64()),
         })
     }
 }
 
 /// The Subscription tab's fields as a Stripe subscription sets them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TabFields {
     pub status: &'static str,
     pub trial_end: Option<DateTime<Utc>>,
@@ -624,7 +621,6 @@ mod tests {
             canceled_at: DateTime::from_timestamp(1_790_000_000, 0),
             cancel_reason: None,
             plan: Some("pro_monthly".into()),
-            quantity: Some(3),
         }
     }
 

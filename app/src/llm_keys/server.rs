@@ -246,35 +246,43 @@ pub async fn key_for(
     )
     .fetch_all(agent.conn())
     .await?;
-    let stored = |u: Option<Uuid>| rows.iter().find(|r| r.user_id == u).map(|r| (u, r));
+    // A candidate is a stored key (its owner, to decrypt with) or the environment's.
+    #[derive(Clone, Copy)]
+    enum Candidate<'a> {
+        Stored(Option<Uuid>, &'a [u8], &'a [u8]),
+        Environment(&'a str),
+    }
+    let stored = |u: Option<Uuid>| {
+        rows.iter()
+            .find(|r| r.user_id == u)
+            .map(|r| Candidate::Stored(u, &r.nonce, &r.ciphertext))
+    };
     let user_key = user.and_then(|u| stored(Some(u)));
     let org_key = stored(None);
-    let env_key = services.llm_env_keys.get(provider);
+    let env_key = services
+        .llm_env_keys
+        .get(provider)
+        .map(|k| Candidate::Environment(k));
     let (choice, reason) = resolve(
         provider,
-        user_key.as_ref().map(|_| &0u8),
+        user_key.as_ref(),
         allow,
-        org_key.as_ref().map(|_| &1u8),
-        env_key.as_ref().map(|_| &2u8),
+        org_key.as_ref(),
+        env_key.as_ref(),
     );
-    let Some((source, _)) = choice else {
+    let Some((source, candidate)) = choice else {
         return Err(AppError::NotFound(format!(
             "A {} key for this agent ({reason})",
             provider_label(provider)
         )));
     };
-    let key = match source {
-        Source::User | Source::Organization => {
-            let (u, row) = if source == Source::User {
-                user_key.expect("chosen")
-            } else {
-                org_key.expect("chosen")
-            };
+    let key = match candidate {
+        Candidate::Stored(owner, nonce, ciphertext) => {
             services
                 .credentials
-                .open(org, u, &aad_name(provider), &row.nonce, &row.ciphertext)?
+                .open(org, owner, &aad_name(provider), nonce, ciphertext)?
         }
-        Source::Environment => services.llm_env_keys[provider].clone(),
+        Candidate::Environment(key) => key.to_string(),
     };
     tracing::info!(target: "llm_keys", org = %org, agent = %agent.agent_id, provider, ?source, "key handed out");
     Ok(Resolved {
