@@ -195,6 +195,8 @@ impl TestDb {
 /// sign-ins through the same endpoints a browser uses (the owner role only for what no endpoint
 /// does yet: superadmins and memberships).
 pub struct TestApp {
+    /// This app's turn: one `TestApp` at a time per test process (see [`APP_TURN`]).
+    _turn: tokio::sync::SemaphorePermit<'static>,
     pub db: TestDb,
     /// The token-signing secret, for tests that forge tokens.
     pub token_secret: Vec<u8>,
@@ -256,6 +258,14 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
     }
 }
 
+/// Tests whose apps render pages take turns. Each test runs its own tokio runtime, and with two
+/// apps rendering pages at once on two runtimes a page render was seen to wait forever (about
+/// one whole-suite run in two, always mid-render, with both runtimes idle): Leptos keeps some
+/// rendering state process-wide. `serve` runs one runtime, and
+/// `pages_render_concurrently_on_one_runtime` shows many renders at once there finish. Tests
+/// without a `TestApp` (the CLI's, most database tests) still run alongside.
+static APP_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 pub const TEST_PASSWORD: &str = "correct horse battery";
 
 impl TestApp {
@@ -270,6 +280,10 @@ impl TestApp {
 
     /// An app whose services `configure` adjusts (Stripe, environment keys).
     pub async fn with_services(configure: impl FnOnce(&mut app::context::Services)) -> Self {
+        let turn = APP_TURN
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let db = TestDb::new().await;
         let token_secret = uuid::Uuid::new_v4().simple().to_string().into_bytes();
         let mut services = services_with_secret(db.runtime_pool().await, &token_secret);
@@ -284,6 +298,7 @@ impl TestApp {
         });
         let owner = db.owner_pool().await;
         Self {
+            _turn: turn,
             db,
             token_secret,
             services,

@@ -328,3 +328,43 @@ async fn the_new_org_dialog_requires_every_field_and_redirects_to_the_list() {
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.headers["location"], "/organizations?created=Brand%20New");
 }
+
+/// Many pages rendered at once on one multi-threaded runtime, as `serve` runs them: none stalls
+/// (each page waits for its own data only) and each shows its own org.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_render_concurrently_on_one_runtime() {
+    let p = std::sync::Arc::new(platform().await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..4 {
+        for (n, org) in p.orgs.iter().enumerate() {
+            let (p, org) = (p.clone(), *org);
+            let path = match (round + n) % 3 {
+                0 => format!("/organizations/{org}"),
+                1 => format!("/organizations/{org}/edit"),
+                _ => format!("/organizations/{org}?tab=billing"),
+            };
+            tasks.spawn(async move {
+                let request = axum::http::Request::get(path.as_str())
+                    .header("cookie", format!("{}={}", app::auth::token::COOKIE, p.root))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let response =
+                    tokio::time::timeout(std::time::Duration::from_secs(60), p.app.send(request))
+                        .await
+                        .unwrap_or_else(|_| panic!("{path} did not render within 60 s"));
+                (path, n, response)
+            });
+        }
+    }
+    let mut rendered = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (path, n, response) = done.unwrap();
+        assert_eq!(response.status, 200, "{path}: {}", response.body);
+        assert!(
+            response.body.contains(&format!("Org {n:02}")),
+            "{path} does not show its own org"
+        );
+        rendered += 1;
+    }
+    assert_eq!(rendered, 120);
+}

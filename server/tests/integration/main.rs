@@ -1,0 +1,19 @@
+//! Every integration test in one binary: one link instead of one per file (each linked test
+//! binary is over half a gigabyte), and one test PostgreSQL cluster for the whole run. Each
+//! test still gets a database of its own (`server::testing`).
+
+mod agents;
+mod billing;
+mod cli;
+mod credentials;
+mod database;
+mod guardrails;
+mod isolation;
+mod knowledge;
+mod llm_keys;
+mod members;
+mod orgs_edit;
+mod orgs_page;
+mod sqlx_cache;
+mod stripe;
+mod tenancy;
