@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!(":id") view=guardrails::PolicyEditor ssr=SsrMode::Async />
                     </ParentRoute>
                     <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async />
+                    <Route path=path!("/llm-keys") view=llm_keys::OwnLlmKeysPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=members::NewUserDialog ssr=SsrMode::Async />

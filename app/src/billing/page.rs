@@ -19,7 +19,7 @@ use crate::{
     auth::{submission_error, SessionInfo},
     ui::{
         form_alert, invalid,
-        style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
+        style::{DANGER, FOCUS_RING, INPUT, PRIMARY, SECONDARY},
         FieldError, Toast,
     },
     AppError,
@@ -455,11 +455,15 @@ pub fn BillingPage() -> impl IntoView {
                                                 <td class="text-right tabular-nums">{format_price(p.input_micros)}</td>
                                                 <td class="text-right tabular-nums">{format_price(p.output_micros)}</td>
                                                 <td class="text-right">
-                                                    <ActionForm action=delete>
-                                                        <input type="hidden" name="model" value=p.model.clone() />
-                                                        <input type="hidden" name="effective_from" value=p.effective_from.to_string() />
-                                                        <button type="submit" aria-label=format!("Delete the {} price from {}", p.model, p.effective_from) class=format!("text-xs text-slate-500 hover:text-red-600 {FOCUS_RING}")>"Delete"</button>
-                                                    </ActionForm>
+                                                    <details class="inline-block text-left">
+                                                        <summary aria-label=format!("Delete the {} price from {}…", p.model, p.effective_from) class=format!("cursor-pointer text-xs text-slate-500 hover:text-red-600 {FOCUS_RING}")>"Delete…"</summary>
+                                                        <ActionForm action=delete attr:class="mt-1 flex items-center justify-end gap-2">
+                                                            <input type="hidden" name="model" value=p.model.clone() />
+                                                            <input type="hidden" name="effective_from" value=p.effective_from.to_string() />
+                                                            <span class="text-xs text-slate-600">"Only a price no usage was priced at can go."</span>
+                                                            <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{format!("Delete the {} price from {}", p.model, p.effective_from)}</button>
+                                                        </ActionForm>
+                                                    </details>
                                                 </td>
                                             </tr>
                                         }).collect_view()}

@@ -10,7 +10,7 @@ use crate::{
     llm_keys::{provider_label, DeleteLlmKey, LlmKeys, SaveLlmKey, SetAllowUserKeys, PROVIDERS},
     ui::{
         form_alert, invalid,
-        style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
+        style::{DANGER, FOCUS_RING, INPUT, PRIMARY, SECONDARY},
         FieldError, Toast,
     },
     AppError,
@@ -66,11 +66,14 @@ pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> i
                                     </div>
                                     <div class="flex items-center gap-3">
                                         <code class="font-mono text-slate-700" data-testid="credential-masked">{c.masked.clone()}</code>
-                                        <ActionForm action=delete>
-                                            <input type="hidden" name="org_id" value=org_id />
-                                            <input type="hidden" name="credential_id" value=c.id.clone() />
-                                            <button type="submit" aria-label=format!("Delete {}", c.name) class=format!("{SECONDARY} {FOCUS_RING}")>"Delete"</button>
-                                        </ActionForm>
+                                        <details>
+                                            <summary aria-label=format!("Delete {}…", c.name) class=format!("cursor-pointer text-xs font-medium text-rose-700 {FOCUS_RING}")>"Delete…"</summary>
+                                            <ActionForm action=delete attr:class="mt-1">
+                                                <input type="hidden" name="org_id" value=org_id />
+                                                <input type="hidden" name="credential_id" value=c.id.clone() />
+                                                <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{format!("Delete {}", c.name)}</button>
+                                            </ActionForm>
+                                        </details>
                                     </div>
                                 </li>
                             }
@@ -157,11 +160,14 @@ fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
                                     <span><span class="font-medium">{provider_label(&k.provider).to_string()}</span><span class="ml-2 text-slate-500">{format!("· {owner}")}</span></span>
                                     <span class="flex items-center gap-3">
                                         <code class="font-mono text-slate-700">{k.masked.clone()}</code>
-                                        <ActionForm action=delete>
-                                            <input type="hidden" name="org_id" value=org_id />
-                                            <input type="hidden" name="llm_key_id" value=k.id.clone() />
-                                            <button type="submit" aria-label=format!("Delete the {} key of {owner}", provider_label(&k.provider)) class=format!("{SECONDARY} {FOCUS_RING}")>"Delete"</button>
-                                        </ActionForm>
+                                        <details>
+                                            <summary aria-label=format!("Delete the {} key of {owner}…", provider_label(&k.provider)) class=format!("cursor-pointer text-xs font-medium text-rose-700 {FOCUS_RING}")>"Delete…"</summary>
+                                            <ActionForm action=delete attr:class="mt-1">
+                                                <input type="hidden" name="org_id" value=org_id />
+                                                <input type="hidden" name="llm_key_id" value=k.id.clone() />
+                                                <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{format!("Delete the {} key of {owner}", provider_label(&k.provider))}</button>
+                                            </ActionForm>
+                                        </details>
                                     </span>
                                 </li>
                             }

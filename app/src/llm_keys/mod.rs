@@ -3,8 +3,11 @@
 //! told which one and why: the user's (if the org allows user keys), else the org's, else the
 //! server's environment (`TENANTRY_LLM_KEY_<PROVIDER>`).
 
+mod page;
 #[cfg(feature = "ssr")]
 pub mod server;
+
+pub use page::OwnLlmKeysPage;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -49,6 +52,16 @@ pub struct LlmKeyRow {
     pub user: Option<String>,
     pub masked: String,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A member's own keys in the org they are acting in (the "Your LLM keys" page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnKeyList {
+    pub org_id: String,
+    pub org_name: String,
+    /// Off: agents skip members' keys in this org and use the org's or the server's.
+    pub allow_user_keys: bool,
+    pub keys: Vec<LlmKeyRow>,
 }
 
 /// Where a resolved key came from.
@@ -118,21 +131,39 @@ pub async fn save_llm_key(
     provider: String,
     scope: String,
     key: String,
+    #[server(default)] from: String,
 ) -> Result<String, AppError> {
     let masked = server::save(&org_id, &provider, &scope, &key).await?;
-    leptos_axum::redirect(&format!(
-        "/organizations/{org_id}?tab=credentials&saved=llm"
-    ));
+    leptos_axum::redirect(&back(&from, &org_id, "saved"));
     Ok(masked)
 }
 
 #[server(endpoint = "llm_keys/delete_llm_key")]
-pub async fn delete_llm_key(org_id: String, llm_key_id: String) -> Result<(), AppError> {
+pub async fn delete_llm_key(
+    org_id: String,
+    llm_key_id: String,
+    #[server(default)] from: String,
+) -> Result<(), AppError> {
     server::delete(&org_id, &llm_key_id).await?;
-    leptos_axum::redirect(&format!(
-        "/organizations/{org_id}?tab=credentials&saved=llm-deleted"
-    ));
+    leptos_axum::redirect(&back(&from, &org_id, "deleted"));
     Ok(())
+}
+
+/// The caller's own keys in the org they are acting in.
+#[server(endpoint = "llm_keys/own_llm_keys")]
+pub async fn own_llm_keys() -> Result<OwnKeyList, AppError> {
+    server::own().await
+}
+
+/// Where a save or delete returns to: the page it came from (`from` = "own": "Your LLM keys";
+/// anything else: the org's Credentials tab). Never an address the request chose.
+#[cfg(feature = "ssr")]
+fn back(from: &str, org_id: &str, done: &str) -> String {
+    match from {
+        "own" => format!("/llm-keys?done={done}"),
+        _ if done == "saved" => format!("/organizations/{org_id}?tab=credentials&saved=llm"),
+        _ => format!("/organizations/{org_id}?tab=credentials&saved=llm-deleted"),
+    }
 }
 
 /// Switches the org's "allow user keys" policy (admins).

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{provider_label, resolve, LlmKeyRow, LlmKeys, Source, PROVIDERS};
+use super::{provider_label, resolve, LlmKeyRow, LlmKeys, OwnKeyList, Source, PROVIDERS};
 use crate::{
     context::{services, Services},
     credentials::cipher::shown_tail,
@@ -35,16 +35,21 @@ async fn member_in(services: &Services, parts: &Parts, org_id: &str) -> Result<T
     gate::manage(services, parts, org).await
 }
 
-/// The Credentials tab's LLM section: the org's keys and its members' (masked), and the policy.
-pub async fn tab_in(tenant: &mut Tenant) -> Result<LlmKeys, AppError> {
-    let org = tenant.org_id;
-    let allow_user_keys = sqlx::query_scalar!(
+/// The org's "allow user keys" policy (on until an admin switches it off).
+async fn allows_user_keys(conn: &mut sqlx::PgConnection, org: Uuid) -> Result<bool, AppError> {
+    Ok(sqlx::query_scalar!(
         "select allow_user_llm_keys from org_account where org_id = $1",
         org
     )
-    .fetch_optional(tenant.conn())
+    .fetch_optional(conn)
     .await?
-    .unwrap_or(true);
+    .unwrap_or(true))
+}
+
+/// The Credentials tab's LLM section: the org's keys and its members' (masked), and the policy.
+pub async fn tab_in(tenant: &mut Tenant) -> Result<LlmKeys, AppError> {
+    let org = tenant.org_id;
+    let allow_user_keys = allows_user_keys(tenant.conn(), org).await?;
     let keys = sqlx::query!(
         r#"select k.llm_key_id, k.provider, u.email as "email?", k.last4, k.updated_at
              from llm_key k left join app_user u on u.user_id = k.user_id
@@ -64,6 +69,42 @@ pub async fn tab_in(tenant: &mut Tenant) -> Result<LlmKeys, AppError> {
     })
     .collect();
     Ok(LlmKeys {
+        allow_user_keys,
+        keys,
+    })
+}
+
+/// The caller's own keys in the org they are acting in, and whether the org lets agents use them.
+pub async fn own() -> Result<OwnKeyList, AppError> {
+    let services = services()?;
+    let parts = request_parts()?;
+    let mut tenant = gate::tenant(&services, &parts, None).await?;
+    let (org, user) = (tenant.org_id, tenant.principal.user_id);
+    let org_name = sqlx::query_scalar!("select name from organization where org_id = $1", org)
+        .fetch_one(tenant.conn())
+        .await?;
+    let allow_user_keys = allows_user_keys(tenant.conn(), org).await?;
+    let keys = sqlx::query!(
+        "select llm_key_id, provider, last4, updated_at from llm_key
+          where org_id = $1 and user_id = $2 order by provider",
+        org,
+        user
+    )
+    .fetch_all(tenant.conn())
+    .await?
+    .into_iter()
+    .map(|k| LlmKeyRow {
+        id: k.llm_key_id.to_string(),
+        provider: k.provider,
+        user: None,
+        masked: masked(&k.last4),
+        updated_at: k.updated_at,
+    })
+    .collect();
+    tenant.commit().await?;
+    Ok(OwnKeyList {
+        org_id: org.to_string(),
+        org_name,
         allow_user_keys,
         keys,
     })
@@ -230,13 +271,7 @@ pub async fn key_for(
             Some(id)
         }
     };
-    let allow = sqlx::query_scalar!(
-        "select allow_user_llm_keys from org_account where org_id = $1",
-        org
-    )
-    .fetch_optional(agent.conn())
-    .await?
-    .unwrap_or(true);
+    let allow = allows_user_keys(agent.conn(), org).await?;
     let rows = sqlx::query!(
         "select user_id, nonce, ciphertext from llm_key
           where org_id = $1 and provider = $2 and (user_id is null or user_id = $3)",
@@ -284,6 +319,21 @@ pub async fn key_for(
         }
         Candidate::Environment(key) => key.to_string(),
     };
+    // Every handout is on the org's audit log: which agent took which key, for whom.
+    sqlx::query!(
+        "insert into audit_event (org_id, action, target, details)
+         values ($1, 'llm_key.handout', $2, $3)",
+        org,
+        provider,
+        json!({
+            "agent_id": agent.agent_id,
+            "agent": agent.agent_name,
+            "source": source,
+            "for_user_id": user,
+        })
+    )
+    .execute(agent.conn())
+    .await?;
     tracing::info!(target: "llm_keys", org = %org, agent = %agent.agent_id, provider, ?source, "key handed out");
     Ok(Resolved {
         provider: provider.to_string(),

@@ -57,6 +57,11 @@ const SECTIONS: &[Section] = &[
         page: Some("billing"),
     },
     Section {
+        label: "Your LLM keys",
+        href: Some("/llm-keys"),
+        page: None,
+    },
+    Section {
         label: "Audit",
         href: None,
         page: Some("audit"),

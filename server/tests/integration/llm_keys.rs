@@ -207,3 +207,116 @@ async fn keys_resolve_user_then_org_then_environment_and_stay_masked() {
     assert_eq!(r.status, 400);
     assert!(r.json()["fields"]["user_id"].is_array(), "{}", r.body);
 }
+
+/// A member's own page: their keys only (masked), the org's policy, and every key an agent is
+/// handed is on the org's audit log with the agent, the source and the user it acted for.
+#[tokio::test]
+async fn members_see_only_their_own_keys_and_every_handout_is_audited() {
+    let app = TestApp::new().await;
+    app.user("root@platform.test", true, None).await;
+    let root = app.sign_in("root@platform.test").await;
+    let org = app
+        .create_org(&root, "Own Keys Co", "own-keys.example")
+        .await;
+    let org_id = org.to_string();
+    let mut tokens = Vec::new();
+    let mut ids = Vec::new();
+    for email in ["ann@own.test", "ben@own.test"] {
+        let user = app.user(email, false, None).await;
+        app.add_member(org, user, "member").await;
+        tokens.push(app.switch(&app.sign_in(email).await, org).await);
+        ids.push(user);
+    }
+    for (token, key) in tokens
+        .iter()
+        .zip(["sk-ann-own-key-AAAA", "sk-ben-own-key-BBBB"])
+    {
+        let r = app
+            .call(
+                "llm_keys/save_llm_key",
+                Some(token),
+                &[
+                    ("org_id", &org_id),
+                    ("provider", "anthropic"),
+                    ("scope", "user"),
+                    ("key", key),
+                    ("from", "own"),
+                ],
+            )
+            .await;
+        assert!(r.status < 400, "{}", r.body);
+    }
+    let own = app
+        .call("llm_keys/own_llm_keys", Some(&tokens[0]), &[])
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    let own = own.json();
+    assert_eq!(own["org_name"], "Own Keys Co");
+    assert_eq!(own["allow_user_keys"], true);
+    let keys = own["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "Ann sees her key only: {own}");
+    assert_eq!(keys[0]["masked"], "••••AAAA");
+    assert_eq!(keys[0]["provider"], "anthropic");
+    // The page itself, rendered for Ben: his key, not Ann's, and never a whole key.
+    let page = app
+        .send(
+            axum::http::Request::get("/llm-keys")
+                .header(
+                    "cookie",
+                    format!("{}={}", app::auth::token::COOKIE, tokens[1]),
+                )
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("••••BBBB"), "{}", page.body);
+    assert!(!page.body.contains("AAAA") && !page.body.contains("sk-ben-own-key"));
+
+    // Handouts: Ann's key for Ann; with no user named, the org has no key: a 404, unaudited.
+    let (agent, agent_key) = app.agent(&root, "Handout Agent", Some(org)).await;
+    let r = app
+        .agent_call(
+            "GET",
+            &format!("/api/v1/llm-key?provider=anthropic&user_id={}", ids[0]),
+            &agent_key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["key"], "sk-ann-own-key-AAAA");
+    let audited: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "select action, target, details from audit_event
+          where org_id = $1 and action = 'llm_key.handout'",
+    )
+    .bind(org)
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    let (_, target, details) = &audited[0];
+    assert_eq!(target, "anthropic");
+    assert_eq!(details["agent_id"], agent.to_string());
+    assert_eq!(details["source"], "user");
+    assert_eq!(details["for_user_id"], ids[0].to_string());
+    assert!(!details.to_string().contains("sk-ann"), "{details}");
+    let r = app
+        .agent_call(
+            "GET",
+            "/api/v1/llm-key?provider=anthropic",
+            &agent_key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let count: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where org_id = $1 and action = 'llm_key.handout'",
+    )
+    .bind(org)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(count, 1, "a refused handout hands nothing out");
+}
