@@ -127,11 +127,19 @@ pub struct OverviewRow {
     pub cost_micros: i128,
 }
 
+/// Orgs per page of the platform's margin ranking.
+pub const RANKING_PAGE: i64 = 50;
+
 /// The platform Billing page: orgs ranked by margin, model prices, plans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overview {
     pub month: String,
+    /// One page of the ranking (`RANKING_PAGE` orgs), best margin first.
     pub orgs: Vec<OverviewRow>,
+    /// How many orgs the whole ranking has, which page this is, and the rank of its first row.
+    pub ranked: i64,
+    pub page: i64,
+    pub first_rank: i64,
     pub prices: Vec<ModelPrice>,
     pub plans: Vec<PlanRow>,
 }
@@ -167,8 +175,8 @@ pub async fn set_agent_rate(
 
 /// The platform Billing page (superadmins).
 #[server(endpoint = "billing/overview")]
-pub async fn billing_overview() -> Result<Overview, AppError> {
-    server::overview().await
+pub async fn billing_overview(#[server(default)] page: Option<i64>) -> Result<Overview, AppError> {
+    server::overview(page.unwrap_or(1)).await
 }
 
 /// Adds or replaces a model's price from a date on (superadmins). Prices in dollars per

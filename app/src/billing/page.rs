@@ -13,14 +13,14 @@ use super::{
         margin_basis_points,
     },
     resource_label, Allowance, BillingTab, DeleteModelPrice, MonthPoint, SaveModelPrice, SavePlan,
-    SetAgentRate, SetDefaultRate,
+    SetAgentRate, SetDefaultRate, RANKING_PAGE,
 };
 use crate::{
     auth::{submission_error, SessionInfo},
     ui::{
         form_alert, invalid,
         style::{DANGER, FOCUS_RING, INPUT, PRIMARY, SECONDARY},
-        FieldError, Toast,
+        FieldError, Pager, Toast,
     },
     AppError,
 };
@@ -383,15 +383,24 @@ pub fn BillingPage() -> impl IntoView {
     let error = submission_error(save);
     let delete_error = submission_error(delete);
     let plan_error = submission_error(plan);
+    let query = use_query_map();
+    let ranking_page = move || {
+        query.with(|q| {
+            q.get("page")
+                .and_then(|p| p.parse::<i64>().ok())
+                .unwrap_or(1)
+        })
+    };
     let data = Resource::new(
         move || {
             (
+                ranking_page(),
                 save.version().get(),
                 delete.version().get(),
                 plan.version().get(),
             )
         },
-        |_| billing_overview(),
+        |(page, _, _, _)| billing_overview(Some(page)),
     );
     let notice = use_query_map().with_untracked(|q| {
         q.get("saved").map(|k| match k.as_str() {
@@ -416,6 +425,7 @@ pub fn BillingPage() -> impl IntoView {
                                 <table class="mt-2 min-w-full rounded-lg border border-slate-200 text-sm" data-testid="margin-ranking">
                                     <thead class="bg-slate-50 text-left text-xs uppercase text-slate-500">
                                         <tr>
+                                            <th scope="col" class="px-3 py-2 text-right">"Rank"</th>
                                             <th scope="col" class="px-3 py-2">"Organization"</th>
                                             <th scope="col" class="px-3 py-2 text-right">"Agents"</th>
                                             <th scope="col" class="px-3 py-2 text-right">"Revenue"</th>
@@ -424,8 +434,9 @@ pub fn BillingPage() -> impl IntoView {
                                         </tr>
                                     </thead>
                                     <tbody class="divide-y divide-slate-100">
-                                        {o.orgs.into_iter().map(|r| view! {
+                                        {o.orgs.into_iter().zip(o.first_rank..).map(|(r, rank)| view! {
                                             <tr data-testid="ranking-row">
+                                                <td class="px-3 py-2 text-right tabular-nums text-slate-500">{rank}</td>
                                                 <td class="px-3 py-2"><A href=format!("/organizations/{}?tab=billing", r.org_id) attr:class=format!("font-medium hover:text-indigo-600 {FOCUS_RING}")>{format!("ORG{} · {}", r.number, r.name)}</A></td>
                                                 <td class="px-3 py-2 text-right tabular-nums">{r.agents}</td>
                                                 <td class="px-3 py-2 text-right tabular-nums">{format_cents(r.revenue_cents)}</td>
@@ -435,6 +446,19 @@ pub fn BillingPage() -> impl IntoView {
                                         }).collect_view()}
                                     </tbody>
                                 </table>
+                                {(o.ranked > RANKING_PAGE).then(|| {
+                                    let pages = (o.ranked + RANKING_PAGE - 1) / RANKING_PAGE;
+                                    let last = o.first_rank + RANKING_PAGE.min(o.ranked - o.first_rank + 1) - 1;
+                                    view! {
+                                        <Pager
+                                            info=format!("Ranks {}–{last} of {} · page {} of {pages}", o.first_rank, o.ranked, o.page)
+                                            testid="ranking-page-info"
+                                            page=o.page
+                                            pages
+                                            href=|p: i64| format!("/billing?page={p}")
+                                        />
+                                    }
+                                })}
                             }.into_any()
                         }}
                         <h2 class="mt-8 text-sm font-semibold">"Model prices (per million tokens)"</h2>

@@ -372,7 +372,7 @@ async fn superadmin() -> Result<Services, AppError> {
     Ok(services)
 }
 
-pub async fn overview() -> Result<Overview, AppError> {
+pub async fn overview(page: i64) -> Result<Overview, AppError> {
     let services = superadmin().await?;
     let mut orgs: Vec<OverviewRow> = sqlx::query!(
         r#"select org_id as "org_id!", org_number as "number!", name as "name!",
@@ -404,6 +404,15 @@ pub async fn overview() -> Result<Overview, AppError> {
         }
         .then_with(|| a.number.cmp(&b.number))
     });
+    let ranked = orgs.len() as i64;
+    let pages = (ranked + super::RANKING_PAGE - 1) / super::RANKING_PAGE;
+    let page = page.clamp(1, pages.max(1));
+    let first = ((page - 1) * super::RANKING_PAGE) as usize;
+    let orgs: Vec<OverviewRow> = orgs
+        .into_iter()
+        .skip(first)
+        .take(super::RANKING_PAGE as usize)
+        .collect();
     let prices = model_prices(&services.pool).await?;
     let plans = sqlx::query!(
         r#"select plan_name, max_agents::bigint as max_agents, max_seats::bigint as max_seats,
@@ -423,6 +432,9 @@ pub async fn overview() -> Result<Overview, AppError> {
     Ok(Overview {
         month: month_key(month_of(Utc::now().date_naive())),
         orgs,
+        ranked,
+        page,
+        first_rank: first as i64 + 1,
         prices,
         plans,
     })

@@ -8,6 +8,7 @@ use super::{CredentialTab, DeleteCredential, SaveCredential, KINDS};
 use crate::{
     auth::submission_error,
     llm_keys::{provider_label, DeleteLlmKey, LlmKeys, SaveLlmKey, SetAllowUserKeys, PROVIDERS},
+    orgs::refetch_detail_after,
     ui::{
         form_alert, invalid,
         style::{DANGER, FOCUS_RING, INPUT, PRIMARY, SECONDARY},
@@ -20,6 +21,8 @@ use crate::{
 pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> impl IntoView {
     let save = ServerAction::<SaveCredential>::new();
     let delete = ServerAction::<DeleteCredential>::new();
+    refetch_detail_after(save);
+    refetch_detail_after(delete);
     let error = submission_error(save);
     let delete_error = submission_error(delete);
     let notice = use_query_map().with_untracked(|q| {
@@ -129,6 +132,9 @@ fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
     let save = ServerAction::<SaveLlmKey>::new();
     let delete = ServerAction::<DeleteLlmKey>::new();
     let policy = ServerAction::<SetAllowUserKeys>::new();
+    refetch_detail_after(save);
+    refetch_detail_after(delete);
+    refetch_detail_after(policy);
     let error = submission_error(save);
     let delete_error = submission_error(delete);
     let (policy_org, save_org) = (org_id.clone(), org_id.clone());

@@ -19,7 +19,7 @@ use crate::{
     ui::{
         form_alert as alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
-        FieldError, Modal, Toast,
+        FieldError, Modal, Pager, Toast,
     },
     AppError,
 };
@@ -88,18 +88,12 @@ fn UsersView(page: UserPage) -> impl IntoView {
     };
     let pages = (page.matching + PAGE_SIZE - 1) / PAGE_SIZE;
     let q = page.query.clone();
-    let nav = move |target: i64, label: &'static str| {
-        let href = UserQuery {
+    let page_href = move |target: i64| {
+        UserQuery {
             page: target,
             ..q.clone()
         }
-        .href();
-        if target >= 1 && target <= pages && target != q.page {
-            view! { <A href=href attr:class=format!("{SECONDARY} {FOCUS_RING}")>{label}</A> }
-                .into_any()
-        } else {
-            view! { <span class=format!("{SECONDARY} cursor-not-allowed opacity-50") aria-disabled="true">{label}</span> }.into_any()
-        }
+        .href()
     };
     let subtitle = if page.all_orgs {
         "Every user on the platform.".to_string()
@@ -155,10 +149,13 @@ fn UsersView(page: UserPage) -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
-                <nav aria-label="Pagination" class="mt-4 flex items-center justify-between text-sm text-slate-600">
-                    <p data-testid="users-page-info">{format!("{} user(s) · page {} of {}", page.matching, page.query.page, pages.max(1))}</p>
-                    <div class="flex gap-2">{nav(page.query.page - 1, "Previous")}{nav(page.query.page + 1, "Next")}</div>
-                </nav>
+                <Pager
+                    info=format!("{} user(s) · page {} of {}", page.matching, page.query.page, pages.max(1))
+                    testid="users-page-info"
+                    page=page.query.page
+                    pages
+                    href=page_href
+                />
             }.into_any()
         }}
     }

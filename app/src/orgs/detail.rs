@@ -30,6 +30,31 @@ const TABS: [(&str, &str); 6] = [
     ("products", "Products"),
 ];
 
+/// Bumped after a save inside the detail view, so the view refetches even when the save
+/// redirects to the very address it came from (the router then sees no change).
+#[derive(Clone, Copy)]
+pub struct DetailRefresh(RwSignal<u64>);
+
+/// Makes the org detail view refetch after each successful submission of `action`. (Only on
+/// success: a refetch re-renders the tab, which would take a refused form's errors with it.)
+pub fn refetch_detail_after<S>(action: ServerAction<S>)
+where
+    S: leptos::server_fn::ServerFn<Error = crate::AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let Some(DetailRefresh(refresh)) = use_context::<DetailRefresh>() else {
+        return;
+    };
+    Effect::new(move |seen: Option<usize>| {
+        let now = action.version().get();
+        let succeeded = action.value().with_untracked(|v| matches!(v, Some(Ok(_))));
+        if seen.is_some_and(|seen| seen != now) && succeeded {
+            refresh.update(|n| *n += 1);
+        }
+        now
+    });
+}
+
 #[component]
 pub fn OrgDetail() -> impl IntoView {
     let params = use_params_map();
@@ -48,6 +73,8 @@ pub fn OrgDetail() -> impl IntoView {
     let default_rate = ServerAction::<SetDefaultRate>::new();
     let agent_rate = ServerAction::<SetAgentRate>::new();
     let search = use_location().search;
+    let refresh = RwSignal::new(0u64);
+    provide_context(DetailRefresh(refresh));
     // The org and the open tab's data from one server function: a tab with a resource of its
     // own, inside this Suspense, did not hydrate after a direct load.
     let org = Resource::new(
@@ -60,9 +87,10 @@ pub fn OrgDetail() -> impl IntoView {
                 assign.version().get(),
                 unassign.version().get(),
                 default_rate.version().get() + agent_rate.version().get(),
+                refresh.get(),
             )
         },
-        |(id, tab, month, _, _, _, _)| org_detail(id, tab, month),
+        |(id, tab, month, _, _, _, _, _)| org_detail(id, tab, month),
     );
     view! {
         <Suspense fallback=|| ()>

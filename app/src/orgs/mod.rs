@@ -17,7 +17,7 @@ mod settings;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use detail::OrgDetail;
+pub use detail::{refetch_detail_after, OrgDetail};
 pub use edit::{ConfirmOrgAction, EditOrgDialog};
 #[cfg(feature = "ssr")]
 pub use lifecycle::{add_member, create_in, schema_exists};

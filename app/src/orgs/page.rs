@@ -16,7 +16,7 @@ use crate::{
     ui::{
         form_alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
-        FieldError, Modal, Toast,
+        FieldError, Modal, Pager, Toast,
     },
     AppError,
 };
@@ -352,30 +352,21 @@ fn Pagination(page: OrgPage) -> impl IntoView {
     let pages = (page.matching + PAGE_SIZE - 1) / PAGE_SIZE;
     let first = (query.page - 1) * PAGE_SIZE + 1;
     let last = (first + page.rows.len() as i64 - 1).max(first);
-    let link = move |target: i64, label: &'static str, rel: &'static str| {
-        let enabled = target >= 1 && target <= pages && target != query.page;
-        let href = OrgQuery {
+    let info = format!(
+        "Showing {first}–{last} of {} · page {} of {}",
+        page.matching,
+        query.page,
+        pages.max(1)
+    );
+    let current = query.page;
+    let href = move |target: i64| {
+        OrgQuery {
             page: target,
             ..query.clone()
         }
-        .href();
-        if enabled {
-            view! { <A href=href attr:rel=rel attr:class=format!("{SECONDARY} {FOCUS_RING}")>{label}</A> }.into_any()
-        } else {
-            view! { <span class=format!("{SECONDARY} cursor-not-allowed opacity-50") aria-disabled="true">{label}</span> }.into_any()
-        }
+        .href()
     };
-    view! {
-        <nav aria-label="Pagination" class="mt-4 flex items-center justify-between text-sm text-slate-600">
-            <p data-testid="page-info">
-                {format!("Showing {first}–{last} of {} · page {} of {}", page.matching, page.query.page, pages.max(1))}
-            </p>
-            <div class="flex gap-2">
-                {link(page.query.page - 1, "Previous", "prev")}
-                {link(page.query.page + 1, "Next", "next")}
-            </div>
-        </nav>
-    }
+    view! { <Pager info testid="page-info" page=current pages href /> }
 }
 
 #[component]

@@ -2,11 +2,13 @@
 
 mod dialog;
 mod layout;
+mod pager;
 pub mod style;
 mod toast;
 
 pub use dialog::{form_alert, Modal, TabNav};
 pub use layout::{AdminLayout, NotFound};
+pub use pager::Pager;
 pub use toast::Toast;
 
 use leptos::prelude::*;

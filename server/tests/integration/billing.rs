@@ -624,3 +624,78 @@ async fn the_monthly_jobs_are_safe_to_rerun() {
         .unwrap();
     assert_eq!(records, after);
 }
+
+/// The platform ranking: best margin first, then by cost and number; 50 to a page, a page past
+/// the end shows the last one, and ranks run on across pages.
+#[tokio::test]
+async fn the_margin_ranking_is_paged_with_ranks_running_on() {
+    let w = world().await;
+    let mut orgs = vec![w.org];
+    for n in 1..55 {
+        orgs.push(
+            w.app
+                .create_org(
+                    &w.root,
+                    &format!("Ranked {n:02}"),
+                    &format!("r{n:02}.example"),
+                )
+                .await,
+        );
+    }
+    // One org with revenue (an agent at $100.00 a month, no cost): a 100 % margin tops the list.
+    let top = orgs[40];
+    w.app.agent(&w.root, "Earner", Some(top)).await;
+    sqlx::query("update org_account set default_rate_cents = 10000 where org_id = $1")
+        .bind(top)
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    let page = |n: &'static str| {
+        let w = &w;
+        async move { w.ok("billing/overview", &[("page", n)]).await }
+    };
+    let first = page("1").await;
+    assert_eq!(first["ranked"], 55);
+    assert_eq!(
+        (first["page"].as_i64(), first["first_rank"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let rows = first["orgs"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    assert_eq!(rows[0]["org_id"], top.to_string());
+    assert_eq!(rows[0]["revenue_cents"], 10000);
+    let second = page("2").await;
+    assert_eq!(second["first_rank"], 51);
+    assert_eq!(second["orgs"].as_array().unwrap().len(), 5);
+    assert_eq!(page("99").await, second, "past the end: the last page");
+    // Every org once across the two pages.
+    let mut seen: Vec<String> = rows
+        .iter()
+        .chain(second["orgs"].as_array().unwrap())
+        .map(|r| r["org_id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 55);
+    // The page renders its position and the way on.
+    let html = w
+        .app
+        .send(
+            axum::http::Request::get("/billing?page=2")
+                .header("cookie", format!("{}={}", app::auth::token::COOKIE, w.root))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(html.status, 200);
+    assert!(
+        html.body.contains("Ranks 51–55 of 55 · page 2 of 2"),
+        "{}",
+        html.body
+    );
+    assert!(
+        html.body.contains("href=\"/billing?page=1\""),
+        "{}",
+        html.body
+    );
+}
