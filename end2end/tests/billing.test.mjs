@@ -130,4 +130,37 @@ describe('Billing & Costs', () => {
     assert.equal(total[6], '12.500000');
     assert.equal(total[7], '90.00 %');
   });
+
+  test('plans: one is added and deleted after confirming; one an org is on is kept, saying why', async () => {
+    const page = await openPage(browser);
+    await signInThroughPage(page, root.email);
+    await page.goto(`${BASE_URL}/billing`);
+    await page.getByTestId('billing-page').waitFor();
+    await waitForHydration(page);
+    const spare = `e2e_spare_${tag}`;
+    const used = `e2e_used_${tag}`;
+    for (const name of [spare, used]) {
+      await page.getByLabel('Plan name').fill(name);
+      await page.getByLabel('Agents', { exact: true }).fill('3');
+      await page.getByRole('button', { name: 'Save plan' }).click();
+      await page.getByTestId('plan').filter({ hasText: `${name}: 3 agents` }).waitFor();
+    }
+    sql(`insert into subscription (org_id, plan_name, status) values ('${client.orgId}', '${used}', 'active')
+         on conflict (org_id) do update set plan_name = excluded.plan_name`);
+
+    // The delete button shows only once asked for.
+    const confirm = page.getByRole('button', { name: `Delete the ${spare} plan` });
+    assert.equal(await confirm.isVisible(), false);
+    await page.getByLabel(`Delete the ${spare} plan…`).click();
+    await confirm.click();
+    await page.getByTestId('plan').filter({ hasText: `${spare}:` }).waitFor({ state: 'detached' });
+    await page.waitForURL(/saved=plan-deleted/);
+    await page.getByText('Plan deleted.').waitFor();
+
+    await page.getByLabel(`Delete the ${used} plan…`).click();
+    await page.getByRole('button', { name: `Delete the ${used} plan` }).click();
+    await page.getByRole('alert').filter({ hasText: '1 organization is on this plan' }).waitFor();
+    assert.equal(await page.getByTestId('plan').filter({ hasText: `${used}:` }).count(), 1);
+    await page.close();
+  });
 });

@@ -200,6 +200,14 @@ pub async fn delete_model_price(model: String, effective_from: String) -> Result
     Ok(())
 }
 
+/// Deletes a plan no organization is on (superadmins).
+#[server(endpoint = "billing/delete_plan")]
+pub async fn delete_plan(plan_name: String) -> Result<(), AppError> {
+    server::delete_plan(&plan_name).await?;
+    leptos_axum::redirect("/billing?saved=plan-deleted");
+    Ok(())
+}
+
 /// Starts a Stripe subscription for the org on a Stripe price or plan id (superadmins).
 #[server(endpoint = "billing/start_stripe_subscription")]
 pub async fn start_stripe_subscription(org_id: String, price: String) -> Result<(), AppError> {

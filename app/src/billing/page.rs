@@ -12,8 +12,8 @@ use super::{
         csv_field, format_cents, format_margin, format_micros, format_price, group,
         margin_basis_points,
     },
-    resource_label, Allowance, BillingTab, DeleteModelPrice, MonthPoint, SaveModelPrice, SavePlan,
-    SetAgentRate, SetDefaultRate, RANKING_PAGE,
+    resource_label, Allowance, BillingTab, DeleteModelPrice, DeletePlan, MonthPoint,
+    SaveModelPrice, SavePlan, SetAgentRate, SetDefaultRate, RANKING_PAGE,
 };
 use crate::{
     auth::{submission_error, SessionInfo},
@@ -380,7 +380,9 @@ pub fn BillingPage() -> impl IntoView {
     let save = ServerAction::<SaveModelPrice>::new();
     let delete = ServerAction::<DeleteModelPrice>::new();
     let plan = ServerAction::<SavePlan>::new();
+    let delete_plan = ServerAction::<DeletePlan>::new();
     let error = submission_error(save);
+    let delete_plan_error = submission_error(delete_plan);
     let delete_error = submission_error(delete);
     let plan_error = submission_error(plan);
     let query = use_query_map();
@@ -397,26 +399,32 @@ pub fn BillingPage() -> impl IntoView {
                 ranking_page(),
                 save.version().get(),
                 delete.version().get(),
-                plan.version().get(),
+                plan.version().get() + delete_plan.version().get(),
             )
         },
         |(page, _, _, _)| billing_overview(Some(page)),
     );
-    let notice = use_query_map().with_untracked(|q| {
-        q.get("saved").map(|k| match k.as_str() {
-            "price-deleted" => "Price deleted.",
-            "plan" => "Plan saved.",
-            _ => "Price saved.",
+    // Read as the address changes: a save with JavaScript lands here by client-side navigation.
+    let notice = move || {
+        query.with(|q| {
+            q.get("saved").map(|k| match k.as_str() {
+                "price-deleted" => "Price deleted.",
+                "plan" => "Plan saved.",
+                "plan-deleted" => "Plan deleted.",
+                _ => "Price saved.",
+            })
         })
-    });
+    };
     view! {
         <section class="p-6" data-testid="billing-page">
-            {notice.map(|text| view! { <Toast text /> })}
+            {move || notice().map(|text| view! { <Toast text /> })}
             <h1 class="text-xl font-semibold">"Billing"</h1>
             <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-500">"Loading…"</p> }>
                 {move || data.get().map(|result| match result {
                     Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
-                    Ok(o) => view! {
+                    Ok(o) => {
+                        let (prices, plans) = (o.prices.clone(), o.plans.clone());
+                        view! {
                         <h2 class="mt-6 text-sm font-semibold">{format!("Organizations by margin, {}", o.month)}</h2>
                         {if o.orgs.is_empty() {
                             view! { <p class="mt-2 text-sm text-slate-600">"No organizations yet."</p> }.into_any()
@@ -472,7 +480,11 @@ pub fn BillingPage() -> impl IntoView {
                                         <tr><th class="py-1">"Model"</th><th>"From"</th><th class="text-right">"Input"</th><th class="text-right">"Output"</th><th></th></tr>
                                     </thead>
                                     <tbody class="divide-y divide-slate-100">
-                                        {o.prices.into_iter().map(|p| view! {
+                                        // Keyed, so after a delete no other row inherits an opened confirmation.
+                                        <For
+                                            each=move || prices.clone()
+                                            key=|p| (p.model.clone(), p.effective_from)
+                                            children=move |p| view! {
                                             <tr data-testid="model-price">
                                                 <td class="py-1 font-mono">{p.model.clone()}</td>
                                                 <td>{p.effective_from.to_string()}</td>
@@ -490,20 +502,34 @@ pub fn BillingPage() -> impl IntoView {
                                                     </details>
                                                 </td>
                                             </tr>
-                                        }).collect_view()}
+                                        } />
                                     </tbody>
                                 </table>
                             }.into_any()
                         }}
                         <h2 class="mt-8 text-sm font-semibold">"Plans"</h2>
-                        <ul class="mt-2 text-sm text-slate-700" data-testid="plans">
-                            {o.plans.into_iter().map(|p| {
+                        <div class="mt-2">{form_alert(delete_plan_error)}</div>
+                        <ul class="mt-2 divide-y divide-slate-100 text-sm text-slate-700" data-testid="plans">
+                            <For each=move || plans.clone() key=|p| p.plan_name.clone() children=move |p| {
                                 let lim = |v: Option<i64>| v.map(|v| group(v as u128)).unwrap_or_else(|| "no limit".into());
                                 let mb = |v: Option<i64>| v.map(|v| format!("{} MB", group((v / 1_048_576) as u128))).unwrap_or_else(|| "no limit".into());
-                                view! { <li data-testid="plan">{format!("{}: {} agents · {} seats · {} of knowledge · {} tokens a month", p.plan_name, lim(p.max_agents), lim(p.max_seats), mb(p.max_storage_bytes), lim(p.max_tokens_per_month))}</li> }
-                            }).collect_view()}
+                                view! {
+                                    <li class="flex items-start justify-between gap-3 py-1" data-testid="plan">
+                                        <span>{format!("{}: {} agents · {} seats · {} of knowledge · {} tokens a month", p.plan_name, lim(p.max_agents), lim(p.max_seats), mb(p.max_storage_bytes), lim(p.max_tokens_per_month))}</span>
+                                        <details class="shrink-0 text-right">
+                                            <summary aria-label=format!("Delete the {} plan…", p.plan_name) class=format!("cursor-pointer text-xs text-slate-500 hover:text-red-600 {FOCUS_RING}")>"Delete…"</summary>
+                                            <ActionForm action=delete_plan attr:class="mt-1 flex items-center justify-end gap-2">
+                                                <input type="hidden" name="plan_name" value=p.plan_name.clone() />
+                                                <span class="text-xs text-slate-600">"Only a plan no organization is on can go."</span>
+                                                <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{format!("Delete the {} plan", p.plan_name)}</button>
+                                            </ActionForm>
+                                        </details>
+                                    </li>
+                                }
+                            } />
                         </ul>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 })}
             </Suspense>
             <ActionForm action=plan attr:class="mt-6 max-w-2xl rounded-lg border border-slate-200 p-4" attr:novalidate=true>

@@ -598,6 +598,34 @@ fn limit(
     }
 }
 
+/// Deletes a plan no org's subscription is on (superadmins); the check and the delete are one
+/// statement, so a subscription moved onto the plan meanwhile keeps it.
+pub async fn delete_plan(plan_name: &str) -> Result<(), AppError> {
+    let services = superadmin().await?;
+    let name = plan_name.trim();
+    let done = sqlx::query!(
+        "delete from plan where plan_name = $1 and platform.plan_in_use($1) = 0",
+        name
+    )
+    .execute(&services.pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        let on_it = sqlx::query_scalar!(r#"select platform.plan_in_use($1) as "n!""#, name)
+            .fetch_one(&services.pool)
+            .await?;
+        return Err(if on_it > 0 {
+            AppError::Conflict(format!(
+                "{on_it} organization{} on this plan; move {} to another plan first.",
+                if on_it == 1 { " is" } else { "s are" },
+                if on_it == 1 { "it" } else { "them" }
+            ))
+        } else {
+            AppError::NotFound("The plan".into())
+        });
+    }
+    Ok(())
+}
+
 pub async fn save_plan(
     plan_name: &str,
     max_agents: &str,

@@ -42,6 +42,7 @@ pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> i
         }
     };
     let llm_org = org_id.clone();
+    let (rows, rows_org) = (tab.rows.clone(), org_id.clone());
     view! {
         <div data-testid="credentials-tab">
             {notice.map(|text| view! { <Toast text /> })}
@@ -58,8 +59,9 @@ pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> i
             } else {
                 view! {
                     <ul class="mt-4 divide-y divide-slate-100 rounded-lg border border-slate-200" data-testid="credentials">
-                        {tab.rows.into_iter().map(|c| {
-                            let org_id = org_id.clone();
+                        // Keyed, so after a delete no other row inherits an opened confirmation.
+                        <For each=move || rows.clone() key=|c| c.id.clone() children=move |c| {
+                            let org_id = rows_org.clone();
                             view! {
                                 <li class="flex items-center justify-between gap-3 px-4 py-2 text-sm" data-testid="credential">
                                     <div>
@@ -80,7 +82,7 @@ pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> i
                                     </div>
                                 </li>
                             }
-                        }).collect_view()}
+                        } />
                     </ul>
                 }.into_any()
             }}
@@ -138,6 +140,7 @@ fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
     let error = submission_error(save);
     let delete_error = submission_error(delete);
     let (policy_org, save_org) = (org_id.clone(), org_id.clone());
+    let (keys, keys_org) = (llm.keys.clone(), org_id.clone());
     view! {
         <section class="mt-8" aria-labelledby="llm-keys-heading" data-testid="llm-keys">
             <h3 id="llm-keys-heading" class="text-sm font-semibold">"LLM API keys"</h3>
@@ -158,8 +161,8 @@ fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
             } else {
                 view! {
                     <ul class="mt-3 divide-y divide-slate-100 rounded-lg border border-slate-200">
-                        {llm.keys.into_iter().map(|k| {
-                            let org_id = org_id.clone();
+                        <For each=move || keys.clone() key=|k| k.id.clone() children=move |k| {
+                            let org_id = keys_org.clone();
                             let owner = k.user.clone().unwrap_or_else(|| "Organization".to_string());
                             view! {
                                 <li class="flex items-center justify-between gap-3 px-4 py-2 text-sm" data-testid="llm-key">
@@ -177,7 +180,7 @@ fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
                                     </span>
                                 </li>
                             }
-                        }).collect_view()}
+                        } />
                     </ul>
                 }.into_any()
             }}

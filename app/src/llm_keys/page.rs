@@ -98,7 +98,8 @@ fn OwnKeys(
         } else {
             view! {
                 <ul class="mt-4 divide-y divide-slate-100 rounded-lg border border-slate-200">
-                    {keys.into_iter().map(|k| {
+                    // Keyed, so after a delete no other row inherits an opened confirmation.
+                    <For each=move || keys.clone() key=|k| k.id.clone() children=move |k| {
                         let label = provider_label(&k.provider).to_string();
                         let org_id = org_id.clone();
                         view! {
@@ -122,7 +123,7 @@ fn OwnKeys(
                                 </details>
                             </li>
                         }
-                    }).collect_view()}
+                    } />
                 </ul>
             }.into_any()
         }}

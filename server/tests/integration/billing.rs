@@ -699,3 +699,65 @@ async fn the_margin_ranking_is_paged_with_ranks_running_on() {
         html.body
     );
 }
+
+/// A plan goes only when no org's subscription is on it (its orgs would lose their limits);
+/// the refusal says how many are.
+#[tokio::test]
+async fn a_plan_is_deleted_only_when_no_org_is_on_it() {
+    let w = world().await;
+    let plans = |o: &Value| -> Vec<String> {
+        o["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["plan_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    w.ok(
+        "billing/save_plan",
+        &[
+            ("plan_name", "starter"),
+            ("max_agents", "2"),
+            ("max_seats", ""),
+            ("max_storage_mb", ""),
+            ("max_tokens_per_month", ""),
+        ],
+    )
+    .await;
+    assert!(plans(&w.ok("billing/overview", &[]).await).contains(&"starter".to_string()));
+    w.ok("billing/delete_plan", &[("plan_name", "starter")])
+        .await;
+    assert!(!plans(&w.ok("billing/overview", &[]).await).contains(&"starter".to_string()));
+    let again = w
+        .app
+        .call(
+            "billing/delete_plan",
+            Some(&w.root),
+            &[("plan_name", "starter")],
+        )
+        .await;
+    assert_eq!(again.status, 404, "{}", again.body);
+
+    sqlx::query(
+        "insert into subscription (org_id, plan_name, status) values ($1, 'pro_monthly', 'active')",
+    )
+    .bind(w.org)
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+    let refused = w
+        .app
+        .call(
+            "billing/delete_plan",
+            Some(&w.root),
+            &[("plan_name", "pro_monthly")],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.contains("1 organization is on this plan"),
+        "{}",
+        refused.body
+    );
+    assert!(plans(&w.ok("billing/overview", &[]).await).contains(&"pro_monthly".to_string()));
+}
