@@ -541,22 +541,24 @@ pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(),
     let date = NaiveDate::parse_from_str(effective_from.trim(), "%Y-%m-%d")
         .map_err(|_| AppError::field("effective_from", "This is not a date."))?;
     // Through the platform function: usage sits behind row-level security, and the caller acts
-    // in no org, so a direct query would always find none.
-    let used = sqlx::query_scalar!(
-        r#"select platform.model_price_in_use($1) as "used!""#,
-        model.trim()
-    )
-    .fetch_one(&services.pool)
-    .await?;
+    // in no org, so a direct query would always find none. The check and the delete are one
+    // statement: that narrows the window for usage priced meanwhile, but does not close it
+    // (the pricing trigger takes no lock on the price row).
     let done = sqlx::query!(
-        "delete from model_price where model = $1 and effective_from = $2 and not $3",
+        "delete from model_price where model = $1 and effective_from = $2
+            and not platform.model_price_in_use($1)",
         model.trim(),
-        date,
-        used
+        date
     )
     .execute(&services.pool)
     .await?;
     if done.rows_affected() == 0 {
+        let used = sqlx::query_scalar!(
+            r#"select platform.model_price_in_use($1) as "used!""#,
+            model.trim()
+        )
+        .fetch_one(&services.pool)
+        .await?;
         return Err(if used {
             AppError::Conflict(
                 "Usage was already priced with this model; add a new price from a later date instead.".into(),
@@ -598,8 +600,9 @@ fn limit(
     }
 }
 
-/// Deletes a plan no org's subscription is on (superadmins); the check and the delete are one
-/// statement, so a subscription moved onto the plan meanwhile keeps it.
+/// Deletes a plan no org's subscription is on (superadmins). The check and the delete are one
+/// statement, which narrows, but does not close, the window for a subscription moved onto the
+/// plan at that moment.
 pub async fn delete_plan(plan_name: &str) -> Result<(), AppError> {
     let services = superadmin().await?;
     let name = plan_name.trim();
