@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     auth::submission_error,
+    orgs::refetch_detail_after,
     ui::{
         form_alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
@@ -189,14 +190,16 @@ fn AgentTable(rows: Vec<AgentRow>, registry: bool) -> impl IntoView {
     .into_any()
 }
 
-/// The Agents tab of the org detail view, with the data and actions the view loads and keys.
+/// The Agents tab of the org detail view, with the data the view loads; a change refetches it.
 #[component]
 pub fn OrgAgentsTab(
     org_id: String,
     agents: Result<OrgAgentList, crate::AppError>,
-    assign: ServerAction<AssignAgent>,
-    unassign: ServerAction<UnassignAgent>,
 ) -> impl IntoView {
+    let assign = ServerAction::<AssignAgent>::new();
+    let unassign = ServerAction::<UnassignAgent>::new();
+    refetch_detail_after(assign);
+    refetch_detail_after(unassign);
     let error = Signal::derive(move || {
         submission_error(assign)
             .get()

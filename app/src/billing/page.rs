@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     auth::{submission_error, SessionInfo},
+    orgs::refetch_detail_after,
     ui::{
         form_alert, invalid,
         style::{DANGER, FOCUS_RING, INPUT, PRIMARY, SECONDARY},
@@ -84,12 +85,11 @@ fn data_url(csv: &str) -> String {
 }
 
 #[component]
-pub fn BillingTabView(
-    org_id: String,
-    tab: Result<BillingTab, AppError>,
-    default_rate: ServerAction<SetDefaultRate>,
-    agent_rate: ServerAction<SetAgentRate>,
-) -> impl IntoView {
+pub fn BillingTabView(org_id: String, tab: Result<BillingTab, AppError>) -> impl IntoView {
+    let default_rate = ServerAction::<SetDefaultRate>::new();
+    let agent_rate = ServerAction::<SetAgentRate>::new();
+    refetch_detail_after(default_rate);
+    refetch_detail_after(agent_rate);
     let rate_error = submission_error(default_rate);
     let agent_error = submission_error(agent_rate);
     let notice = use_query_map()
@@ -424,6 +424,7 @@ pub fn BillingPage() -> impl IntoView {
                     Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
                     Ok(o) => {
                         let (prices, plans) = (o.prices.clone(), o.plans.clone());
+                        let shown = o.orgs.len() as i64;
                         view! {
                         <h2 class="mt-6 text-sm font-semibold">{format!("Organizations by margin, {}", o.month)}</h2>
                         {if o.orgs.is_empty() {
@@ -456,7 +457,7 @@ pub fn BillingPage() -> impl IntoView {
                                 </table>
                                 {(o.ranked > RANKING_PAGE).then(|| {
                                     let pages = (o.ranked + RANKING_PAGE - 1) / RANKING_PAGE;
-                                    let last = o.first_rank + RANKING_PAGE.min(o.ranked - o.first_rank + 1) - 1;
+                                    let last = o.first_rank + shown - 1;
                                     view! {
                                         <Pager
                                             info=format!("Ranks {}–{last} of {} · page {} of {pages}", o.first_rank, o.ranked, o.page)

@@ -9,9 +9,9 @@ use leptos_router::{
 
 use super::{org_detail, Organization, TabData, PRODUCTS};
 use crate::{
-    agents::{AssignAgent, OrgAgentsTab, UnassignAgent},
+    agents::OrgAgentsTab,
     auth::SessionInfo,
-    billing::{BillingTabView, SetAgentRate, SetDefaultRate},
+    billing::BillingTabView,
     credentials::CredentialsTab,
     members::UserRow,
     ui::{
@@ -67,30 +67,14 @@ pub fn OrgDetail() -> impl IntoView {
             .filter(|t| TABS.iter().any(|(k, _)| k == t))
             .unwrap_or_else(|| "overview".to_string())
     };
-    let assign = ServerAction::<AssignAgent>::new();
-    let unassign = ServerAction::<UnassignAgent>::new();
-    // Rate changes redirect to the address they came from: their versions make the refetch.
-    let default_rate = ServerAction::<SetDefaultRate>::new();
-    let agent_rate = ServerAction::<SetAgentRate>::new();
     let search = use_location().search;
     let refresh = RwSignal::new(0u64);
     provide_context(DetailRefresh(refresh));
     // The org and the open tab's data from one server function: a tab with a resource of its
     // own, inside this Suspense, did not hydrate after a direct load.
     let org = Resource::new(
-        move || {
-            (
-                id(),
-                tab(),
-                month(),
-                search.get(),
-                assign.version().get(),
-                unassign.version().get(),
-                default_rate.version().get() + agent_rate.version().get(),
-                refresh.get(),
-            )
-        },
-        |(id, tab, month, _, _, _, _, _)| org_detail(id, tab, month),
+        move || (id(), tab(), month(), search.get(), refresh.get()),
+        |(id, tab, month, _, _)| org_detail(id, tab, month),
     );
     view! {
         <Suspense fallback=|| ()>
@@ -118,13 +102,13 @@ pub fn OrgDetail() -> impl IntoView {
                                 },
                                 "agents" => match data {
                                     TabData::Agents(agents) => view! {
-                                        <OrgAgentsTab org_id=org.id.clone() agents assign unassign />
+                                        <OrgAgentsTab org_id=org.id.clone() agents />
                                     }.into_any(),
                                     _ => ().into_any(),
                                 },
                                 "billing" => match data {
                                     TabData::Billing(tab) => view! {
-                                        <BillingTabView org_id=org.id.clone() tab default_rate agent_rate />
+                                        <BillingTabView org_id=org.id.clone() tab />
                                     }.into_any(),
                                     _ => ().into_any(),
                                 },
