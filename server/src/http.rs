@@ -49,6 +49,10 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(context, app::shell))
+        .layer(middleware::from_fn_with_state(
+            state.services.clone(),
+            guard_pages,
+        ))
         .layer(middleware::from_fn(guard_server_functions))
         // Pages, server-function answers and the WASM go out compressed to clients that accept
         // it (the WASM shrinks to about 40 %).
@@ -119,6 +123,56 @@ async fn guard_server_functions(request: Request, next: Next) -> Response {
         parts.status = status;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Every page declares its need (`app::tenancy::access::NEEDS`); a caller who does not meet it
+/// still gets the page (it explains, and sends visitors to sign in), but with the refusal's
+/// status, so that no client mistakes a refusal for the page. An address that is no declared
+/// page is left to the router (404).
+async fn guard_pages(State(services): State<Services>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if request.method() != Method::GET || path.starts_with("/api/") || path.starts_with("/pkg/") {
+        return next.run(request).await;
+    }
+    let Some(pattern) = app::tenancy::access::page_pattern(path) else {
+        return next.run(request).await;
+    };
+    let (parts, body) = request.into_parts();
+    let verdict = app::tenancy::gate::page_verdict(&services, &parts, pattern).await;
+    let next_path = parts.uri.path().to_string();
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    match verdict {
+        Ok(()) => {}
+        // Visitors sign in first, and come back.
+        Err(AppError::Unauthorized) if response.status().is_success() => {
+            let target = if next_path == "/" {
+                "/sign-in".to_string()
+            } else {
+                format!("/sign-in?next={}", urlencode(&next_path))
+            };
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response();
+        }
+        Err(AppError::Unauthorized) => {}
+        Err(err) => {
+            if response.status().is_success() {
+                *response.status_mut() =
+                    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::FORBIDDEN);
+            }
+        }
+    }
+    response
+}
+
+/// A path as a query value: everything but unreserved characters and `/` percent-encoded.
+fn urlencode(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn is_cross_site(headers: &HeaderMap) -> bool {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::request::Parts;
+use leptos::server_fn::ServerFn;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -11,12 +11,11 @@ use super::{
     AgentChoice, AgentKey, AgentPage, AgentRow, IssuedKey, OrgAgentList, MODELS, PAGE_SIZE,
 };
 use crate::{
-    context::{services, Services},
     error::parse_uuid,
     orgs::escape_like,
     tenancy::{
         agent::{new_key, KEY_PREFIX},
-        gate::{self, request_parts, Tenant},
+        gate::{Access, Gate, Platform, Tenant},
     },
     AppError,
 };
@@ -31,14 +30,40 @@ fn effective(status: String, org_active: Option<bool>) -> String {
 }
 
 pub async fn list(q: String, page: i64) -> Result<AgentPage, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
+    let gate = Gate::open(super::ListAgents::PATH)?;
     let q: String = q.trim().chars().take(100).collect();
-    let page = page.max(1);
+    let page = crate::ui::clamp_page(page);
     let search = (!q.is_empty()).then(|| escape_like(&q));
     let offset = ((page - 1) * PAGE_SIZE).min(i32::MAX as i64) as i32;
-    let principal = gate::principal(&services, &parts).await?;
-    if principal.superadmin().is_ok() {
+    let mut tenant = match gate.platform_or_tenant().await? {
+        Access::Tenant(tenant) => tenant,
+        Access::Platform(platform) => return registry(&platform, q, page, search, offset).await,
+    };
+    let org = tenant.org_id;
+    let org_name = sqlx::query_scalar!("select name from organization where org_id = $1", org)
+        .fetch_one(tenant.conn())
+        .await?;
+    let (rows, matching) = org_rows(&mut tenant, search.as_deref(), offset).await?;
+    tenant.commit().await?;
+    Ok(AgentPage {
+        q,
+        page,
+        rows,
+        matching,
+        registry: false,
+        org_name: Some(org_name),
+    })
+}
+
+/// Every agent on the platform, assigned or not (superadmins).
+async fn registry(
+    platform: &Platform,
+    q: String,
+    page: i64,
+    search: Option<String>,
+    offset: i32,
+) -> Result<AgentPage, AppError> {
+    {
         let rows = sqlx::query!(
             r#"select agent_id as "agent_id!", name as "name!", email as "email!",
                       model as "model!", status as "status!", org_id, org_name, org_active,
@@ -48,10 +73,10 @@ pub async fn list(q: String, page: i64) -> Result<AgentPage, AppError> {
             PAGE_SIZE as i32,
             offset
         )
-        .fetch_all(&services.pool)
+        .fetch_all(platform.pool())
         .await?;
         let matching = rows.first().map(|r| r.total).unwrap_or(0);
-        return Ok(AgentPage {
+        Ok(AgentPage {
             q,
             page,
             matching,
@@ -71,24 +96,8 @@ pub async fn list(q: String, page: i64) -> Result<AgentPage, AppError> {
                     keys: r.keys,
                 })
                 .collect(),
-        });
+        })
     }
-    let mut tenant = gate::tenant(&services, &parts, None).await?;
-    tenant.require_page("agents")?;
-    let org = tenant.org_id;
-    let org_name = sqlx::query_scalar!("select name from organization where org_id = $1", org)
-        .fetch_one(tenant.conn())
-        .await?;
-    let (rows, matching) = org_rows(&mut tenant, search.as_deref(), offset).await?;
-    tenant.commit().await?;
-    Ok(AgentPage {
-        q,
-        page,
-        rows,
-        matching,
-        registry: false,
-        org_name: Some(org_name),
-    })
 }
 
 /// The org's agents, read under its row-level security scope.
@@ -134,9 +143,7 @@ async fn org_rows(
 }
 
 pub async fn create(name: String, email: String, model: String) -> Result<IssuedKey, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let admin = gate::principal(&services, &parts).await?.superadmin()?;
+    let platform = Gate::open(super::CreateAgent::PATH)?.platform().await?;
     let mut errors = BTreeMap::new();
     let name = name.trim().to_string();
     if name.is_empty() {
@@ -161,8 +168,8 @@ pub async fn create(name: String, email: String, model: String) -> Result<Issued
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let principal = admin.principal();
-    let mut tx = services.pool.begin().await?;
+    let principal = platform.principal();
+    let mut tx = platform.pool().begin().await?;
     let agent_id = sqlx::query_scalar!(
         r#"select platform.create_agent($1, $2, $3, $4) as "id!""#,
         name,
@@ -224,21 +231,29 @@ async fn issue_in(
 }
 
 pub async fn issue_key(agent_id: &str, label: String) -> Result<IssuedKey, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let admin = gate::principal(&services, &parts).await?.superadmin()?;
+    let platform = Gate::open(super::IssueKey::PATH)?.platform().await?;
     let agent_id = parse_uuid(agent_id, "agent_id", "an agent")?;
     let label: String = label.trim().chars().take(100).collect();
-    let mut conn = services.pool.acquire().await?;
-    let issued = issue_in(&mut conn, agent_id, &label, admin.principal().user_id).await?;
+    let principal = platform.principal();
+    let mut tx = platform.pool().begin().await?;
+    let issued = issue_in(&mut tx, agent_id, &label, principal.user_id).await?;
+    platform_audit(
+        &mut tx,
+        principal,
+        "agent.key_issue",
+        &agent_id.to_string(),
+        json!({
+            "key_id": issued.key_id, "label": label,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(agent = %agent_id, "agent key issued");
     Ok(issued)
 }
 
 pub async fn keys(agent_id: &str) -> Result<Vec<AgentKey>, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    gate::principal(&services, &parts).await?.superadmin()?;
+    let platform = Gate::open(super::AgentKeys::PATH)?.platform().await?;
     let agent_id = parse_uuid(agent_id, "agent_id", "an agent")?;
     let rows = sqlx::query!(
         r#"select key_id as "key_id!", prefix as "prefix!", label as "label!",
@@ -246,7 +261,7 @@ pub async fn keys(agent_id: &str) -> Result<Vec<AgentKey>, AppError> {
              from platform.agent_keys($1)"#,
         agent_id
     )
-    .fetch_all(&services.pool)
+    .fetch_all(platform.pool())
     .await?;
     Ok(rows
         .into_iter()
@@ -262,36 +277,59 @@ pub async fn keys(agent_id: &str) -> Result<Vec<AgentKey>, AppError> {
 }
 
 pub async fn revoke_key(key_id: &str) -> Result<(), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    gate::principal(&services, &parts).await?.superadmin()?;
+    let platform = Gate::open(super::RevokeKey::PATH)?.platform().await?;
     let key_id = parse_uuid(key_id, "key_id", "a key")?;
+    let mut tx = platform.pool().begin().await?;
     let revoked = sqlx::query_scalar!("select platform.revoke_agent_key($1)", key_id)
-        .fetch_one(&services.pool)
+        .fetch_one(&mut *tx)
         .await?;
-    match revoked {
-        Some(true) => Ok(()),
-        _ => Err(AppError::NotFound("An unrevoked key".to_string())),
+    if revoked != Some(true) {
+        return Err(AppError::NotFound("An unrevoked key".to_string()));
     }
+    platform_audit(
+        &mut tx,
+        platform.principal(),
+        "agent.key_revoke",
+        &key_id.to_string(),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A platform event on the audit log (no org's), in the caller's transaction.
+async fn platform_audit(
+    conn: &mut sqlx::PgConnection,
+    principal: &crate::tenancy::gate::Principal,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "select platform.record_audit(null, $1, $2, $3, $4, $5, $6)",
+        principal.user_id,
+        action,
+        target,
+        principal.client.ip,
+        principal.client.user_agent,
+        details
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn org_agents(org_id: &str) -> Result<OrgAgentList, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    org_agents_in(&services, &parts, org_id).await
+    org_agents_in(Gate::open(super::OrgAgents::PATH)?, org_id).await
 }
 
-/// The same, with the request's context read by the caller before any `.await`.
-pub async fn org_agents_in(
-    services: &Services,
-    parts: &Parts,
-    org_id: &str,
-) -> Result<OrgAgentList, AppError> {
-    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = gate::manage(services, parts, org_id).await?;
-    tenant.require_page("agents")?;
+/// The org's agents, and for a superadmin the unassigned pool to assign from: the pool is the
+/// platform's, so nobody else sees it.
+pub async fn org_agents_in(gate: Gate, org_id: &str) -> Result<OrgAgentList, AppError> {
+    let mut tenant = gate.tenant_in(org_id).await?;
     let (assigned, _) = org_rows(&mut tenant, None, 0).await?;
-    let can_assign = tenant.require_admin().is_ok();
+    let can_assign = tenant.grant.superadmin;
     let unassigned = if can_assign {
         sqlx::query!(
             r#"select agent_id as "agent_id!", name as "name!", email as "email!",
@@ -319,36 +357,24 @@ pub async fn org_agents_in(
     })
 }
 
-/// The org's owners and admins (and superadmins) with the Agents section, acting in `org_id`.
-async fn assigner(org_id: &str) -> Result<Tenant, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let tenant = gate::manage(&services, &parts, org_id).await?;
-    tenant.require_admin()?;
-    tenant.require_page("agents")?;
-    Ok(tenant)
-}
-
+/// Assigns an agent from the platform's pool (superadmins).
 pub async fn assign(org_id: &str, agent_id: &str) -> Result<(), AppError> {
-    let mut tenant = assigner(org_id).await?;
+    let platform = Gate::open(super::AssignAgent::PATH)?.platform().await?;
+    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
+    let mut tenant = platform.act_in(org_id).await?;
     let agent_id = parse_uuid(agent_id, "agent_id", "an agent")?;
     let serving = sqlx::query_scalar!("select platform.assign_agent($1)", agent_id)
         .fetch_one(tenant.conn())
         .await?
         .ok_or_else(|| AppError::NotFound("The agent".to_string()))?;
     if serving != tenant.org_id {
-        // Which org has it is another org's business: only the platform may know.
-        let message = if tenant.principal.superadmin {
-            let other = sqlx::query_scalar!("select platform.org_label($1)", serving)
-                .fetch_one(tenant.conn())
-                .await?
-                .unwrap_or_default();
-            format!("This agent is already assigned to {other}; unassign it there first.")
-        } else {
-            "This agent is already assigned to another organization.".to_string()
-        };
-        return Err(AppError::Conflict(message));
+        let other = sqlx::query_scalar!("select platform.org_label($1)", serving)
+            .fetch_one(tenant.conn())
+            .await?
+            .unwrap_or_default();
+        return Err(AppError::Conflict(format!(
+            "This agent is already assigned to {other}; unassign it there first."
+        )));
     }
     tenant
         .audit("agent.assign", &agent_id.to_string(), json!({}))
@@ -356,8 +382,11 @@ pub async fn assign(org_id: &str, agent_id: &str) -> Result<(), AppError> {
     tenant.commit().await
 }
 
+/// Releases an agent back to the platform's pool (the org's agent admins, superadmins).
 pub async fn unassign(org_id: &str, agent_id: &str) -> Result<(), AppError> {
-    let mut tenant = assigner(org_id).await?;
+    let mut tenant = Gate::open(super::UnassignAgent::PATH)?
+        .tenant_in(org_id)
+        .await?;
     let agent_id = parse_uuid(agent_id, "agent_id", "an agent")?;
     let done = sqlx::query_scalar!(r#"select platform.unassign_agent($1) as "done!""#, agent_id)
         .fetch_one(tenant.conn())

@@ -13,7 +13,8 @@ use crate::{
     context::{services, Services},
     orgs,
     tenancy::{
-        gate::{self, request_parts, Client, Principal, Tenant},
+        access::Section,
+        gate::{self, request_parts, Client, Gate, Principal, Tenant},
         host::{classify, HostTarget},
     },
     AppError,
@@ -76,16 +77,22 @@ pub async fn current() -> Result<Option<SessionInfo>, AppError> {
         .active_org
         .and_then(|id| orgs.iter().find(|o| o.id == id.to_string()).cloned());
     // What the gate allows in the org this request resolves to; nothing when it resolves none.
-    let pages = if principal.superadmin {
-        crate::orgs::PAGES.iter().map(|p| p.to_string()).collect()
+    let sections: Vec<Section> = if principal.superadmin {
+        Section::ALL.to_vec()
     } else if active_org.is_none() {
         Vec::new()
     } else {
-        match gate::tenant(&services, &parts, None).await {
-            Ok(tenant) => tenant.pages.clone(),
+        let gate = Gate::with(
+            services.clone(),
+            parts.clone(),
+            <crate::orgs::CurrentOrg as leptos::server_fn::ServerFn>::PATH,
+        )?;
+        match gate.tenant().await {
+            Ok(tenant) => tenant.grant.sections.clone(),
             Err(_) => Vec::new(),
         }
     };
+    let pages = sections.iter().map(|s| s.key().to_string()).collect();
     Ok(Some(SessionInfo {
         pages,
         user_id: principal.user_id.to_string(),

@@ -153,6 +153,17 @@ pub struct PlanRow {
     pub max_tokens_per_month: Option<i64>,
 }
 
+/// The org's Billing & Costs tab for one month (`""`: the current one): read-only to the org,
+/// whose rates and plan are the platform's to set.
+#[server(endpoint = "billing/org_billing")]
+pub async fn org_billing(
+    org_id: String,
+    #[server(default)] month: String,
+) -> Result<BillingTab, AppError> {
+    let gate = crate::tenancy::gate::Gate::open(<OrgBilling as leptos::server_fn::ServerFn>::PATH)?;
+    server::tab_in(gate, &org_id, &month).await
+}
+
 /// Sets the org's default rate per agent per month (dollars, like "50" or "49.99").
 #[server(endpoint = "billing/set_default_rate")]
 pub async fn set_default_rate(org_id: String, rate: String) -> Result<(), AppError> {
@@ -211,9 +222,10 @@ pub async fn delete_plan(plan_name: String) -> Result<(), AppError> {
 /// Starts a Stripe subscription for the org on a Stripe price or plan id (superadmins).
 #[server(endpoint = "billing/start_stripe_subscription")]
 pub async fn start_stripe_subscription(org_id: String, price: String) -> Result<(), AppError> {
-    let services = crate::context::services()?;
-    let parts = crate::tenancy::gate::request_parts()?;
-    stripe::start(&services, &parts, &org_id, &price).await?;
+    let gate = crate::tenancy::gate::Gate::open(
+        <StartStripeSubscription as leptos::server_fn::ServerFn>::PATH,
+    )?;
+    stripe::start(gate, &org_id, &price).await?;
     leptos_axum::redirect(&format!(
         "/organizations/{org_id}/edit?tab=subscription&saved=1"
     ));

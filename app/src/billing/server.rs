@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::request::Parts;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use leptos::server_fn::ServerFn;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -15,11 +15,10 @@ use super::{
     PlanRow,
 };
 use crate::{
-    context::{services, Services},
     error::parse_uuid,
     tenancy::{
         agent::AgentTenant,
-        gate::{self, request_parts, Tenant},
+        gate::{Gate, Platform, Tenant},
     },
     AppError,
 };
@@ -73,28 +72,9 @@ fn big(text: Option<String>) -> i128 {
     text.and_then(|t| t.parse().ok()).unwrap_or(0)
 }
 
-async fn manager_in(services: &Services, parts: &Parts, org_id: &str) -> Result<Tenant, AppError> {
-    let org = parse_uuid(org_id, "org_id", "an organization")?;
-    let tenant = gate::manage(services, parts, org).await?;
-    tenant.require_admin()?;
-    tenant.require_page("billing")?;
-    Ok(tenant)
-}
-
-async fn manager(org_id: &str) -> Result<Tenant, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    manager_in(&services, &parts, org_id).await
-}
-
 /// The tab for one month (`""`: the current one).
-pub async fn tab_in(
-    services: &Services,
-    parts: &Parts,
-    org_id: &str,
-    month: &str,
-) -> Result<BillingTab, AppError> {
-    let mut tenant = manager_in(services, parts, org_id).await?;
+pub async fn tab_in(gate: Gate, org_id: &str, month: &str) -> Result<BillingTab, AppError> {
+    let mut tenant = gate.tenant_in(org_id).await?;
     let org = tenant.org_id;
     let current = month_of(Utc::now().date_naive());
     let month = if month.trim().is_empty() {
@@ -264,13 +244,8 @@ pub async fn tab_in(
 }
 
 /// The Overview tab's health: the allowances and the plan, for anyone who may open the org.
-pub async fn health_in(
-    services: &Services,
-    parts: &Parts,
-    org_id: &str,
-) -> Result<(Vec<Allowance>, String), AppError> {
-    let org = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = gate::manage(services, parts, org).await?;
+pub async fn health_in(gate: Gate, org_id: &str) -> Result<(Vec<Allowance>, String), AppError> {
+    let mut tenant = gate.tenant_in(org_id).await?;
     let health = health(&mut tenant).await?;
     tenant.commit().await?;
     Ok(health)
@@ -307,8 +282,17 @@ fn rate_cents(text: &str, field: &str) -> Result<i64, AppError> {
     Ok(cents as i64)
 }
 
+/// The tenant handle for a platform change to `org_id`'s entitlements (rates, plans): only a
+/// superadmin's.
+async fn entitlement(endpoint: &'static str, org_id: &str) -> Result<Tenant, AppError> {
+    let platform = Gate::open(endpoint)?.platform().await?;
+    platform
+        .act_in(parse_uuid(org_id, "org_id", "an organization")?)
+        .await
+}
+
 pub async fn set_default_rate(org_id: &str, rate: &str) -> Result<(), AppError> {
-    let mut tenant = manager(org_id).await?;
+    let mut tenant = entitlement(super::SetDefaultRate::PATH, org_id).await?;
     let cents = rate_cents(rate, "rate")?;
     let org = tenant.org_id;
     sqlx::query!(
@@ -325,7 +309,7 @@ pub async fn set_default_rate(org_id: &str, rate: &str) -> Result<(), AppError> 
 }
 
 pub async fn set_agent_rate(org_id: &str, agent_id: &str, rate: &str) -> Result<(), AppError> {
-    let mut tenant = manager(org_id).await?;
+    let mut tenant = entitlement(super::SetAgentRate::PATH, org_id).await?;
     let agent = parse_uuid(agent_id, "agent_id", "an agent")?;
     let org = tenant.org_id;
     let name = sqlx::query_scalar!(
@@ -365,22 +349,20 @@ pub async fn set_agent_rate(org_id: &str, agent_id: &str, rate: &str) -> Result<
     tenant.commit().await
 }
 
-async fn superadmin() -> Result<Services, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    gate::principal(&services, &parts).await?.superadmin()?;
-    Ok(services)
+/// The platform handle for a change to prices and plans (superadmins).
+async fn superadmin(endpoint: &'static str) -> Result<Platform, AppError> {
+    Gate::open(endpoint)?.platform().await
 }
 
 pub async fn overview(page: i64) -> Result<Overview, AppError> {
-    let services = superadmin().await?;
+    let platform = superadmin(super::BillingOverview::PATH).await?;
     let mut orgs: Vec<OverviewRow> = sqlx::query!(
         r#"select org_id as "org_id!", org_number as "number!", name as "name!",
                   agents as "agents!", revenue_cents as "revenue!",
                   round(cost_micros)::text as cost
              from platform.margin_overview()"#
     )
-    .fetch_all(&services.pool)
+    .fetch_all(platform.pool())
     .await?
     .into_iter()
     .map(|r| OverviewRow {
@@ -413,12 +395,12 @@ pub async fn overview(page: i64) -> Result<Overview, AppError> {
         .skip(first)
         .take(super::RANKING_PAGE as usize)
         .collect();
-    let prices = model_prices(&services.pool).await?;
+    let prices = model_prices(platform.pool()).await?;
     let plans = sqlx::query!(
         r#"select plan_name, max_agents::bigint as max_agents, max_seats::bigint as max_seats,
                   max_storage_bytes, max_tokens_per_month from plan order by plan_name"#
     )
-    .fetch_all(&services.pool)
+    .fetch_all(platform.pool())
     .await?
     .into_iter()
     .map(|p| PlanRow {
@@ -475,7 +457,7 @@ pub async fn save_model_price(
     input_price: &str,
     output_price: &str,
 ) -> Result<(), AppError> {
-    let services = superadmin().await?;
+    let platform = superadmin(super::SaveModelPrice::PATH).await?;
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let model = model.trim();
     if !valid_model(model) {
@@ -531,13 +513,13 @@ pub async fn save_model_price(
         input,
         output
     )
-    .execute(&services.pool)
+    .execute(platform.pool())
     .await?;
     Ok(())
 }
 
 pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(), AppError> {
-    let services = superadmin().await?;
+    let platform = superadmin(super::DeleteModelPrice::PATH).await?;
     let date = NaiveDate::parse_from_str(effective_from.trim(), "%Y-%m-%d")
         .map_err(|_| AppError::field("effective_from", "This is not a date."))?;
     // Through the platform function: usage sits behind row-level security, and the caller acts
@@ -550,14 +532,14 @@ pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(),
         model.trim(),
         date
     )
-    .execute(&services.pool)
+    .execute(platform.pool())
     .await?;
     if done.rows_affected() == 0 {
         let used = sqlx::query_scalar!(
             r#"select platform.model_price_in_use($1) as "used!""#,
             model.trim()
         )
-        .fetch_one(&services.pool)
+        .fetch_one(platform.pool())
         .await?;
         return Err(if used {
             AppError::Conflict(
@@ -604,17 +586,17 @@ fn limit(
 /// statement, which narrows, but does not close, the window for a subscription moved onto the
 /// plan at that moment.
 pub async fn delete_plan(plan_name: &str) -> Result<(), AppError> {
-    let services = superadmin().await?;
+    let platform = superadmin(super::DeletePlan::PATH).await?;
     let name = plan_name.trim();
     let done = sqlx::query!(
         "delete from plan where plan_name = $1 and platform.plan_in_use($1) = 0",
         name
     )
-    .execute(&services.pool)
+    .execute(platform.pool())
     .await?;
     if done.rows_affected() == 0 {
         let on_it = sqlx::query_scalar!(r#"select platform.plan_in_use($1) as "n!""#, name)
-            .fetch_one(&services.pool)
+            .fetch_one(platform.pool())
             .await?;
         return Err(if on_it > 0 {
             AppError::Conflict(format!(
@@ -636,7 +618,7 @@ pub async fn save_plan(
     max_storage_mb: &str,
     max_tokens: &str,
 ) -> Result<(), AppError> {
-    let services = superadmin().await?;
+    let platform = superadmin(super::SavePlan::PATH).await?;
     let mut errors = BTreeMap::new();
     let name = plan_name.trim().to_lowercase();
     if name.is_empty()
@@ -676,7 +658,7 @@ pub async fn save_plan(
         storage,
         tokens
     )
-    .execute(&services.pool)
+    .execute(platform.pool())
     .await?;
     Ok(())
 }

@@ -514,15 +514,13 @@ async fn write(
 /// Starts a Stripe subscription for an org on a price (superadmins): a customer if it has none,
 /// then the subscription, recorded on the Subscription tab.
 pub async fn start(
-    services: &Services,
-    parts: &axum::http::request::Parts,
+    gate: crate::tenancy::gate::Gate,
     org_id: &str,
     price: &str,
 ) -> Result<(), AppError> {
     let org = crate::error::parse_uuid(org_id, "org_id", "an organization")?;
-    let admin = crate::tenancy::gate::principal(services, parts)
-        .await?
-        .superadmin()?;
+    let services = gate.services().clone();
+    let admin = gate.platform().await?;
     let Some(stripe) = services.stripe.clone() else {
         return Err(AppError::Conflict(
             "Stripe is not configured on this server (TENANTRY_STRIPE_SECRET_KEY).".into(),
@@ -540,7 +538,7 @@ pub async fn start(
             "Enter the Stripe price or plan id, like price_1Nx… or pro_monthly.",
         ));
     }
-    let mut tenant = admin.act_in(&services.pool, org).await?;
+    let mut tenant = admin.act_in(org).await?;
     let found = sqlx::query!(
         r#"select o.name, o.contact_email, s.stripe_customer_id, s.stripe_subscription_id,
                   s.seats as "seats?", s.status as "status?", s.platform as "platform?"
@@ -571,7 +569,7 @@ pub async fn start(
             let customer = stripe
                 .create_customer(org, &found.name, &found.contact_email)
                 .await?;
-            let mut tenant = admin.act_in(&services.pool, org).await?;
+            let mut tenant = admin.act_in(org).await?;
             sqlx::query!(
                 "insert into subscription (org_id, platform, stripe_customer_id)
                  values ($1, 'stripe', $2)
@@ -588,7 +586,7 @@ pub async fn start(
     let sub = stripe
         .create_subscription(org, &customer, price, found.seats.unwrap_or(1))
         .await?;
-    let mut tenant = admin.act_in(&services.pool, org).await?;
+    let mut tenant = admin.act_in(org).await?;
     sqlx::query!(
         "insert into subscription (org_id, platform) values ($1, 'stripe')
          on conflict (org_id) do update set platform = 'stripe', stripe_subscription_id = null",

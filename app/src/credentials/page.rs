@@ -192,13 +192,7 @@ fn LlmKeysSection(org_id: String, llm: LlmKeys) -> impl IntoView {
                         {PROVIDERS.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
                     </select>
                 </div>
-                <div>
-                    <label for="llm-scope" class="block text-sm font-medium">"Key for"</label>
-                    <select id="llm-scope" name="scope" class=INPUT>
-                        <option value="organization">"The organization"</option>
-                        <option value="user">"Only me"</option>
-                    </select>
-                </div>
+                <p class="text-xs text-slate-600">"The organization's key. Members keep their own on "<a class="underline" href="/llm-keys">"Your LLM keys"</a>"."</p>
                 <div>
                     <label for="llm-key" class="block text-sm font-medium">"Key"</label>
                     <input id="llm-key" name="key" type="password" autocomplete="new-password" class=INPUT aria-invalid=invalid(error, "key") />

@@ -3,18 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::request::Parts;
+use leptos::server_fn::ServerFn;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{CredentialRow, KINDS, MAX_SECRET_CHARS};
 use crate::{
-    context::{services, Services},
     error::parse_uuid,
-    tenancy::{
-        agent::AgentTenant,
-        gate::{self, request_parts, Tenant},
-    },
+    tenancy::{agent::AgentTenant, gate::Gate},
     AppError,
 };
 
@@ -22,35 +18,15 @@ fn masked(last4: &str) -> String {
     format!("••••{last4}")
 }
 
-async fn manager(org_id: &str) -> Result<(Tenant, Services), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let tenant = manager_in(&services, &parts, org_id).await?;
-    Ok((tenant, services))
-}
-
-async fn manager_in(services: &Services, parts: &Parts, org_id: &str) -> Result<Tenant, AppError> {
-    let org = parse_uuid(org_id, "org_id", "an organization")?;
-    let tenant = gate::manage(services, parts, org).await?;
-    tenant.require_admin()?;
-    tenant.require_page("agents")?;
-    Ok(tenant)
-}
-
 pub async fn list(org_id: &str) -> Result<Vec<CredentialRow>, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    Ok(tab_in(&services, &parts, org_id).await?.rows)
+    Ok(tab_in(Gate::open(super::ListCredentials::PATH)?, org_id)
+        .await?
+        .rows)
 }
 
-/// The detail view's tab: the credentials and the agents one may be scoped to (the request's
-/// context read by the caller before any `.await`).
-pub async fn tab_in(
-    services: &Services,
-    parts: &Parts,
-    org_id: &str,
-) -> Result<super::CredentialTab, AppError> {
-    let mut tenant = manager_in(services, parts, org_id).await?;
+/// The detail view's tab: the credentials and the agents one may be scoped to.
+pub async fn tab_in(gate: Gate, org_id: &str) -> Result<super::CredentialTab, AppError> {
+    let mut tenant = gate.tenant_in(org_id).await?;
     let org = tenant.org_id;
     let rows = sqlx::query!(
         r#"select c.credential_id, c.name, c.kind, c.agent_id, a.name as "agent_name?",
@@ -98,7 +74,9 @@ pub async fn save(
     agent_id: String,
     secret: String,
 ) -> Result<String, AppError> {
-    let (mut tenant, services) = manager(org_id).await?;
+    let gate = Gate::open(super::SaveCredential::PATH)?;
+    let services = gate.services().clone();
+    let mut tenant = gate.tenant_in(org_id).await?;
     let org = tenant.org_id;
     let mut errors = BTreeMap::new();
     let name = name.trim().to_lowercase();
@@ -215,7 +193,9 @@ pub async fn save(
 }
 
 pub async fn delete(org_id: &str, credential_id: &str) -> Result<(), AppError> {
-    let (mut tenant, _) = manager(org_id).await?;
+    let mut tenant = Gate::open(super::DeleteCredential::PATH)?
+        .tenant_in(org_id)
+        .await?;
     let id = parse_uuid(credential_id, "credential_id", "a credential")?;
     let org = tenant.org_id;
     let deleted = sqlx::query!(

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use leptos::server_fn::ServerFn;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -13,28 +14,13 @@ use super::{
 };
 use crate::{
     agents::MODELS,
-    context::services,
     error::parse_uuid,
-    tenancy::{
-        agent::AgentTenant,
-        gate::{self, request_parts, Tenant},
-    },
+    tenancy::{agent::AgentTenant, gate::Gate},
     AppError,
 };
 
-async fn member(page_admin: bool) -> Result<Tenant, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let tenant = gate::tenant(&services, &parts, None).await?;
-    tenant.require_page("guardrails")?;
-    if page_admin {
-        tenant.require_admin()?;
-    }
-    Ok(tenant)
-}
-
 pub async fn list_policies() -> Result<Vec<PolicyRow>, AppError> {
-    let mut tenant = member(false).await?;
+    let mut tenant = Gate::open(super::ListPolicies::PATH)?.tenant().await?;
     let org = tenant.org_id;
     let rows = sqlx::query!(
         "select policy_id, name, kind, enabled, priority, params, updated_at
@@ -66,7 +52,7 @@ pub async fn save_policy(
     priority: String,
     params: String,
 ) -> Result<String, AppError> {
-    let mut tenant = member(true).await?;
+    let mut tenant = Gate::open(super::SavePolicy::PATH)?.tenant().await?;
     let mut errors = BTreeMap::new();
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
@@ -173,7 +159,7 @@ fn name_taken(err: sqlx::Error) -> AppError {
 }
 
 pub async fn delete_policy(policy_id: &str) -> Result<(), AppError> {
-    let mut tenant = member(true).await?;
+    let mut tenant = Gate::open(super::DeletePolicy::PATH)?.tenant().await?;
     let id = parse_uuid(policy_id, "policy_id", "a policy")?;
     let org = tenant.org_id;
     let deleted = sqlx::query!(
@@ -193,7 +179,7 @@ pub async fn delete_policy(policy_id: &str) -> Result<(), AppError> {
 }
 
 pub async fn list_interventions(action: String) -> Result<Vec<InterventionRow>, AppError> {
-    let mut tenant = member(false).await?;
+    let mut tenant = Gate::open(super::ListInterventions::PATH)?.tenant().await?;
     let org = tenant.org_id;
     let action = match action.trim() {
         "block" | "redact" => Some(action.trim().to_string()),

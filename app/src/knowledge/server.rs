@@ -3,28 +3,23 @@
 
 use std::collections::BTreeMap;
 
+use leptos::server_fn::ServerFn;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Entry, EntryPage, PAGE_SIZE, VISIBILITIES};
 use crate::{
-    context::services,
     error::parse_uuid,
-    tenancy::gate::{self, request_parts, Tenant},
+    tenancy::{
+        access::{Level, Section},
+        gate::Gate,
+    },
     AppError,
 };
 
 /// Longest search query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
-
-async fn member() -> Result<Tenant, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let tenant = gate::tenant(&services, &parts, None).await?;
-    tenant.require_page("knowledge")?;
-    Ok(tenant)
-}
 
 /// Whether the org is the platform owner's.
 async fn is_owner_org(conn: &mut PgConnection, org: Uuid) -> Result<bool, AppError> {
@@ -37,37 +32,36 @@ async fn is_owner_org(conn: &mut PgConnection, org: Uuid) -> Result<bool, AppErr
 }
 
 /// Entries the org reads (its own, and shared ones of the owner org), newest first, or ranked
-/// by a search. `viewer` sees its own private entries; `None` (an agent) sees no private ones.
+/// by a search. `viewer` sees their own private entries (nobody else's, admins included);
+/// `None` (an agent) sees no private ones.
 pub async fn search(
     conn: &mut PgConnection,
     org: Uuid,
-    viewer: Option<(Uuid, bool)>,
+    viewer: Option<Uuid>,
     q: &str,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Entry>, i64), AppError> {
-    let (viewer_id, viewer_admin) = viewer.map_or((None, false), |(id, admin)| (Some(id), admin));
     let query = (!q.trim().is_empty()).then(|| q.trim().to_string());
     let rows = sqlx::query!(
-        r#"with q as (select websearch_to_tsquery('english', coalesce($4, '')) as tsq)
+        r#"with q as (select websearch_to_tsquery('english', coalesce($3, '')) as tsq)
            select e.entry_id, e.org_id, e.title, e.body, e.tags, e.source, e.visibility,
                   e.shared, e.updated_at,
-                  case when $4::text is null then null
+                  case when $3::text is null then null
                        else ts_headline('english', e.body, q.tsq,
                               'StartSel=[,StopSel=],MaxFragments=1,MaxWords=30,MinWords=10') end
                     as snippet,
-                  case when $4::text is null then null else ts_rank_cd(e.search, q.tsq) end
+                  case when $3::text is null then null else ts_rank_cd(e.search, q.tsq) end
                     as rank,
                   count(*) over () as "total!"
              from knowledge_entry e, q
             where (e.org_id = $1 or (e.shared and e.org_id = (select platform.owner_org_id())))
-              and (e.visibility <> 'private' or (e.org_id = $1 and ($3 or e.created_by = $2)))
-              and ($4::text is null or e.search @@ q.tsq)
+              and (e.visibility <> 'private' or (e.org_id = $1 and e.created_by = $2))
+              and ($3::text is null or e.search @@ q.tsq)
             order by rank desc nulls last, e.updated_at desc, e.entry_id
-            limit $5 offset $6"#,
+            limit $4 offset $5"#,
         org,
-        viewer_id,
-        viewer_admin,
+        viewer,
         query,
         limit,
         offset
@@ -108,12 +102,11 @@ fn check_query(q: &str) -> Result<String, AppError> {
 }
 
 pub async fn list(q: String, page: i64) -> Result<EntryPage, AppError> {
-    let mut tenant = member().await?;
+    let mut tenant = Gate::open(super::ListEntries::PATH)?.tenant().await?;
     let q = check_query(&q)?;
-    let page = page.max(1);
+    let page = crate::ui::clamp_page(page);
     let org = tenant.org_id;
-    let admin = tenant.require_admin().is_ok();
-    let viewer = Some((tenant.principal.user_id, admin));
+    let viewer = Some(tenant.principal.user_id);
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
     let (rows, matching) = search(tenant.conn(), org, viewer, &q, PAGE_SIZE, offset).await?;
     tenant.commit().await?;
@@ -126,20 +119,18 @@ pub async fn list(q: String, page: i64) -> Result<EntryPage, AppError> {
 }
 
 pub async fn get(entry_id: &str) -> Result<Entry, AppError> {
-    let mut tenant = member().await?;
+    let mut tenant = Gate::open(super::GetEntry::PATH)?.tenant().await?;
     let id = parse_uuid(entry_id, "entry_id", "an entry")?;
     let org = tenant.org_id;
-    let admin = tenant.require_admin().is_ok();
     let me = tenant.principal.user_id;
     let row = sqlx::query!(
         "select entry_id, org_id, title, body, tags, source, visibility, shared, updated_at
            from knowledge_entry
           where entry_id = $1
             and (org_id = $2 or (shared and org_id = (select platform.owner_org_id())))
-            and (visibility <> 'private' or (org_id = $2 and ($3 or created_by = $4)))",
+            and (visibility <> 'private' or (org_id = $2 and created_by = $3))",
         id,
         org,
-        admin,
         me
     )
     .fetch_optional(tenant.conn())
@@ -195,8 +186,9 @@ pub async fn save(
     visibility: String,
     shared: bool,
 ) -> Result<String, AppError> {
-    let mut tenant = member().await?;
+    let mut tenant = Gate::open(super::SaveEntry::PATH)?.tenant().await?;
     let org = tenant.org_id;
+    let admin = tenant.may(Section::Knowledge, Level::Admin);
     let mut errors = BTreeMap::new();
     let title = title.trim().to_string();
     if title.is_empty() || title.chars().count() > 300 {
@@ -229,11 +221,11 @@ pub async fn save(
             vec!["Choose organization, team, public or private.".to_string()],
         );
     }
-    if shared && !is_owner_org(tenant.conn(), org).await? {
+    if shared && !(admin && is_owner_org(tenant.conn(), org).await?) {
         errors.insert(
             "shared".to_string(),
             vec![
-                "Only the platform owner's organization shares knowledge with every organization."
+                "Only admins of the platform owner's organization share knowledge with every organization."
                     .to_string(),
             ],
         );
@@ -264,7 +256,9 @@ pub async fn save(
             "update knowledge_entry
                 set title = $3, body = $4, tags = $5, source = $6, visibility = $7, shared = $8,
                     updated_at = now()
-              where entry_id = $1 and org_id = $2 returning entry_id",
+              where entry_id = $1 and org_id = $2
+                and (created_by = $9 or ($10 and visibility <> 'private'))
+              returning entry_id",
             id,
             org,
             title,
@@ -272,13 +266,15 @@ pub async fn save(
             &tags,
             source,
             visibility,
-            shared
+            shared,
+            me,
+            admin
         )
         .fetch_optional(tenant.conn())
         .await?
         {
             Some(id) => id,
-            None => return Err(not_editable(tenant.conn(), id).await),
+            None => return Err(not_editable(tenant.conn(), id, org, me).await),
         }
     };
     tenant
@@ -292,36 +288,49 @@ pub async fn save(
     Ok(id.to_string())
 }
 
-/// Why an entry this org cannot write is out of reach: shared from the owner org, or unknown.
-async fn not_editable(conn: &mut PgConnection, id: Uuid) -> AppError {
-    let shared = sqlx::query_scalar!(
-        r#"select exists (select from knowledge_entry where entry_id = $1) as "seen!""#,
-        id
+/// Why an entry the caller cannot write is out of reach: shared from the owner org, someone
+/// else's (changed only by its author or an admin), or unknown (other people's private entries
+/// are unknown to everyone else).
+async fn not_editable(conn: &mut PgConnection, id: Uuid, org: Uuid, me: Uuid) -> AppError {
+    let seen = sqlx::query!(
+        "select org_id from knowledge_entry
+          where entry_id = $1 and (visibility <> 'private' or created_by = $2)",
+        id,
+        me
     )
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await;
-    match shared {
-        Ok(true) => AppError::Forbidden(
+    match seen {
+        Ok(Some(row)) if row.org_id != org => AppError::Forbidden(
             "Shared knowledge is edited only in the platform owner's organization.".to_string(),
         ),
-        Ok(false) => AppError::NotFound("The entry".to_string()),
+        Ok(Some(_)) => AppError::Forbidden(
+            "Only the entry's author or an admin of this organization can change it.".to_string(),
+        ),
+        Ok(None) => AppError::NotFound("The entry".to_string()),
         Err(e) => e.into(),
     }
 }
 
 pub async fn delete(entry_id: &str) -> Result<(), AppError> {
-    let mut tenant = member().await?;
+    let mut tenant = Gate::open(super::DeleteEntry::PATH)?.tenant().await?;
     let id = parse_uuid(entry_id, "entry_id", "an entry")?;
     let org = tenant.org_id;
+    let me = tenant.principal.user_id;
+    let admin = tenant.may(Section::Knowledge, Level::Admin);
     let deleted = sqlx::query!(
-        "delete from knowledge_entry where entry_id = $1 and org_id = $2",
+        "delete from knowledge_entry
+          where entry_id = $1 and org_id = $2
+            and (created_by = $3 or ($4 and visibility <> 'private'))",
         id,
-        org
+        org,
+        me,
+        admin
     )
     .execute(tenant.conn())
     .await?;
     if deleted.rows_affected() == 0 {
-        return Err(not_editable(tenant.conn(), id).await);
+        return Err(not_editable(tenant.conn(), id, org, me).await);
     }
     tenant
         .audit("knowledge.delete", &id.to_string(), json!({}))
@@ -330,11 +339,11 @@ pub async fn delete(entry_id: &str) -> Result<(), AppError> {
 }
 
 pub async fn mark_platform_owner(org_id: &str) -> Result<(), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let admin = gate::principal(&services, &parts).await?.superadmin()?;
+    let platform = Gate::open(super::MarkPlatformOwner::PATH)?
+        .platform()
+        .await?;
     let org = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = admin.act_in(&services.pool, org).await?;
+    let mut tenant = platform.act_in(org).await?;
     sqlx::query!("select platform.mark_platform_owner($1)", org)
         .fetch_one(tenant.conn())
         .await?;

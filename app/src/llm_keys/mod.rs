@@ -124,28 +124,50 @@ pub fn resolve<K: Clone>(
     )
 }
 
-/// Saves a key for the org (`scope` "organization", admins) or for the caller ("user").
+/// Saves the org's key for a provider (the org's agent admins).
 #[server(endpoint = "llm_keys/save_llm_key")]
 pub async fn save_llm_key(
     org_id: String,
     provider: String,
-    scope: String,
     key: String,
-    #[server(default)] from: String,
 ) -> Result<String, AppError> {
-    let masked = server::save(&org_id, &provider, &scope, &key).await?;
-    leptos_axum::redirect(&back(&from, &org_id, "saved"));
+    let gate = crate::tenancy::gate::Gate::open(<SaveLlmKey as leptos::server_fn::ServerFn>::PATH)?;
+    let masked = server::save(gate, &org_id, &provider, &key, false).await?;
+    leptos_axum::redirect(&back("org", &org_id, "saved"));
     Ok(masked)
 }
 
+/// Deletes any of the org's keys, members' included (the org's agent admins).
 #[server(endpoint = "llm_keys/delete_llm_key")]
-pub async fn delete_llm_key(
+pub async fn delete_llm_key(org_id: String, llm_key_id: String) -> Result<(), AppError> {
+    let gate =
+        crate::tenancy::gate::Gate::open(<DeleteLlmKey as leptos::server_fn::ServerFn>::PATH)?;
+    server::delete(gate, &org_id, &llm_key_id, false).await?;
+    leptos_axum::redirect(&back("org", &org_id, "deleted"));
+    Ok(())
+}
+
+/// Saves the caller's own key for a provider, in the org they act in (any member).
+#[server(endpoint = "llm_keys/save_own_llm_key")]
+pub async fn save_own_llm_key(
     org_id: String,
-    llm_key_id: String,
-    #[server(default)] from: String,
-) -> Result<(), AppError> {
-    server::delete(&org_id, &llm_key_id).await?;
-    leptos_axum::redirect(&back(&from, &org_id, "deleted"));
+    provider: String,
+    key: String,
+) -> Result<String, AppError> {
+    let gate =
+        crate::tenancy::gate::Gate::open(<SaveOwnLlmKey as leptos::server_fn::ServerFn>::PATH)?;
+    let masked = server::save(gate, &org_id, &provider, &key, true).await?;
+    leptos_axum::redirect(&back("own", &org_id, "saved"));
+    Ok(masked)
+}
+
+/// Deletes one of the caller's own keys.
+#[server(endpoint = "llm_keys/delete_own_llm_key")]
+pub async fn delete_own_llm_key(org_id: String, llm_key_id: String) -> Result<(), AppError> {
+    let gate =
+        crate::tenancy::gate::Gate::open(<DeleteOwnLlmKey as leptos::server_fn::ServerFn>::PATH)?;
+    server::delete(gate, &org_id, &llm_key_id, true).await?;
+    leptos_axum::redirect(&back("own", &org_id, "deleted"));
     Ok(())
 }
 

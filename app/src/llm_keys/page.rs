@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_query_map};
 
-use super::{own_llm_keys, provider_label, DeleteLlmKey, OwnKeyList, SaveLlmKey, PROVIDERS};
+use super::{own_llm_keys, provider_label, DeleteOwnLlmKey, OwnKeyList, SaveOwnLlmKey, PROVIDERS};
 use crate::{
     auth::{submission_error, SessionInfo},
     ui::{
@@ -29,8 +29,8 @@ pub fn OwnLlmKeysPage() -> impl IntoView {
         }
         .into_any();
     }
-    let save = ServerAction::<SaveLlmKey>::new();
-    let delete = ServerAction::<DeleteLlmKey>::new();
+    let save = ServerAction::<SaveOwnLlmKey>::new();
+    let delete = ServerAction::<DeleteOwnLlmKey>::new();
     let search = use_location().search;
     // Refetched after every save or delete, also when the address it returns to is unchanged.
     let data = Resource::new(
@@ -67,8 +67,8 @@ pub fn OwnLlmKeysPage() -> impl IntoView {
 #[component]
 fn OwnKeys(
     own: OwnKeyList,
-    save: ServerAction<SaveLlmKey>,
-    delete: ServerAction<DeleteLlmKey>,
+    save: ServerAction<SaveOwnLlmKey>,
+    delete: ServerAction<DeleteOwnLlmKey>,
 ) -> impl IntoView {
     let error = submission_error(save);
     let delete_error = submission_error(delete);
@@ -130,8 +130,6 @@ fn OwnKeys(
         <ActionForm action=save attr:class="mt-6 grid grid-cols-2 items-end gap-4 rounded-lg border border-slate-200 p-4" attr:novalidate=true>
             <h2 class="col-span-2 text-sm font-semibold">"Add or replace a key"</h2>
             <input type="hidden" name="org_id" value=save_org />
-            <input type="hidden" name="scope" value="user" />
-            <input type="hidden" name="from" value="own" />
             <div>
                 <label for="own-provider" class="block text-sm font-medium">"Provider"</label>
                 <select id="own-provider" name="provider" class=INPUT aria-invalid=invalid(error, "provider")>

@@ -1,19 +1,19 @@
 //! The server side of LLM keys: saved and deleted by an org's admins (org keys) or by a member
 //! for themself (user keys), resolved for agents.
 
-use axum::http::request::Parts;
+use leptos::server_fn::ServerFn;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{provider_label, resolve, LlmKeyRow, LlmKeys, OwnKeyList, Source, PROVIDERS};
 use crate::{
-    context::{services, Services},
+    context::Services,
     credentials::cipher::shown_tail,
     error::parse_uuid,
     tenancy::{
         agent::AgentTenant,
-        gate::{self, request_parts, Tenant},
+        gate::{Gate, Tenant},
     },
     AppError,
 };
@@ -28,11 +28,6 @@ fn aad_name(provider: &str) -> String {
 
 fn masked(last4: &str) -> String {
     format!("••••{last4}")
-}
-
-async fn member_in(services: &Services, parts: &Parts, org_id: &str) -> Result<Tenant, AppError> {
-    let org = parse_uuid(org_id, "org_id", "an organization")?;
-    gate::manage(services, parts, org).await
 }
 
 /// The org's "allow user keys" policy (on until an admin switches it off).
@@ -76,9 +71,7 @@ pub async fn tab_in(tenant: &mut Tenant) -> Result<LlmKeys, AppError> {
 
 /// The caller's own keys in the org they are acting in, and whether the org lets agents use them.
 pub async fn own() -> Result<OwnKeyList, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let mut tenant = gate::tenant(&services, &parts, None).await?;
+    let mut tenant = Gate::open(super::OwnLlmKeys::PATH)?.tenant().await?;
     let (org, user) = (tenant.org_id, tenant.principal.user_id);
     let org_name = sqlx::query_scalar!("select name from organization where org_id = $1", org)
         .fetch_one(tenant.conn())
@@ -110,28 +103,17 @@ pub async fn own() -> Result<OwnKeyList, AppError> {
     })
 }
 
+/// Saves the org's key (`own` false) or the caller's own (`own` true), through `gate`.
 pub async fn save(
+    gate: Gate,
     org_id: &str,
     provider: &str,
-    scope: &str,
     key: &str,
+    own: bool,
 ) -> Result<String, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let mut tenant = member_in(&services, &parts, org_id).await?;
-    let user = match scope.trim() {
-        "organization" | "" => {
-            tenant.require_admin()?;
-            None
-        }
-        "user" => Some(tenant.principal.user_id),
-        _ => {
-            return Err(AppError::field(
-                "scope",
-                "Choose the organization or yourself.",
-            ))
-        }
-    };
+    let services = gate.services().clone();
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let user = own.then_some(tenant.principal.user_id);
     let provider = provider.trim();
     if !PROVIDERS.iter().any(|(p, _)| *p == provider) {
         return Err(AppError::field(
@@ -177,10 +159,9 @@ pub async fn save(
     Ok(masked(&last4))
 }
 
-pub async fn delete(org_id: &str, key_id: &str) -> Result<(), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let mut tenant = member_in(&services, &parts, org_id).await?;
+/// Deletes a key of the org's (`own` false: any, members' included) or one of the caller's.
+pub async fn delete(gate: Gate, org_id: &str, key_id: &str, own: bool) -> Result<(), AppError> {
+    let mut tenant = gate.tenant_in(org_id).await?;
     let id = parse_uuid(key_id, "llm_key_id", "an LLM key")?;
     let org = tenant.org_id;
     let owner = sqlx::query_scalar!(
@@ -191,9 +172,9 @@ pub async fn delete(org_id: &str, key_id: &str) -> Result<(), AppError> {
     .fetch_optional(tenant.conn())
     .await?
     .ok_or_else(|| AppError::NotFound("The key".to_string()))?;
-    // Members delete their own keys; admins any of the org's.
-    if owner != Some(tenant.principal.user_id) {
-        tenant.require_admin()?;
+    // Through the own-key endpoint, only the caller's own (others' are not theirs to know).
+    if own && owner != Some(tenant.principal.user_id) {
+        return Err(AppError::NotFound("The key".to_string()));
     }
     sqlx::query!(
         "delete from llm_key where org_id = $1 and llm_key_id = $2",
@@ -209,10 +190,9 @@ pub async fn delete(org_id: &str, key_id: &str) -> Result<(), AppError> {
 }
 
 pub async fn set_allow(org_id: &str, allow: bool) -> Result<(), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let mut tenant = member_in(&services, &parts, org_id).await?;
-    tenant.require_admin()?;
+    let mut tenant = Gate::open(super::SetAllowUserKeys::PATH)?
+        .tenant_in(org_id)
+        .await?;
     let org = tenant.org_id;
     sqlx::query!(
         "update org_account set allow_user_llm_keys = $2 where org_id = $1",
@@ -255,22 +235,44 @@ pub async fn key_for(
         None => None,
         Some(id) => {
             let id = parse_uuid(id, "user_id", "a user")?;
-            let member = sqlx::query_scalar!(
-                r#"select exists (select from membership where org_id = $1 and user_id = $2) as "m!""#,
+            let active = sqlx::query_scalar!(
+                r#"select u.status = 'active' as "active!"
+                     from membership m join app_user u on u.user_id = m.user_id
+                    where m.org_id = $1 and m.user_id = $2"#,
                 org,
                 id
             )
-            .fetch_one(agent.conn())
+            .fetch_optional(agent.conn())
             .await?;
-            if !member {
-                return Err(AppError::field(
-                    "user_id",
-                    "This user is not a member of the agent's organization.",
-                ));
+            match active {
+                None => {
+                    return Err(AppError::field(
+                        "user_id",
+                        "This user is not a member of the agent's organization.",
+                    ))
+                }
+                Some(active) => Some((id, active)),
             }
-            Some(id)
         }
     };
+    // A disabled member's own key is not handed out; the org's may be, for them.
+    let (user, user_active) = match user {
+        Some((id, active)) => (Some(id), active),
+        None => (None, false),
+    };
+    // The server's own keys only while the org is within its token allowance, and only if its
+    // plan allows them at all.
+    let server_keys = sqlx::query!(
+        r#"select coalesce((select t.quota is null or t.used < t.quota
+                              from org_allowances($1) t where t.resource = 'tokens'), true)
+                    as "within!",
+                  coalesce((select p.server_llm_keys from subscription s
+                              join plan p on p.plan_name = s.plan_name
+                             where s.org_id = $1), true) as "plan_allows!""#,
+        org
+    )
+    .fetch_one(agent.conn())
+    .await?;
     let allow = allows_user_keys(agent.conn(), org).await?;
     let rows = sqlx::query!(
         "select user_id, nonce, ciphertext from llm_key
@@ -292,11 +294,12 @@ pub async fn key_for(
             .find(|r| r.user_id == u)
             .map(|r| Candidate::Stored(u, &r.nonce, &r.ciphertext))
     };
-    let user_key = user.and_then(|u| stored(Some(u)));
+    let user_key = user.filter(|_| user_active).and_then(|u| stored(Some(u)));
     let org_key = stored(None);
     let env_key = services
         .llm_env_keys
         .get(provider)
+        .filter(|_| server_keys.within && server_keys.plan_allows)
         .map(|k| Candidate::Environment(k));
     let (choice, reason) = resolve(
         provider,
@@ -306,8 +309,17 @@ pub async fn key_for(
         env_key.as_ref(),
     );
     let Some((source, candidate)) = choice else {
+        let why = if !server_keys.plan_allows && services.llm_env_keys.contains_key(provider) {
+            "the organization's plan does not include the platform's keys".to_string()
+        } else if !server_keys.within && services.llm_env_keys.contains_key(provider) {
+            "the organization has used its monthly token allowance, so the platform's key is \
+             not handed out"
+                .to_string()
+        } else {
+            reason
+        };
         return Err(AppError::NotFound(format!(
-            "A {} key for this agent ({reason})",
+            "A {} key for this agent ({why})",
             provider_label(provider)
         )));
     };

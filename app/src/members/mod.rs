@@ -41,7 +41,7 @@ impl UserQuery {
                 "active" | "disabled" => self.status.clone(),
                 _ => String::new(),
             },
-            page: self.page.max(1),
+            page: crate::ui::clamp_page(self.page),
         }
     }
 

@@ -15,7 +15,8 @@ use super::{
 };
 use crate::{
     auth::submission_error,
-    orgs::{role_label, PAGES},
+    orgs::role_label,
+    tenancy::access::Section,
     ui::{
         form_alert as alert, invalid,
         style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
@@ -323,12 +324,12 @@ fn UserEditor(
         .into_iter()
         .map(|m| {
             let user_id = user.id.clone();
-            let checkboxes = PAGES
+            let checkboxes = Section::ALL
                 .iter()
-                .map(|p| {
+                .map(|section| {
+                    let p = section.key();
                     let checked = m.pages.iter().any(|x| x == p);
-                    let mut label = p.to_string();
-                    label[..1].make_ascii_uppercase();
+                    let label = section.label();
                     view! {
                         <label class="flex items-center gap-2">
                             <input type="checkbox" name=format!("pages[{p}]") checked=checked class="rounded border-slate-300" />

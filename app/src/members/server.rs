@@ -2,29 +2,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::request::Parts;
+use leptos::server_fn::ServerFn;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{Membership, UserPage, UserQuery, UserRow, PAGE_SIZE};
 use crate::{
     auth::{password, session_insert_user, validate_new_user},
-    context::{services, Services},
     error::parse_uuid,
-    orgs::{add_member, escape_like, PAGES},
-    tenancy::gate::{self, request_parts, Tenant},
+    orgs::{add_member, escape_like},
+    tenancy::{
+        access::{is_admin_role, role_level, Grant, Section},
+        gate::{Access, Gate, Tenant},
+    },
     AppError,
 };
-
-/// The active org, as its admin with the Users section.
-/// Takes the request's services and parts from its caller, which read them before its first
-/// `.await`: during server rendering the reactive owner holding them may be gone after one.
-async fn org_admin(services: &Services, parts: &Parts) -> Result<Tenant, AppError> {
-    let tenant = gate::tenant(services, parts, None).await?;
-    tenant.require_admin()?;
-    tenant.require_page("users")?;
-    Ok(tenant)
-}
 
 fn memberships(value: serde_json::Value) -> Vec<Membership> {
     value
@@ -165,36 +157,40 @@ async fn role_names(tenant: &mut Tenant) -> Result<Vec<String>, AppError> {
 }
 
 pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
+    let gate = Gate::open(super::ListUsers::PATH)?;
     let query = query.normalized();
-    let principal = gate::principal(&services, &parts).await?;
-    if principal.superadmin().is_ok() {
-        let (rows, matching) = platform_users(&services.pool, None, &query).await?;
-        // New users go into the org the superadmin is acting in, if any.
-        let (org_id, org_name, roles) = match gate::tenant(&services, &parts, None).await {
-            Ok(mut tenant) => {
-                let roles = role_names(&mut tenant).await?;
-                let org = tenant.org_id;
-                let name =
-                    sqlx::query_scalar!("select name from organization where org_id = $1", org)
-                        .fetch_one(tenant.conn())
-                        .await?;
-                (Some(org.to_string()), Some(name), roles)
-            }
-            Err(_) => (None, None, Vec::new()),
-        };
-        return Ok(UserPage {
-            query,
-            rows,
-            matching,
-            all_orgs: true,
-            org_id,
-            org_name,
-            roles,
-        });
-    }
-    let mut tenant = org_admin(&services, &parts).await?;
+    let mut tenant = match gate.platform_or_tenant().await? {
+        Access::Tenant(tenant) => tenant,
+        Access::Platform(platform) => {
+            let (rows, matching) = platform_users(platform.pool(), None, &query).await?;
+            // New users go into the org the superadmin is acting in, if any.
+            let acting = match platform.principal().active_org {
+                Some(org) => platform.act_in(org).await,
+                None => Err(AppError::NotFound("Organization".to_string())),
+            };
+            let (org_id, org_name, roles) = match acting {
+                Ok(mut tenant) => {
+                    let roles = role_names(&mut tenant).await?;
+                    let org = tenant.org_id;
+                    let name =
+                        sqlx::query_scalar!("select name from organization where org_id = $1", org)
+                            .fetch_one(tenant.conn())
+                            .await?;
+                    (Some(org.to_string()), Some(name), roles)
+                }
+                Err(_) => (None, None, Vec::new()),
+            };
+            return Ok(UserPage {
+                query,
+                rows,
+                matching,
+                all_orgs: true,
+                org_id,
+                org_name,
+                roles,
+            });
+        }
+    };
     let (rows, matching) = org_users(&mut tenant, None, &query).await?;
     let roles = role_names(&mut tenant).await?;
     let org = tenant.org_id;
@@ -214,29 +210,29 @@ pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
 }
 
 pub async fn get(user_id: &str) -> Result<UserRow, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
+    let gate = Gate::open(super::GetUser::PATH)?;
     let user_id = parse_uuid(user_id, "user_id", "a user")?;
-    let principal = gate::principal(&services, &parts).await?;
-    let found = if principal.superadmin().is_ok() {
-        platform_users(
-            &services.pool,
-            Some(user_id),
-            &UserQuery::default().normalized(),
-        )
-        .await?
-        .0
-    } else {
-        let mut tenant = org_admin(&services, &parts).await?;
-        let rows = org_users(
-            &mut tenant,
-            Some(user_id),
-            &UserQuery::default().normalized(),
-        )
-        .await?
-        .0;
-        tenant.commit().await?;
-        rows
+    let found = match gate.platform_or_tenant().await? {
+        Access::Platform(platform) => {
+            platform_users(
+                platform.pool(),
+                Some(user_id),
+                &UserQuery::default().normalized(),
+            )
+            .await?
+            .0
+        }
+        Access::Tenant(mut tenant) => {
+            let rows = org_users(
+                &mut tenant,
+                Some(user_id),
+                &UserQuery::default().normalized(),
+            )
+            .await?
+            .0;
+            tenant.commit().await?;
+            rows
+        }
     };
     found
         .into_iter()
@@ -251,12 +247,10 @@ pub async fn create(
     password_text: String,
     role: &str,
 ) -> Result<String, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = gate::manage(&services, &parts, org_id).await?;
-    tenant.require_admin()?;
-    tenant.require_page("users")?;
+    let mut tenant = Gate::open(super::CreateUser::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org_id = tenant.org_id;
     let user = validate_new_user(&name, &email, &password_text)?;
     let roles = role_names(&mut tenant).await?;
     if !roles.iter().any(|r| r == role) {
@@ -288,8 +282,7 @@ pub async fn update(
     status: String,
     bound_org_id: String,
 ) -> Result<(), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
+    let gate = Gate::open(super::UpdateUser::PATH)?;
     let user_id = parse_uuid(user_id, "user_id", "a user")?;
     let mut errors = BTreeMap::new();
     let name = name.trim().to_string();
@@ -325,7 +318,11 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let principal = gate::principal(&services, &parts).await?;
+    let access = gate.platform_or_tenant().await?;
+    let principal = match &access {
+        Access::Platform(platform) => platform.principal().clone(),
+        Access::Tenant(tenant) => tenant.principal.clone(),
+    };
     if user_id == principal.user_id && status == "disabled" {
         return Err(AppError::field(
             "status",
@@ -344,40 +341,44 @@ pub async fn update(
         }
         _ => None,
     };
-    if let Ok(admin) = principal.superadmin() {
-        let updated = sqlx::query_scalar!(
-            r#"select platform.admin_update_user($1, $2, $3, $4, $5) as "updated!""#,
-            user_id,
-            name,
-            email,
-            status,
-            bound
-        )
-        .fetch_one(&services.pool)
-        .await
-        .map_err(|e| email_taken(&e).unwrap_or_else(|| e.into()))?;
-        if !updated {
-            return Err(AppError::NotFound("The user".to_string()));
+    let mut tenant = match access {
+        Access::Tenant(tenant) => tenant,
+        Access::Platform(platform) => {
+            let updated = sqlx::query_scalar!(
+                r#"select platform.admin_update_user($1, $2, $3, $4, $5) as "updated!""#,
+                user_id,
+                name,
+                email,
+                status,
+                bound
+            )
+            .fetch_one(platform.pool())
+            .await
+            .map_err(|e| email_taken(&e).unwrap_or_else(|| e.into()))?;
+            if !updated {
+                return Err(AppError::NotFound("The user".to_string()));
+            }
+            let p = platform.principal();
+            let _ = sqlx::query!(
+                "select platform.record_audit($1, $2, 'user.update', $3, $4, $5, $6)",
+                bound,
+                p.user_id,
+                email,
+                p.client.ip,
+                p.client.user_agent,
+                json!({ "status": status, "bound_org_id": bound })
+            )
+            .execute(platform.pool())
+            .await;
+            return Ok(());
         }
-        let p = admin.principal();
-        let _ = sqlx::query!(
-            "select platform.record_audit($1, $2, 'user.update', $3, $4, $5, $6)",
-            bound,
-            p.user_id,
-            email,
-            p.client.ip,
-            p.client.user_agent,
-            json!({ "status": status, "bound_org_id": bound })
-        )
-        .execute(&services.pool)
-        .await;
-        return Ok(());
-    }
-    // An org admin edits members of its own org who belong nowhere else.
-    let mut tenant = org_admin(&services, &parts).await?;
+    };
+    // An org admin edits members of its own org who belong nowhere else; an owner's account
+    // only an owner changes.
     let org = tenant.org_id;
     let target = sqlx::query!(
-        "select u.is_superadmin from membership m join app_user u on u.user_id = m.user_id
+        "select u.is_superadmin, m.role_name
+           from membership m join app_user u on u.user_id = m.user_id
           where m.org_id = $1 and m.user_id = $2",
         org,
         user_id
@@ -390,8 +391,13 @@ pub async fn update(
         user_id,
         org
     )
-    .fetch_one(&services.pool)
+    .fetch_one(tenant.conn())
     .await?;
+    if target.role_name == "owner" && !tenant.grant.is_owner() {
+        return Err(AppError::Forbidden(
+            "Only an owner of this organization can change an owner's account.".to_string(),
+        ));
+    }
     if target.is_superadmin || elsewhere > 0 {
         return Err(AppError::Forbidden(
             "This user also belongs to other organizations; a platform superadmin can edit it."
@@ -433,33 +439,47 @@ pub async fn set_membership(
     own_pages: bool,
     pages: BTreeMap<String, String>,
 ) -> Result<(), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let user_id = parse_uuid(user_id, "user_id", "a user")?;
-    let mut tenant = gate::manage(&services, &parts, org_id).await?;
-    tenant.require_admin()?;
-    tenant.require_page("users")?;
-    if user_id == tenant.principal.user_id
-        && !matches!(role, "owner" | "admin")
-        && !tenant.principal.superadmin
-    {
-        return Err(AppError::field(
-            "role",
-            "You cannot take away your own admin role.",
-        ));
-    }
+    let mut tenant = Gate::open(super::SetMembership::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org_id = tenant.org_id;
     let roles = role_names(&mut tenant).await?;
     if !roles.iter().any(|r| r == role) {
         return Err(AppError::field("role", "Choose a role."));
     }
-    let unknown: Vec<&String> = pages
-        .keys()
-        .filter(|p| !PAGES.contains(&p.as_str()))
-        .collect();
-    if !unknown.is_empty() {
+    if pages.keys().any(|p| Section::from_key(p).is_none()) {
         return Err(AppError::field("pages", "Choose only Admin App sections."));
     }
+    let current = sqlx::query!(
+        r#"select m.role_name, coalesce(m.pages, r.pages) as "pages!",
+                  (select count(*) from membership o
+                    where o.org_id = m.org_id and o.role_name = 'owner') as "owners!"
+             from membership m
+             join org_role r on r.org_id = m.org_id and r.role_name = m.role_name
+            where m.org_id = $1 and m.user_id = $2"#,
+        org_id,
+        user_id
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("The membership".to_string()))?;
+    let new_sections = if own_pages {
+        Section::parse_all(&pages.keys().collect::<Vec<_>>())
+    } else {
+        crate::tenancy::access::BUILTIN_ROLES
+            .iter()
+            .find(|(name, _, _)| *name == role)
+            .map(|(_, _, sections)| sections.to_vec())
+            .unwrap_or_default()
+    };
+    check_membership_change(
+        &tenant.grant,
+        user_id == tenant.principal.user_id,
+        (&current.role_name, &Section::parse_all(&current.pages)),
+        (role, &new_sections),
+        current.owners,
+    )?;
     let pages: Option<Vec<String>> = own_pages.then(|| pages.into_keys().collect());
     let updated = sqlx::query!(
         "update membership set role_name = $3, pages = $4, updated_at = now()
@@ -484,22 +504,70 @@ pub async fn set_membership(
     tenant.commit().await
 }
 
-pub async fn org_members(org_id: &str) -> Result<Vec<UserRow>, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    org_members_in(&services, &parts, org_id).await
+/// Whether `caller` may change a membership from `current` to `new` (role, sections):
+/// - an admin cannot widen their own role or sections (a superadmin narrowed them for a
+///   reason), nor take away their own admin role;
+/// - only an owner (or a superadmin) makes or unmakes an owner;
+/// - the last owner stays an owner.
+pub fn check_membership_change(
+    caller: &Grant,
+    own: bool,
+    current: (&str, &[Section]),
+    new: (&str, &[Section]),
+    owners: i64,
+) -> Result<(), AppError> {
+    let (current_role, current_sections) = current;
+    let (new_role, new_sections) = new;
+    if caller.superadmin {
+        if current_role == "owner" && new_role != "owner" && owners <= 1 {
+            return Err(last_owner());
+        }
+        return Ok(());
+    }
+    if (current_role == "owner" || new_role == "owner") && !caller.is_owner() {
+        return Err(AppError::field(
+            "role",
+            "Only an owner of this organization can make or change an owner.",
+        ));
+    }
+    if current_role == "owner" && new_role != "owner" && owners <= 1 {
+        return Err(last_owner());
+    }
+    if own {
+        if !is_admin_role(new_role) {
+            return Err(AppError::field(
+                "role",
+                "You cannot take away your own admin role.",
+            ));
+        }
+        if role_level(new_role) > role_level(current_role)
+            || (new_role == "owner" && current_role != "owner")
+        {
+            return Err(AppError::field("role", "You cannot raise your own role."));
+        }
+        if new_sections.iter().any(|s| !current_sections.contains(s)) {
+            return Err(AppError::field(
+                "pages",
+                "You cannot give yourself sections you do not have; ask a superadmin.",
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// The same, with the request's context read by the caller before any `.await`.
-pub async fn org_members_in(
-    services: &Services,
-    parts: &Parts,
-    org_id: &str,
-) -> Result<Vec<UserRow>, AppError> {
-    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = gate::manage(services, parts, org_id).await?;
-    tenant.require_admin()?;
-    tenant.require_page("users")?;
+fn last_owner() -> AppError {
+    AppError::Conflict(
+        "This is the organization's last owner; make someone else an owner first.".to_string(),
+    )
+}
+
+pub async fn org_members(org_id: &str) -> Result<Vec<UserRow>, AppError> {
+    org_members_in(Gate::open(super::OrgMembers::PATH)?, org_id).await
+}
+
+/// The org's members, through `gate` (the detail view's Members tab opens it itself).
+pub async fn org_members_in(gate: Gate, org_id: &str) -> Result<Vec<UserRow>, AppError> {
+    let mut tenant = gate.tenant_in(org_id).await?;
     // The first 100, by name; the Users page pages through the rest.
     let rows = org_users(&mut tenant, None, &UserQuery::default().normalized())
         .await?

@@ -2,48 +2,30 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::request::Parts;
+use leptos::server_fn::ServerFn;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{NewOrg, OrgDetails, Organization, PAGES, PRODUCTS};
+use super::{NewOrg, OrgDetails, Organization, PRODUCTS};
 use crate::{
-    context::{services, Services},
+    context::Services,
     error::parse_uuid,
     tenancy::{
-        gate::{self, request_parts, Tenant},
+        access::BUILTIN_ROLES,
+        gate::{self, Gate, Tenant},
         host,
     },
     AppError,
 };
 
-/// The built-in roles every org starts with, and the sections each may open.
-const BUILTIN_ROLES: [(&str, &[&str]); 6] = [
-    ("owner", &PAGES),
-    ("admin", &PAGES),
-    (
-        "manager",
-        &[
-            "users",
-            "products",
-            "agents",
-            "knowledge",
-            "guardrails",
-            "audit",
-        ],
-    ),
-    ("member", &["agents", "knowledge"]),
-    ("viewer", &["agents", "knowledge"]),
-    ("guest", &[]),
-];
-
 pub async fn create(input: NewOrg) -> Result<String, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let admin = gate::principal(&services, &parts).await?.superadmin()?;
+    let gate = Gate::open(super::CreateOrg::PATH)?;
+    let services = gate.services().clone();
+    let platform = gate.platform().await?;
     let org_id = Uuid::new_v4();
-    let mut tenant = Tenant::for_new_org(&services.pool, org_id, admin.principal().clone()).await?;
+    let mut tenant =
+        Tenant::for_new_org(platform.pool(), org_id, platform.principal().clone()).await?;
     if input.domain.trim().is_empty() {
         // Checked with the other fields so every problem shows at once.
         let mut errors = match validate_new(&input, &services) {
@@ -88,8 +70,8 @@ pub async fn create_in(
     .fetch_one(tenant.conn())
     .await
     .map_err(unique_field_errors)?;
-    for (role, pages) in BUILTIN_ROLES {
-        let pages: Vec<String> = pages.iter().map(|p| p.to_string()).collect();
+    for (role, _, sections) in BUILTIN_ROLES {
+        let pages: Vec<String> = sections.iter().map(|s| s.key().to_string()).collect();
         sqlx::query!(
             "insert into org_role (org_id, role_name, builtin, pages) values ($1, $2, true, $3)",
             org_id,
@@ -307,48 +289,57 @@ pub async fn detail(
     tab: &str,
     month: &str,
 ) -> Result<(Organization, super::TabData), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let org = get_in(&services, &parts, Some(org_id)).await?;
+    // Each tab passes the gate of its own endpoint, as if called on its own: the context is
+    // read here, before the first `.await`.
+    let services = crate::context::services()?;
+    let parts = gate::request_parts()?;
+    let tab_gate = |endpoint| Gate::with(services.clone(), parts.clone(), endpoint);
+    let detail_gate = tab_gate(super::OrgDetail::PATH)?;
+    let org = get_in(&detail_gate, Some(org_id)).await?;
     let data = match tab {
-        "members" => {
-            super::TabData::Members(crate::members::org_members_in(&services, &parts, org_id).await)
-        }
-        "agents" => {
-            super::TabData::Agents(crate::agents::org_agents_in(&services, &parts, org_id).await)
-        }
+        "members" => super::TabData::Members(
+            crate::members::org_members_in(tab_gate(crate::members::OrgMembers::PATH)?, org_id)
+                .await,
+        ),
+        "agents" => super::TabData::Agents(
+            crate::agents::org_agents_in(tab_gate(crate::agents::OrgAgents::PATH)?, org_id).await,
+        ),
         "credentials" => super::TabData::Credentials(
-            crate::credentials::server::tab_in(&services, &parts, org_id).await,
+            crate::credentials::server::tab_in(
+                tab_gate(crate::credentials::ListCredentials::PATH)?,
+                org_id,
+            )
+            .await,
         ),
         "billing" => super::TabData::Billing(
-            crate::billing::server::tab_in(&services, &parts, org_id, month).await,
+            crate::billing::server::tab_in(
+                tab_gate(crate::billing::OrgBilling::PATH)?,
+                org_id,
+                month,
+            )
+            .await,
         ),
-        "overview" | "" => super::TabData::Overview(
-            crate::billing::server::health_in(&services, &parts, org_id).await,
-        ),
+        "overview" | "" => {
+            super::TabData::Overview(crate::billing::server::health_in(detail_gate, org_id).await)
+        }
         _ => super::TabData::None,
     };
     Ok((org, data))
 }
 
 pub async fn get(org_id: Option<&str>) -> Result<Organization, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    get_in(&services, &parts, org_id).await
+    let gate = match org_id {
+        Some(_) => Gate::open(super::GetOrg::PATH)?,
+        None => Gate::open(super::CurrentOrg::PATH)?,
+    };
+    get_in(&gate, org_id).await
 }
 
-/// The same, with the request's context read by the caller before any `.await`.
-pub async fn get_in(
-    services: &Services,
-    parts: &Parts,
-    org_id: Option<&str>,
-) -> Result<Organization, AppError> {
-    let mut tenant = match org_id
-        .map(|id| parse_uuid(id, "org_id", "an organization"))
-        .transpose()?
-    {
-        Some(org_id) => gate::manage(services, parts, org_id).await?,
-        None => gate::tenant(services, parts, None).await?,
+/// The org named (or the one acting in), through `gate`.
+pub async fn get_in(gate: &Gate, org_id: Option<&str>) -> Result<Organization, AppError> {
+    let mut tenant = match org_id {
+        Some(org_id) => gate.tenant_in(org_id).await?,
+        None => gate.tenant().await?,
     };
     let org_id = tenant.org_id;
     let org = read(tenant.conn(), org_id).await?;
@@ -403,12 +394,10 @@ pub async fn update(
     details: OrgDetails,
     slug: Option<String>,
 ) -> Result<(), AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let mut tenant = gate::manage(&services, &parts, org_id).await?;
-    tenant.require_admin()?;
-    tenant.require_page("organizations")?;
+    let gate = Gate::open(super::UpdateOrg::PATH)?;
+    let services = gate.services().clone();
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let org_id = tenant.org_id;
     let current = read(tenant.conn(), org_id).await?;
     if let Some(slug) = slug.filter(|s| s.trim() != current.slug) {
         tenant
@@ -490,18 +479,17 @@ pub async fn update(
 /// nobody else can reach a disabled org.
 /// Returns the org's name, for the confirmation.
 pub async fn set_status(org_id: &str, enable: bool) -> Result<String, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let mut tenant = if enable {
-        let admin = gate::principal(&services, &parts).await?.superadmin()?;
-        admin.act_in(&services.pool, org_id).await?
+        let platform = Gate::open(super::EnableOrg::PATH)?.platform().await?;
+        platform
+            .act_in(parse_uuid(org_id, "org_id", "an organization")?)
+            .await?
     } else {
-        let tenant = gate::manage(&services, &parts, org_id).await?;
-        tenant.require_admin()?;
-        tenant.require_page("organizations")?;
-        tenant
+        Gate::open(super::DisableOrg::PATH)?
+            .tenant_in(org_id)
+            .await?
     };
+    let org_id = tenant.org_id;
     let status = if enable { "active" } else { "disabled" };
     let org = sqlx::query!(
         "update organization set status = $2 where org_id = $1 returning org_number, name",
@@ -522,11 +510,10 @@ pub async fn set_status(org_id: &str, enable: bool) -> Result<String, AppError> 
 
 /// Returns the deleted org's name, for the confirmation.
 pub async fn delete(org_id: &str) -> Result<String, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
+    let gate = Gate::open(super::DeleteOrg::PATH)?;
+    let platform = gate.platform().await?;
     let org_id = parse_uuid(org_id, "org_id", "an organization")?;
-    let admin = gate::principal(&services, &parts).await?.superadmin()?;
-    let mut tenant = admin.act_in(&services.pool, org_id).await?;
+    let mut tenant = platform.act_in(org_id).await?;
     let members = sqlx::query_scalar!(
         r#"select count(*) as "n!" from membership where org_id = $1"#,
         org_id
@@ -573,7 +560,7 @@ pub async fn delete(org_id: &str) -> Result<String, AppError> {
     .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
     tenant.commit().await?;
     // The org's own audit log went with it; the platform log keeps the deletion.
-    let principal = admin.principal();
+    let principal = platform.principal();
     let _ = sqlx::query!(
         "select platform.record_audit(null, $1, 'org.delete', $2, $3, $4, $5)",
         principal.user_id,
@@ -582,7 +569,7 @@ pub async fn delete(org_id: &str) -> Result<String, AppError> {
         principal.client.user_agent,
         json!({ "org_id": org_id })
     )
-    .execute(&services.pool)
+    .execute(platform.pool())
     .await
     .map_err(|e| tracing::warn!(error = %e, "could not record an org deletion"));
     Ok(deleted.name)

@@ -4,16 +4,13 @@
 use uuid::Uuid;
 
 use super::{OrgCounts, OrgPage, OrgQuery, OrgRow, PAGE_SIZE};
-use crate::{
-    context::services,
-    tenancy::gate::{self, request_parts},
-    AppError,
-};
+use crate::{tenancy::gate::Gate, AppError};
+use leptos::server_fn::ServerFn;
 
 pub async fn page(query: OrgQuery) -> Result<OrgPage, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let principal = gate::principal(&services, &parts).await?;
+    let gate = Gate::open(super::ListOrgs::PATH)?;
+    let services = gate.services().clone();
+    let principal = gate.principal().await?;
     // None (every org) only with a superadmin proof.
     let member_of: Option<Uuid> = match principal.superadmin() {
         Ok(_proof) => None,

@@ -39,19 +39,6 @@ pub const PRODUCTS: [(&str, &str); 8] = [
     ("custom", "Custom"),
 ];
 
-/// The Admin App sections a role or member may open.
-pub const PAGES: [&str; 9] = [
-    "organizations",
-    "users",
-    "products",
-    "agents",
-    "knowledge",
-    "guardrails",
-    "billing",
-    "audit",
-    "settings",
-];
-
 /// The fields of the New Organization dialog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewOrg {
@@ -237,7 +224,7 @@ impl OrgQuery {
             product,
             sort,
             dir,
-            page: self.page.max(1),
+            page: crate::ui::clamp_page(self.page),
         }
     }
 

@@ -7,11 +7,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{RoleInfo, Subscription, MAX_CUSTOM_ROLES, SUBSCRIPTION_STATUSES};
-use crate::{
-    context::services,
-    tenancy::gate::{self, request_parts, Tenant},
-    AppError,
-};
+use crate::{tenancy::gate::Gate, AppError};
+use leptos::server_fn::ServerFn;
 
 pub async fn subscription(
     conn: &mut PgConnection,
@@ -49,17 +46,6 @@ pub async fn roles(conn: &mut PgConnection, org_id: Uuid) -> Result<Vec<RoleInfo
     .collect())
 }
 
-async fn admin_of(org_id: &str) -> Result<Tenant, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
-    let org_id = Uuid::parse_str(org_id.trim())
-        .map_err(|_| AppError::field("org_id", "This is not an organization id."))?;
-    let tenant = gate::manage(&services, &parts, org_id).await?;
-    tenant.require_admin()?;
-    tenant.require_page("organizations")?;
-    Ok(tenant)
-}
-
 pub async fn update_subscription(
     org_id: &str,
     plan_name: String,
@@ -68,8 +54,17 @@ pub async fn update_subscription(
     status: String,
     cancel_reason: String,
 ) -> Result<(), AppError> {
-    let mut tenant = admin_of(org_id).await?;
-    tenant.require_page("billing")?;
+    // Entitlements are the platform's: superadmins (and Stripe) set them.
+    let platform_handle = Gate::open(super::UpdateSubscription::PATH)?
+        .platform()
+        .await?;
+    let mut tenant = platform_handle
+        .act_in(crate::error::parse_uuid(
+            org_id,
+            "org_id",
+            "an organization",
+        )?)
+        .await?;
     let mut errors = BTreeMap::new();
     let plan_name = plan_name.trim().to_string();
     if plan_name.is_empty() {
@@ -158,7 +153,7 @@ pub async fn update_subscription(
 }
 
 pub async fn add_role(org_id: &str, role_name: &str) -> Result<(), AppError> {
-    let mut tenant = admin_of(org_id).await?;
+    let mut tenant = Gate::open(super::AddRole::PATH)?.tenant_in(org_id).await?;
     let name = role_name.trim().to_lowercase();
     let valid = !name.is_empty()
         && name.len() <= 40
@@ -214,7 +209,9 @@ pub async fn add_role(org_id: &str, role_name: &str) -> Result<(), AppError> {
 }
 
 pub async fn remove_role(org_id: &str, role_name: &str) -> Result<(), AppError> {
-    let mut tenant = admin_of(org_id).await?;
+    let mut tenant = Gate::open(super::RemoveRole::PATH)?
+        .tenant_in(org_id)
+        .await?;
     let org = tenant.org_id;
     let name = role_name.trim();
     if matches!(name, "admin" | "member" | "user") {

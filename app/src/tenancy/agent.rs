@@ -10,7 +10,10 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::gate::{reject, resolve, Client};
+use super::{
+    access::{need_of, Need},
+    gate::{reject, resolve, Client},
+};
 use crate::{context::Services, AppError};
 
 /// What every key starts with, so a leaked one is recognisable in logs and by secret scanners.
@@ -73,6 +76,14 @@ impl AgentTenant {
 /// The calling agent, in its org; refusals are logged and audited like a person's.
 pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, AppError> {
     let client = Client::of(parts);
+    // The route's declared need must be the agent's (closed by default).
+    let route = format!("{} {}", parts.method, parts.uri.path());
+    if need_of(&route) != Some(Need::Agent) {
+        return Err(AppError::internal(
+            "authority",
+            format!("{route} is not declared an agent route"),
+        ));
+    }
     let mut org_seen = None;
     let result = async {
         let key = parts
@@ -107,7 +118,9 @@ pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, Ap
         }
         // The agent's org stands where a person's token claim does: every other source must
         // agree with it.
-        let org_id = resolve(services, parts, Some(serving), None).await?;
+        let (org_id, _) = resolve(services, parts, Some(serving), None)
+            .await
+            .map_err(|refusal| refusal.into_error())?;
         let mut tx = services.pool.begin().await?;
         sqlx::query!(
             "select set_config('app.org_id', $1::uuid::text, true) as org_scope,

@@ -17,7 +17,10 @@ use axum::http::{request::Parts, HeaderMap};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::host::{classify, HostTarget};
+use super::{
+    access::{need_of, Grant, Level, Need, Section},
+    host::{classify, HostTarget},
+};
 use crate::{auth::token, context::Services, AppError};
 
 /// An explicit organization id, for API clients.
@@ -100,20 +103,23 @@ impl Superadmin {
         if found.is_none() {
             return Err(AppError::NotFound("Organization".to_string()));
         }
-        Tenant::begin(pool, org_id, self.0.clone(), None).await
+        let grant = Grant {
+            superadmin: true,
+            role: None,
+            sections: Section::ALL.to_vec(),
+        };
+        Tenant::begin(pool, org_id, self.0.clone(), grant).await
     }
 }
 
 /// The one handle to tenant data: a transaction in which row-level security shows only
 /// `org_id`'s rows. Dropped without [`Tenant::commit`], everything it wrote is rolled back.
+/// It carries what the caller holds here ([`Grant`]), given when the handle is made and never
+/// widened afterwards.
 pub struct Tenant {
     pub org_id: Uuid,
     pub principal: Principal,
-    /// The caller's role in this org; `None` for a superadmin who is not a member.
-    pub role: Option<String>,
-    /// The Admin App sections the caller may open here (the membership's own list, else its
-    /// role's; every section for a superadmin).
-    pub pages: Vec<String>,
+    pub grant: Grant,
     tx: Transaction<'static, Postgres>,
 }
 
@@ -122,29 +128,36 @@ impl Tenant {
         pool: &PgPool,
         org_id: Uuid,
         principal: Principal,
-        role: Option<String>,
+        grant: Grant,
     ) -> Result<Self, AppError> {
         let mut tx = pool.begin().await?;
         set_scope(&mut tx, Some(org_id), principal.user_id).await?;
-        // Superadmins and org creators may open everything; `authorize` narrows it for members.
-        let pages = crate::orgs::PAGES.iter().map(|p| p.to_string()).collect();
         Ok(Self {
             org_id,
             principal,
-            role,
-            pages,
+            grant,
             tx,
         })
     }
 
     /// A transaction for an organization that is being created in it (its row does not exist
-    /// yet). Only the org lifecycle calls this.
+    /// yet), by a superadmin who becomes nothing in it. Only the org lifecycle calls this.
     pub(crate) async fn for_new_org(
         pool: &PgPool,
         org_id: Uuid,
         principal: Principal,
     ) -> Result<Self, AppError> {
-        Self::begin(pool, org_id, principal, Some("owner".to_string())).await
+        let grant = Grant {
+            superadmin: principal.superadmin,
+            role: Some("owner".to_string()),
+            sections: Section::ALL.to_vec(),
+        };
+        Self::begin(pool, org_id, principal, grant).await
+    }
+
+    /// The caller's role in this org; `None` for a superadmin who is not a member.
+    pub fn role(&self) -> Option<&str> {
+        self.grant.role.as_deref()
     }
 
     pub fn conn(&mut self) -> &mut PgConnection {
@@ -156,29 +169,10 @@ impl Tenant {
         Ok(())
     }
 
-    /// Owners and admins of the org, and superadmins.
-    pub fn require_admin(&self) -> Result<(), AppError> {
-        match self.role.as_deref() {
-            _ if self.principal.superadmin => Ok(()),
-            Some("owner" | "admin") => Ok(()),
-            _ => Err(AppError::Forbidden(
-                "Only an owner or admin of this organization can do this.".to_string(),
-            )),
-        }
-    }
-
-    /// The caller may open `page` (one of [`crate::orgs::PAGES`]) in this org: checked on the
-    /// server, not only by hiding a link.
-    pub fn require_page(&self, page: &str) -> Result<(), AppError> {
-        if self.principal.superadmin || self.pages.iter().any(|p| p == page) {
-            Ok(())
-        } else {
-            let mut label = page.to_string();
-            label[..1].make_ascii_uppercase();
-            Err(AppError::Forbidden(format!(
-                "You do not have access to {label} in this organization."
-            )))
-        }
+    /// Whether the caller may also act in `section` at `level` here: for what a page shows
+    /// (a button, a column), never instead of the endpoint's declared need.
+    pub fn may(&self, section: Section, level: Level) -> bool {
+        self.grant.allows(section, level)
     }
 
     /// Records what the caller did in this org, in the same transaction as the change.
@@ -243,31 +237,251 @@ pub async fn system_scope(
     Ok(tx)
 }
 
+/// The gate for one endpoint: the request's context and the endpoint's declared need
+/// ([`need_of`]). Every server function starts by opening one and asking it for the handle its
+/// need calls for; the handle exists only if the caller satisfies the need. Asking for a handle
+/// the need does not give (a platform handle on a section need, say) is refused: the
+/// declaration, not the call site, decides.
+pub struct Gate {
+    services: Services,
+    parts: Parts,
+    endpoint: &'static str,
+    need: Need,
+}
+
+impl Gate {
+    /// The gate for `endpoint` (a server function's `PATH`, a page's route, `METHOD path` of an
+    /// agent route), with the request read from context. Call it before any `.await`: during
+    /// server rendering the context may be gone after one.
+    #[track_caller]
+    pub fn open(endpoint: &'static str) -> Result<Gate, AppError> {
+        Self::with(crate::context::services()?, request_parts()?, endpoint)
+    }
+
+    /// The gate for `endpoint` with context its caller already read.
+    pub fn with(
+        services: Services,
+        parts: Parts,
+        endpoint: &'static str,
+    ) -> Result<Gate, AppError> {
+        let need = need_of(endpoint).ok_or_else(|| {
+            AppError::internal("authority", format!("{endpoint} declares no need"))
+        })?;
+        Ok(Gate {
+            services,
+            parts,
+            endpoint,
+            need,
+        })
+    }
+
+    pub fn need(&self) -> Need {
+        self.need
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
+
+    fn misdeclared(&self, asked: &str) -> AppError {
+        AppError::internal(
+            "authority",
+            format!(
+                "{} declares {:?} but asked for {asked}",
+                self.endpoint, self.need
+            ),
+        )
+    }
+
+    /// For a public endpoint: nothing to check, but the declaration must say so.
+    pub fn public(&self) -> Result<(), AppError> {
+        match self.need {
+            Need::Public => Ok(()),
+            _ => Err(self.misdeclared("nothing")),
+        }
+    }
+
+    /// The signed-in caller, in no particular org (declared `SignedIn`).
+    pub async fn principal(&self) -> Result<Principal, AppError> {
+        match self.need {
+            Need::SignedIn | Need::Public => principal(&self.services, &self.parts).await,
+            _ => Err(self.misdeclared("a principal")),
+        }
+    }
+
+    /// A superadmin's handle (declared `Platform`): the only one that crosses orgs.
+    pub async fn platform(&self) -> Result<Platform, AppError> {
+        if self.need != Need::Platform {
+            return Err(self.misdeclared("the platform"));
+        }
+        let admin = principal(&self.services, &self.parts).await?.superadmin()?;
+        Ok(Platform {
+            admin,
+            pool: self.services.pool.clone(),
+        })
+    }
+
+    /// The caller in the org the request acts in (host, header, token), holding the declared
+    /// section need (or `Member`).
+    pub async fn tenant(&self) -> Result<Tenant, AppError> {
+        self.check_tenant_need()?;
+        let tenant = tenant(&self.services, &self.parts, None).await?;
+        self.admit(tenant).await
+    }
+
+    /// The caller in `org_id`, named by the request's arguments: a superadmin reaches any org
+    /// (disabled ones included) through the platform path; anyone else must be acting in it.
+    pub async fn tenant_in(&self, org_id: &str) -> Result<Tenant, AppError> {
+        self.check_tenant_need()?;
+        let org_id = crate::error::parse_uuid(org_id, "org_id", "an organization")?;
+        let tenant = manage(&self.services, &self.parts, org_id).await?;
+        self.admit(tenant).await
+    }
+
+    /// A superadmin's platform handle, or else the caller in the org acting in under the
+    /// declared need: for lists that show everything to the platform and one org to others.
+    pub async fn platform_or_tenant(&self) -> Result<Access, AppError> {
+        self.check_tenant_need()?;
+        let principal = principal(&self.services, &self.parts).await?;
+        match principal.superadmin() {
+            Ok(admin) => Ok(Access::Platform(Platform {
+                admin,
+                pool: self.services.pool.clone(),
+            })),
+            Err(_) => Ok(Access::Tenant(self.tenant().await?)),
+        }
+    }
+
+    fn check_tenant_need(&self) -> Result<(), AppError> {
+        match self.need {
+            Need::Member | Need::Section(..) => Ok(()),
+            _ => Err(self.misdeclared("an org")),
+        }
+    }
+
+    async fn admit(&self, tenant: Tenant) -> Result<Tenant, AppError> {
+        if self.need.allows(&tenant.grant) {
+            return Ok(tenant);
+        }
+        let err = refusal(self.need, &tenant.grant);
+        let (client, actor, org) = (
+            tenant.principal.client.clone(),
+            tenant.principal.user_id,
+            tenant.org_id,
+        );
+        drop(tenant);
+        reject(&self.services, &client, Some(actor), Some(org), &err).await;
+        Err(err)
+    }
+}
+
+/// The words for a caller who is in the org but lacks the need.
+fn refusal(need: Need, grant: &Grant) -> AppError {
+    match need {
+        Need::Section(section, level) if grant.sections.contains(&section) => {
+            let role = grant.role.as_deref().unwrap_or("member");
+            let verb = match level {
+                Level::Read => "open",
+                Level::Write => "change",
+                Level::Admin => "administer",
+            };
+            AppError::Forbidden(format!(
+                "Your role ({role}) cannot {verb} {} in this organization.",
+                section.label()
+            ))
+        }
+        Need::Section(section, _) => AppError::Forbidden(format!(
+            "You do not have access to {} in this organization.",
+            section.label()
+        )),
+        _ => AppError::Forbidden("You are not a member of this organization.".to_string()),
+    }
+}
+
+/// What [`Gate::platform_or_tenant`] hands out.
+pub enum Access {
+    Platform(Platform),
+    Tenant(Tenant),
+}
+
+/// A superadmin's handle to the whole platform: the only handle that reaches across orgs.
+pub struct Platform {
+    admin: Superadmin,
+    pool: PgPool,
+}
+
+impl Platform {
+    pub fn principal(&self) -> &Principal {
+        self.admin.principal()
+    }
+
+    /// The runtime role's pool, for platform-wide queries (row-level security still applies;
+    /// cross-org answers come from `platform.*` functions).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Acts in any existing org, disabled ones included.
+    pub async fn act_in(&self, org_id: Uuid) -> Result<Tenant, AppError> {
+        self.admin.act_in(&self.pool, org_id).await
+    }
+}
+
 /// The caller, in the org the request names. `explicit` is an org id the server function was
-/// called with: one more source that must agree with the others.
-pub async fn tenant(
+/// called with: one more source that must agree with the others. The session is checked
+/// before any org is looked up, and an org that does not exist is refused with the same words
+/// as one the caller may not enter.
+async fn tenant(
     services: &Services,
     parts: &Parts,
     explicit: Option<Uuid>,
 ) -> Result<Tenant, AppError> {
-    let client = Client::of(parts);
-    let claims = verified_claims(services, parts)?;
+    let principal = principal(services, parts).await?;
+    let client = principal.client.clone();
     let result = async {
-        let org_id = resolve(services, parts, claims.org, explicit).await?;
-        authorize(services, org_id, &claims, client.clone()).await
+        let org_id = match resolve(services, parts, principal.active_org, explicit).await {
+            Err(Resolve::Unknown) if principal.superadmin => {
+                return Err(AppError::NotFound("Organization".to_string()))
+            }
+            Err(Resolve::Unknown) => return Err(not_a_member()),
+            Err(Resolve::Conflict(orgs)) => {
+                // Say "conflicting" only to a caller who may enter every org named; to anyone
+                // else it would confirm that an org they cannot enter exists.
+                if !principal.superadmin {
+                    let mine = user_org_ids(&services.pool, principal.user_id).await?;
+                    if orgs.iter().any(|org| !mine.contains(org)) {
+                        return Err(not_a_member());
+                    }
+                }
+                return Err(AppError::BadRequest(
+                    "conflicting organization context".to_string(),
+                ));
+            }
+            Err(Resolve::Failed(err)) => return Err(err),
+            Ok(org) => org,
+        };
+        let tenant = authorize(services, org_id.0, &principal).await?;
+        if org_id.1 != "active" {
+            return Err(AppError::Forbidden("organization disabled".to_string()));
+        }
+        Ok(tenant)
     }
     .await;
     match &result {
         Ok(tenant) => tracing::info!(
-            target: "tenancy", decision = "allow", org = %tenant.org_id, user = %claims.sub,
-            role = tenant.role.as_deref().unwrap_or("superadmin"), path = %client.path,
+            target: "tenancy", decision = "allow", org = %tenant.org_id, user = %principal.user_id,
+            role = tenant.role().unwrap_or("superadmin"), path = %client.path,
         ),
         Err(err) => {
             reject(
                 services,
                 &client,
-                Some(claims.sub),
-                claims.org.or(explicit),
+                Some(principal.user_id),
+                principal.active_org.or(explicit),
                 err,
             )
             .await
@@ -276,10 +490,23 @@ pub async fn tenant(
     result
 }
 
+fn not_a_member() -> AppError {
+    AppError::Forbidden("You are not a member of this organization.".to_string())
+}
+
+async fn user_org_ids(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select org_id as "org_id!" from platform.user_orgs($1)"#,
+        user_id
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The caller managing `org_id` from a page that lists several orgs: a superadmin acts in it
 /// through the platform path (any org, disabled ones included); anyone else goes through the
 /// gate with `org_id` as the explicit source, so it must be the org they are acting in.
-pub async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tenant, AppError> {
+async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tenant, AppError> {
     let principal = principal(services, parts).await?;
     match principal.superadmin() {
         Ok(admin) => {
@@ -295,7 +522,7 @@ pub async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<
 }
 
 /// The caller, without an org (sign-out, the switcher, the platform path).
-pub async fn principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
+pub(crate) async fn principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
     let client = Client::of(parts);
     let claims = verified_claims(services, parts)?;
     let mut tx = services.pool.begin().await?;
@@ -338,13 +565,48 @@ fn verified_claims(services: &Services, parts: &Parts) -> Result<token::Claims, 
     claims.ok_or(AppError::Unauthorized)
 }
 
-/// Step 1: the org every source names, looked up.
+/// Why the org sources did not name one known org.
+pub(crate) enum Resolve {
+    /// A source names an org that does not exist.
+    Unknown,
+    /// The sources name different (existing) orgs.
+    Conflict(Vec<Uuid>),
+    Failed(AppError),
+}
+
+impl From<AppError> for Resolve {
+    fn from(err: AppError) -> Self {
+        Resolve::Failed(err)
+    }
+}
+
+impl From<sqlx::Error> for Resolve {
+    fn from(err: sqlx::Error) -> Self {
+        Resolve::Failed(err.into())
+    }
+}
+
+impl Resolve {
+    /// The answer for a caller who is not a person (an agent): nothing to hide from it beyond
+    /// what its own key shows.
+    pub(crate) fn into_error(self) -> AppError {
+        match self {
+            Resolve::Unknown => AppError::NotFound("Organization".to_string()),
+            Resolve::Conflict(_) => {
+                AppError::BadRequest("conflicting organization context".to_string())
+            }
+            Resolve::Failed(err) => err,
+        }
+    }
+}
+
+/// Step 1: the org every source names, looked up, with its status.
 pub(crate) async fn resolve(
     services: &Services,
     parts: &Parts,
     claimed: Option<Uuid>,
     explicit: Option<Uuid>,
-) -> Result<Uuid, AppError> {
+) -> Result<(Uuid, String), Resolve> {
     let pool = &services.pool;
     let mut found: Vec<(&str, Option<(Uuid, String)>)> = Vec::new();
 
@@ -409,77 +671,57 @@ pub(crate) async fn resolve(
             Some(org) => orgs.push(org),
             None => {
                 tracing::info!(target: "tenancy", decision = "deny", reason = "unknown org", source);
-                return Err(AppError::NotFound("Organization".to_string()));
+                return Err(Resolve::Unknown);
             }
         }
     }
     let Some((org_id, status)) = orgs.first().cloned() else {
-        return Err(AppError::BadRequest(
-            "organization context required".to_string(),
-        ));
+        return Err(AppError::BadRequest("organization context required".to_string()).into());
     };
     if orgs.iter().any(|(id, _)| *id != org_id) {
-        return Err(AppError::BadRequest(
-            "conflicting organization context".to_string(),
-        ));
+        let mut ids: Vec<Uuid> = orgs.iter().map(|(id, _)| *id).collect();
+        ids.dedup();
+        return Err(Resolve::Conflict(ids));
     }
-    if status != "active" {
-        return Err(AppError::Forbidden("organization disabled".to_string()));
-    }
-    Ok(org_id)
+    Ok((org_id, status))
 }
 
-/// Steps 2 and 3: the session and the membership, read inside the scoped transaction.
+/// Steps 2 and 3: the membership, read inside the scoped transaction, as the caller's grant.
 async fn authorize(
     services: &Services,
     org_id: Uuid,
-    claims: &token::Claims,
-    client: Client,
+    principal: &Principal,
 ) -> Result<Tenant, AppError> {
-    let principal = Principal {
-        user_id: claims.sub,
-        session_id: claims.sid,
-        superadmin: false,
-        bound_org: None,
-        active_org: claims.org,
-        client,
-    };
-    let mut tenant = Tenant::begin(&services.pool, org_id, principal, None).await?;
-    let row = sqlx::query!(
-        r#"select u.status, u.is_superadmin, u.bound_org_id, m.role_name as "role?",
-                  coalesce(m.pages, r.pages) as pages
-             from session s
-             join app_user u on u.user_id = s.user_id
-             left join membership m on m.org_id = $3 and m.user_id = u.user_id
-             left join org_role r on r.org_id = m.org_id and r.role_name = m.role_name
-            where s.session_id = $1 and s.user_id = $2
-              and s.revoked_at is null and s.expires_at > now()"#,
-        claims.sid,
-        claims.sub,
-        org_id
-    )
-    .fetch_optional(tenant.conn())
-    .await?
-    .ok_or(AppError::Unauthorized)?;
-    if row.status != "active" {
-        return Err(account_disabled());
-    }
-    if row.bound_org_id.is_some_and(|bound| bound != org_id) {
+    if principal.bound_org.is_some_and(|bound| bound != org_id) {
         return Err(AppError::Forbidden(
             "This account is locked to its own organization.".to_string(),
         ));
     }
-    if row.role.is_none() && !row.is_superadmin {
-        return Err(AppError::Forbidden(
-            "You are not a member of this organization.".to_string(),
-        ));
-    }
-    tenant.principal.superadmin = row.is_superadmin;
-    tenant.principal.bound_org = row.bound_org_id;
-    tenant.role = row.role;
-    if !row.is_superadmin {
-        tenant.pages = row.pages.unwrap_or_default();
-    }
+    let mut tenant =
+        Tenant::begin(&services.pool, org_id, principal.clone(), Grant::default()).await?;
+    let row = sqlx::query!(
+        r#"select m.role_name, coalesce(m.pages, r.pages) as "pages!"
+             from membership m
+             join org_role r on r.org_id = m.org_id and r.role_name = m.role_name
+            where m.org_id = $1 and m.user_id = $2"#,
+        org_id,
+        principal.user_id
+    )
+    .fetch_optional(tenant.conn())
+    .await?;
+    tenant.grant = match (row, principal.superadmin) {
+        (_, true) => Grant {
+            superadmin: true,
+            role: None,
+            sections: Section::ALL.to_vec(),
+        },
+        (Some(row), false) => Grant {
+            superadmin: false,
+            role: Some(row.role_name),
+            sections: Section::parse_all(&row.pages),
+        },
+        (None, false) => return Err(not_a_member()),
+    };
     Ok(tenant)
 }
 
@@ -523,4 +765,31 @@ pub(crate) async fn reject(
 pub fn request_parts() -> Result<Parts, AppError> {
     leptos::prelude::use_context::<Parts>()
         .ok_or_else(|| AppError::internal("tenancy gate", "no request parts in context"))
+}
+
+/// Whether the caller may open a page declared `need` (its route pattern in [`NEEDS`]): the
+/// page still renders (its data comes from server functions, each under its own gate), but a
+/// refused page answers with the refusal's status. Anonymous callers get `Unauthorized`, and
+/// the page sends them to sign in.
+///
+/// [`NEEDS`]: super::access::NEEDS
+pub async fn page_verdict(
+    services: &Services,
+    parts: &Parts,
+    pattern: &'static str,
+) -> Result<(), AppError> {
+    let gate = Gate::with(services.clone(), parts.clone(), pattern)?;
+    match gate.need {
+        Need::Public | Need::Agent => Ok(()),
+        Need::SignedIn => principal(services, parts).await.map(|_| ()),
+        Need::Platform => principal(services, parts).await?.superadmin().map(|_| ()),
+        Need::Member | Need::Section(..) => {
+            if principal(services, parts).await?.superadmin {
+                return Ok(());
+            }
+            let tenant = gate.tenant().await?;
+            drop(tenant);
+            Ok(())
+        }
+    }
 }

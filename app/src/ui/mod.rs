@@ -8,7 +8,7 @@ mod toast;
 
 pub use dialog::{form_alert, Modal, TabNav};
 pub use layout::{AdminLayout, NotFound};
-pub use pager::Pager;
+pub use pager::{clamp_page, Pager, MAX_PAGE};
 pub use toast::Toast;
 
 use leptos::prelude::*;

@@ -35,3 +35,12 @@ pub fn Pager(
         </nav>
     }
 }
+
+/// The largest page number a list answers; past it a list shows its last page anyway, and the
+/// arithmetic of an offset can never overflow.
+pub const MAX_PAGE: i64 = 1_000_000;
+
+/// A requested page number made safe: at least 1, at most [`MAX_PAGE`].
+pub fn clamp_page(page: i64) -> i64 {
+    page.clamp(1, MAX_PAGE)
+}

@@ -64,14 +64,9 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("ORG1 · Alpha"), "{}", refused.body);
 
-    // Beta's owner may assign, but is not told which org has the agent.
+    // The pool is the platform's: Beta's owner may not assign at all, nor learn who has it.
     let refused = assign(&w, &w.bob, w.beta, agent).await;
-    assert_eq!(refused.status, 409, "{}", refused.body);
-    assert!(
-        refused.body.contains("another organization"),
-        "{}",
-        refused.body
-    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(!refused.body.contains("Alpha"), "{}", refused.body);
     // Nor can it unassign Alpha's agent, or see it.
     let unassign = w
@@ -120,8 +115,19 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
         )
         .await
         .json();
-    assert_eq!(beta_agents["unassigned"][0]["name"], "Sales Bot");
-    let assigned = assign(&w, &w.bob, w.beta, agent).await;
+    // The unassigned pool is the platform's: Beta's owner does not see it; a superadmin does.
+    assert_eq!(beta_agents["unassigned"], serde_json::json!([]));
+    let pool = w
+        .app
+        .call(
+            "agents/org_agents",
+            Some(&w.root),
+            &[("org_id", &w.beta.to_string())],
+        )
+        .await
+        .json();
+    assert_eq!(pool["unassigned"][0]["name"], "Sales Bot");
+    let assigned = assign(&w, &w.root, w.beta, agent).await;
     assert!(assigned.status < 400, "{}", assigned.body);
     let beta_agents = w
         .app
@@ -343,7 +349,7 @@ async fn the_agent_gate_admits_a_key_only_in_the_org_its_agent_serves() {
 }
 
 #[tokio::test]
-async fn memory_follows_the_agent_when_it_is_reassigned() {
+async fn memory_stays_in_the_org_it_was_written_in() {
     let w = world().await;
     let (agent, key) = w.app.agent(&w.root, "Memorious", Some(w.alpha)).await;
     let wrote = w
@@ -367,6 +373,7 @@ async fn memory_follows_the_agent_when_it_is_reassigned() {
     assert_eq!(org_of_memory().await, Some(w.alpha));
 
     for (org, then) in [(w.alpha, None), (w.beta, Some(w.beta))] {
+        let _ = then;
         let path = if then.is_none() {
             "agents/unassign_agent"
         } else {
@@ -384,14 +391,15 @@ async fn memory_follows_the_agent_when_it_is_reassigned() {
             )
             .await;
         assert!(response.status < 400, "{}", response.body);
-        assert_eq!(org_of_memory().await, then, "after {path}");
+        assert_eq!(org_of_memory().await, Some(w.alpha), "after {path}");
     }
-    // In Beta now: the agent still reads its memory, and Alpha's runtime scope no longer does.
+    // In Beta now: what it learnt for Alpha stays Alpha's, out of Beta's reach.
     let read = w
         .app
         .agent_call("GET", "/api/v1/memory", &key, None, &[])
         .await;
-    assert_eq!(read.json()[0]["content"], "Alpha's secret");
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(!read.body.contains("Alpha's secret"), "{}", read.body);
     let runtime = w.app.db.runtime_pool().await;
     let mut tx = runtime.begin().await.unwrap();
     sqlx::query("select set_config('app.org_id', $1, true)")
@@ -403,7 +411,7 @@ async fn memory_follows_the_agent_when_it_is_reassigned() {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(seen, 0);
+    assert_eq!(seen, 1);
 }
 
 #[tokio::test]

@@ -179,7 +179,7 @@ async fn an_admin_creates_a_user_who_can_sign_in_with_a_member_number() {
             ],
         )
         .await;
-    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
 
     let dana = w.app.sign_in("dana@alpha.test").await;
     let session = w
@@ -325,7 +325,7 @@ async fn disabling_binding_and_the_permission_editor() {
         .call("auth/current_session", Some(&erin_token), &[])
         .await
         .json();
-    assert_eq!(session["pages"], serde_json::json!(["audit", "billing"]));
+    assert_eq!(session["pages"], serde_json::json!(["billing", "audit"]));
     let bogus = w
         .app
         .call(

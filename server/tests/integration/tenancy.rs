@@ -66,8 +66,9 @@ async fn org_resolution_refuses_missing_conflicting_unknown_and_disabled() {
             &[("x-tenantry-org", &w.beta.to_string())],
         ))
         .await;
-    assert_eq!(conflicting.status, 400);
-    assert!(error_text(&conflicting).contains("conflicting organization context"));
+    // Alice may not enter Beta: "conflicting" would tell her Beta exists.
+    assert_eq!(conflicting.status, 403);
+    assert!(error_text(&conflicting).contains("not a member"));
 
     // Token says Alpha, the subdomain says Beta.
     let by_host = w
@@ -79,7 +80,8 @@ async fn org_resolution_refuses_missing_conflicting_unknown_and_disabled() {
             &[("host", "beta-corp.tenantry.test")],
         ))
         .await;
-    assert_eq!(by_host.status, 400, "{}", by_host.body);
+    // Alice may not enter Beta: the same answer as for an unknown org.
+    assert_eq!(by_host.status, 403, "{}", by_host.body);
 
     let unknown = w
         .app
@@ -148,7 +150,7 @@ async fn a_member_of_one_org_is_refused_in_another_and_the_refusal_is_audited() 
         )
         .await;
     assert_eq!(
-        response.status, 400,
+        response.status, 403,
         "token org Alpha vs argument Beta: {}",
         response.body
     );
