@@ -43,7 +43,8 @@ pub enum AppError {
 /// An id argument, or a field error saying what it should have been ("This is not an agent id.").
 #[cfg(feature = "ssr")]
 pub fn parse_uuid(value: &str, field: &str, what: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(value.trim())
+    // Exactly an id: a stray newline or space would otherwise ride along into a redirect.
+    uuid::Uuid::parse_str(value)
         .map_err(|_| AppError::field(field, format!("This is not {what} id.")))
 }
 

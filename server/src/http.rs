@@ -105,6 +105,10 @@ async fn guard_server_functions(request: Request, next: Next) -> Response {
         let err = AppError::Forbidden("Cross-site requests are refused.".to_string());
         return (StatusCode::FORBIDDEN, Json(err)).into_response();
     }
+    let request = match refuse_control_characters(request).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
     let response = next.run(request).await;
     if !server_fn
         || response.status() != StatusCode::INTERNAL_SERVER_ERROR
@@ -123,6 +127,63 @@ async fn guard_server_functions(request: Request, next: Next) -> Response {
         parts.status = status;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Largest server-function body read here (a knowledge entry is at most 100,000 characters).
+const MAX_FORM_BYTES: usize = 2 << 20;
+
+/// A server function's form fields and query may hold tabs and line breaks, but no other control
+/// character: PostgreSQL refuses NUL in text, and none belongs in a name, an id or a body. The
+/// answer names the field, before anything runs.
+async fn refuse_control_characters(request: Request) -> Result<Request, Response> {
+    if !request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/api/v1/") {
+        return Ok(request);
+    }
+    let bad = |text: &str| {
+        text.chars()
+            .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    };
+    let check = |bytes: &[u8]| -> Option<AppError> {
+        form_urlencoded::parse(bytes).find_map(|(key, value)| {
+            let c = bad(&key).or_else(|| bad(&value))?;
+            Some(AppError::field(
+                &key,
+                format!(
+                    "This contains a control character (U+{:04X}); remove it.",
+                    c as u32
+                ),
+            ))
+        })
+    };
+    let refuse = |err: AppError| (StatusCode::BAD_REQUEST, Json(err)).into_response();
+    if let Some(err) = request.uri().query().and_then(|q| check(q.as_bytes())) {
+        return Err(refuse(err));
+    }
+    let form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(AppError::BadRequest(format!(
+                    "The request is larger than {} MiB.",
+                    MAX_FORM_BYTES >> 20
+                ))),
+            )
+                .into_response()
+        })?;
+    if let Some(err) = check(&bytes) {
+        return Err(refuse(err));
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// Every page declares its need (`app::tenancy::access::NEEDS`); a caller who does not meet it

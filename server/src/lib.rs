@@ -145,6 +145,7 @@ async fn serve(config: Config) -> Result<(), Error> {
             SIGN_IN_ATTEMPTS,
             SIGN_IN_ATTEMPTS_PER_IP,
             std::time::Duration::from_secs(SIGN_IN_WINDOW_SECS),
+            std::time::Duration::from_secs(SIGN_IN_MAX_BACKOFF_SECS),
         )),
         allow_registration: config.allow_registration,
         secure_cookies: config.secure_cookies,
@@ -250,6 +251,8 @@ async fn migrate(config: Config) -> Result<(), Error> {
 /// the window.
 const SIGN_IN_ATTEMPTS: usize = 5;
 const SIGN_IN_ATTEMPTS_PER_IP: usize = 50;
+/// After an email's free attempts, each more waits 1, 2, 4 … seconds, at most this long.
+const SIGN_IN_MAX_BACKOFF_SECS: u64 = 60;
 const SIGN_IN_WINDOW_SECS: u64 = 15 * 60;
 
 /// The token-signing secret: configured, else created once in the data directory (0600).

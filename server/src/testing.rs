@@ -245,6 +245,8 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
             5,
             50,
             std::time::Duration::from_secs(900),
+            // Short, so a test can wait out the backoff.
+            std::time::Duration::from_secs(2),
         )),
         allow_registration: true,
         secure_cookies: false,
@@ -407,6 +409,32 @@ impl TestApp {
         response
             .session_cookie()
             .unwrap_or_else(|| panic!("switch to {org} failed: {response:?}"))
+    }
+
+    /// An org made by the superadmin `root`, with one member per `(email, role)`, each signed
+    /// in and acting in it. Returns the org and the members' tokens, in order.
+    pub async fn org_with(
+        &self,
+        root: &str,
+        name: &str,
+        domain: &str,
+        members: &[(&str, &str)],
+    ) -> (uuid::Uuid, Vec<String>) {
+        let org = self.create_org(root, name, domain).await;
+        let mut tokens = Vec::new();
+        for (email, role) in members {
+            let user = self.user(email, false, None).await;
+            self.add_member(org, user, role).await;
+            let token = self.sign_in(email).await;
+            tokens.push(self.switch(&token, org).await);
+        }
+        (org, tokens)
+    }
+
+    /// A superadmin, signed in: `root@platform.test`.
+    pub async fn root(&self) -> String {
+        self.user("root@platform.test", true, None).await;
+        self.sign_in("root@platform.test").await
     }
 
     /// Creates an org through the endpoint, as the superadmin whose token this is.

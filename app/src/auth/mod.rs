@@ -137,10 +137,17 @@ pub async fn create_first_superadmin(
     Ok(())
 }
 
-/// Only paths on this site: never another origin (`//evil`, `https://…`).
+/// Only paths on this site: never another origin (`//evil`, `https://…`), and nothing a
+/// browser might read differently from us: a control character or whitespace (browsers drop
+/// a tab, so `/\t/evil` would become `//evil`), a backslash, or anything but printable ASCII
+/// (percent-encode the rest).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             path.to_string()
         }
         _ => "/".to_string(),

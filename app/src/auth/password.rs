@@ -8,6 +8,17 @@ use argon2::{
 
 use crate::AppError;
 
+/// At most this many hashes at once: each takes 19 MiB and a core for tens of milliseconds, so a
+/// burst of sign-ins queues here instead of exhausting memory and the blocking pool.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, AppError> {
+    HASHING
+        .acquire()
+        .await
+        .map_err(|e| AppError::internal("password hashing queue", e))
+}
+
 use super::MIN_PASSWORD_LEN as MIN_LEN;
 
 /// What is wrong with a new password, if anything.
@@ -22,6 +33,7 @@ pub fn check_new(password: &str) -> Option<String> {
 }
 
 pub async fn hash(password: String) -> Result<String, AppError> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
@@ -35,6 +47,7 @@ pub async fn hash(password: String) -> Result<String, AppError> {
 /// Whether `password` matches `stored`. With no stored hash it still spends the same time, so a
 /// missing account cannot be told from a wrong password by the clock.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
         let Ok(parsed) = PasswordHash::new(&stored) else {

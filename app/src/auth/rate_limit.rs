@@ -1,8 +1,17 @@
-//! Sign-in attempts per key (an IP address, an email) in a sliding window, kept in memory.
+//! Sign-in (and registration) attempts per key, an IP address or an email, kept in memory.
 //! One process holds the counts; with several app nodes each keeps its own (Redis later).
+//!
+//! - An attempt is **reserved** before the password is checked, under one lock, so parallel
+//!   guesses cannot all pass the check before the first failure is recorded.
+//! - An address gets `per_ip` attempts in the window (an office shares one).
+//! - An email gets `per_email` failures in the window; after that each further attempt waits
+//!   a backoff that doubles per failure up to `max_backoff` since the last one, so a stream of
+//!   guesses slows the email down without locking its owner out for good.
+//! - IPv6 addresses count per /64: one host often holds a whole /64.
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -15,52 +24,65 @@ pub struct RateLimiter {
     per_email: usize,
     per_ip: usize,
     window: Duration,
+    max_backoff: Duration,
     attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
+/// An attempt held against its keys until it is known to have failed (kept) or succeeded
+/// ([`RateLimiter::succeeded`] gives it back).
+#[must_use]
+pub struct Reservation {
+    keys: Vec<String>,
+    at: Instant,
+}
+
+/// The limiter key of a client address: the address, IPv6 ones by their /64.
+pub fn ip_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!(
+                "{IP_PREFIX}{:x}:{:x}:{:x}:{:x}::/64",
+                s[0], s[1], s[2], s[3]
+            )
+        }
+        _ => format!("{IP_PREFIX}{ip}"),
+    }
+}
+
 impl RateLimiter {
-    pub fn new(per_email: usize, per_ip: usize, window: Duration) -> Self {
+    pub fn new(per_email: usize, per_ip: usize, window: Duration, max_backoff: Duration) -> Self {
         Self {
             per_email,
             per_ip,
             window,
+            max_backoff,
             attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// `Err(wait)` when any key has used up its attempts: how long until the oldest one expires.
-    pub fn check(&self, keys: &[String]) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let mut wait = Duration::ZERO;
-        for key in keys {
-            if let Some(times) = attempts.get_mut(key) {
-                while times
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
-                    times.pop_front();
-                }
-                let max = if key.starts_with(IP_PREFIX) {
-                    self.per_ip
-                } else {
-                    self.per_email
-                };
-                if times.len() >= max {
-                    let oldest = *times.front().expect("non-empty");
-                    wait = wait.max(self.window - now.duration_since(oldest));
-                }
+    /// How long `key`, with these attempt times, must still wait; zero when it may go.
+    fn wait(&self, key: &str, times: &VecDeque<Instant>, now: Instant) -> Duration {
+        if key.starts_with(IP_PREFIX) {
+            if times.len() < self.per_ip {
+                return Duration::ZERO;
             }
+            let oldest = *times.front().expect("non-empty");
+            return self.window.saturating_sub(now.duration_since(oldest));
         }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait)
+        if times.len() < self.per_email {
+            return Duration::ZERO;
         }
+        let excess = (times.len() - self.per_email).min(20) as u32;
+        let backoff = Duration::from_secs(1)
+            .saturating_mul(1 << excess)
+            .min(self.max_backoff);
+        let last = *times.back().expect("non-empty");
+        backoff.saturating_sub(now.duration_since(last))
     }
 
-    /// Counts a failed attempt against each key.
-    pub fn fail(&self, keys: &[String]) {
+    /// Reserves an attempt against every key, or `Err(wait)`: how long until one may be made.
+    pub fn reserve(&self, keys: &[String]) -> Result<Reservation, Duration> {
         let now = Instant::now();
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         // Keep the map from growing without bound under a spray of keys.
@@ -71,17 +93,45 @@ impl RateLimiter {
                     .is_some_and(|t| now.duration_since(*t) < self.window)
             });
         }
+        let mut wait = Duration::ZERO;
+        for key in keys {
+            if let Some(times) = attempts.get_mut(key) {
+                while times
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
+                    times.pop_front();
+                }
+                wait = wait.max(self.wait(key, times, now));
+            }
+        }
+        if !wait.is_zero() {
+            return Err(wait);
+        }
         for key in keys {
             attempts.entry(key.clone()).or_default().push_back(now);
         }
+        Ok(Reservation {
+            keys: keys.to_vec(),
+            at: now,
+        })
     }
 
-    /// Forgets the failures of an email after a successful sign-in.
-    pub fn clear(&self, key: &str) {
-        self.attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+    /// The reserved attempt succeeded: it no longer counts, and the email's failures are
+    /// forgotten (keys not starting with [`IP_PREFIX`]).
+    pub fn succeeded(&self, reservation: Reservation) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        for key in &reservation.keys {
+            if key.starts_with(IP_PREFIX) {
+                if let Some(times) = attempts.get_mut(key) {
+                    if let Some(i) = times.iter().position(|t| *t == reservation.at) {
+                        times.remove(i);
+                    }
+                }
+            } else {
+                attempts.remove(key);
+            }
+        }
     }
 }
 
@@ -89,22 +139,44 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    fn limiter() -> RateLimiter {
+        RateLimiter::new(2, 3, Duration::from_secs(60), Duration::from_secs(30))
+    }
+
     #[test]
-    fn blocks_after_max_failures_and_says_how_long() {
-        let limiter = RateLimiter::new(2, 3, Duration::from_secs(60));
-        let keys = vec!["ip:1".to_string(), "email:a".to_string()];
-        assert!(limiter.check(&keys).is_ok());
-        limiter.fail(&keys);
-        assert!(limiter.check(&keys).is_ok());
-        limiter.fail(&keys);
-        let wait = limiter.check(&keys).unwrap_err();
+    fn an_address_is_blocked_for_the_window_after_its_attempts() {
+        let limiter = limiter();
+        for email in ["a", "b", "c"] {
+            let _failed = limiter
+                .reserve(&["ip:1".into(), format!("email:{email}")])
+                .unwrap();
+        }
+        let wait = limiter
+            .reserve(&["ip:1".into(), "email:d".into()])
+            .err()
+            .unwrap();
         assert!(wait > Duration::from_secs(59) && wait <= Duration::from_secs(60));
-        // The address has an allowance of its own: one more failure from it blocks other emails.
-        assert!(limiter.check(&["ip:1".into(), "email:b".into()]).is_ok());
-        limiter.fail(&["ip:1".into(), "email:b".into()]);
-        assert!(limiter.check(&["ip:1".into(), "email:c".into()]).is_err());
-        assert!(limiter.check(&["ip:2".into(), "email:c".into()]).is_ok());
-        limiter.clear("email:a");
-        assert!(limiter.check(&["ip:2".into(), "email:a".into()]).is_ok());
+        assert!(limiter.reserve(&["ip:2".into(), "email:d".into()]).is_ok());
+    }
+
+    #[test]
+    fn an_email_backs_off_instead_of_locking_out_and_a_success_forgets() {
+        let limiter = limiter();
+        let keys = |ip: &str| vec![format!("ip:{ip}"), "email:a".to_string()];
+        let _ = limiter.reserve(&keys("1")).unwrap();
+        let _ = limiter.reserve(&keys("2")).unwrap();
+        // Two failures: the next waits 1 s since the last, then 2 s, 4 s, … up to 30 s.
+        let wait = limiter.reserve(&keys("3")).err().unwrap();
+        assert!(wait <= Duration::from_secs(1) && wait > Duration::ZERO);
+        let ok = limiter.reserve(&["ip:9".into(), "email:b".into()]).unwrap();
+        limiter.succeeded(ok);
+        assert!(limiter.reserve(&["ip:9".into(), "email:b".into()]).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64() {
+        assert_eq!(ip_key("2001:db8:1:2:3:4:5:6"), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_key("2001:db8:1:2:ffff::1"), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_key("192.0.2.7"), "ip:192.0.2.7");
     }
 }

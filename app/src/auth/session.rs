@@ -157,15 +157,19 @@ pub async fn sign_in_with(
         return Err(AppError::Validation(errors));
     }
     let keys = [
-        format!("{}{}", super::rate_limit::IP_PREFIX, client.ip),
+        super::rate_limit::ip_key(&client.ip),
         format!("email:{email}"),
     ];
-    if let Err(wait) = services.sign_in_limiter.check(&keys) {
-        tracing::warn!(target: "tenancy", %email, ip = %client.ip, "sign-in rate limited");
-        return Err(AppError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
+    // Reserved before the password is checked: parallel guesses cannot all get through.
+    let reservation = match services.sign_in_limiter.reserve(&keys) {
+        Ok(reservation) => reservation,
+        Err(wait) => {
+            tracing::warn!(target: "tenancy", %email, ip = %client.ip, "sign-in rate limited");
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+    };
     let user = sqlx::query!(
         r#"select user_id as "user_id!", password_hash, status as "status!",
                   is_superadmin as "is_superadmin!", bound_org_id
@@ -180,14 +184,31 @@ pub async fn sign_in_with(
     )
     .await?;
     let Some(user) = user.filter(|_| matches) else {
-        services.sign_in_limiter.fail(&keys);
+        // The reservation stays: it was a failed attempt.
         record(services, None, None, "sign_in.failed", &email, &client).await;
         return Err(AppError::field(
             "password",
             "The email or password is incorrect.",
         ));
     };
-    if user.status != "active" {
+    services.sign_in_limiter.succeeded(reservation);
+
+    // The org the sign-in lands in: the bound one, else the one the host names, else the first.
+    let orgs = user_orgs(&services.pool, user.user_id).await?;
+    // A disabled account cannot sign in, nor can members of disabled orgs: a bound user whose
+    // org is disabled, or anyone whose every org is (superadmins excepted: they enable orgs).
+    let bound_disabled = user
+        .bound_org_id
+        .is_some_and(|bound| orgs.iter().any(|o| o.id == bound.to_string() && !o.active));
+    let all_disabled = !orgs.is_empty() && orgs.iter().all(|o| !o.active);
+    let refusal = if user.status != "active" {
+        Some("Your account is disabled.")
+    } else if !user.is_superadmin && (bound_disabled || all_disabled) {
+        Some("Your organization is disabled; ask its administrator or the platform.")
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
         record(
             services,
             None,
@@ -197,12 +218,8 @@ pub async fn sign_in_with(
             &client,
         )
         .await;
-        return Err(AppError::Forbidden("Your account is disabled.".to_string()));
+        return Err(AppError::Forbidden(refusal.to_string()));
     }
-    services.sign_in_limiter.clear(&keys[1]);
-
-    // The org the sign-in lands in: the bound one, else the one the host names, else the first.
-    let orgs = user_orgs(&services.pool, user.user_id).await?;
     let host_org = host_org(services, parts).await?;
     // The host's org only where the user may act: a sign-in must not land in (or write to the
     // audit log of) an org that is not the user's.
@@ -414,6 +431,13 @@ pub async fn register(
     }
     let parts = request_parts()?;
     let client = Client::of(&parts);
+    // Registration spends the address's sign-in attempts too: no unlimited account spraying.
+    let reservation = services
+        .sign_in_limiter
+        .reserve(&[super::rate_limit::ip_key(&client.ip)])
+        .map_err(|wait| AppError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        })?;
     let new_user = validate_new_user(&name, &email, &password)?;
     let hash = password::hash(password.clone()).await?;
     let user_id = Uuid::new_v4();
@@ -461,6 +485,7 @@ pub async fn register(
             other => other,
         })?;
     tenant.commit().await?;
+    services.sign_in_limiter.succeeded(reservation);
 
     let token = sign_in_with(&services, &parts, &email, &password).await?;
     set_cookie(&token::cookie(&token, services.secure_cookies));

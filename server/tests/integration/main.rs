@@ -9,6 +9,7 @@ mod cli;
 mod credentials;
 mod database;
 mod guardrails;
+mod holes;
 mod isolation;
 mod knowledge;
 mod llm_keys;
