@@ -75,8 +75,9 @@ async function createIsRefused(page, who) {
   assert.equal(sql(`select count(*) from organization where name = '${name}'`), '0');
 }
 
-/** Basic Info (bad domain, duplicate name, then saved), Address, Subscription and Roles (a 21st
- * role refused). The dialog is already open on Basic Info. */
+/** Basic Info (bad domain, duplicate name, then saved), Address, Subscription (read-only: the
+ * plan and seats are the platform's) and Roles (a 21st role refused). The dialog is already open
+ * on Basic Info. */
 async function editEveryTab(page, { takenName, newName, shot }) {
   const dialog = page.getByRole('dialog');
   await dialog.getByLabel('Title').waitFor();
@@ -103,11 +104,10 @@ async function editEveryTab(page, { takenName, newName, shot }) {
   await page.getByTestId('toast').waitFor();
 
   await dialog.getByRole('link', { name: 'Subscription' }).click();
-  await dialog.getByLabel('Plan name').fill('enterprise');
-  await dialog.getByLabel('Seats').fill('40');
-  await dialog.getByLabel('Status').selectOption('past_due');
-  await dialog.getByRole('button', { name: 'Save' }).click();
-  await dialog.getByText('Payment is past due').waitFor();
+  await dialog.getByTestId('subscription-readonly').waitFor();
+  assert.equal(await dialog.getByLabel('Plan name').count(), 0, 'an org admin cannot edit its plan');
+  assert.equal(await dialog.getByRole('button', { name: 'Save' }).count(), 0);
+  await screenshot(page, `${shot}-subscription-readonly`);
 
   await dialog.getByRole('link', { name: 'Roles' }).click();
   await dialog.getByText('20 of 20 custom roles').waitFor();
@@ -257,8 +257,12 @@ describe('An agency org admin', () => {
     await editEveryTab(page, { takenName: `Client ${tag} 03`, newName: `Client ${tag} 02 Renamed`, shot: 'org-admin' });
     assert.equal(sql(`select city || '/' || name from organization where org_id = '${clientOrgs[2]}'`),
       `Riyadh/Client ${tag} 02 Renamed`);
-    assert.equal(sql(`select plan_name || '/' || seats || '/' || status from subscription where org_id = '${clientOrgs[2]}'`),
-      'enterprise/40/past_due');
+    // Entitlements are the platform's: the server refuses the org admin too.
+    const sub = await callServerFn('orgs/update_subscription', {
+      org_id: clientOrgs[2], plan_name: 'enterprise', seats: '40', platform: 'custom', status: 'active',
+    }, agency.token);
+    assert.equal(sub.status, 403, sub.body);
+    assert.equal(sql(`select count(*) from subscription where org_id = '${clientOrgs[2]}' and plan_name = 'enterprise'`), '0');
     assert.deepEqual(unexpected(page), []);
   });
 

@@ -110,6 +110,8 @@ pub fn BillingTabView(org_id: String, tab: Result<BillingTab, AppError>) -> impl
     let months = tab.months.clone();
     let selected = tab.month.clone();
     let live = tab.live;
+    // Rates are entitlements: the platform sets them; the org reads them.
+    let editable = live && use_context::<crate::auth::SessionInfo>().is_some_and(|s| s.superadmin);
     view! {
         <div data-testid="billing-tab">
             {notice.map(|text| view! { <Toast text /> })}
@@ -172,7 +174,7 @@ pub fn BillingTabView(org_id: String, tab: Result<BillingTab, AppError>) -> impl
                                         <tr data-testid="billing-line" data-agent=l.name.clone()>
                                             <td class="px-3 py-2 font-medium">{l.name.clone()}</td>
                                             <td class="px-3 py-2">
-                                                {if live {
+                                                {if editable {
                                                     view! {
                                                         <ActionForm action=agent_rate attr:class="flex items-center gap-2">
                                                             <input type="hidden" name="org_id" value=org_id />
@@ -203,7 +205,13 @@ pub fn BillingTabView(org_id: String, tab: Result<BillingTab, AppError>) -> impl
                     <FieldError error=agent_error field="rate" />
                 }.into_any()
             }}
-            {live.then(|| view! {
+            {(live && !editable).then(|| view! {
+                <p class="mt-4 text-sm text-slate-600" data-testid="rates-readonly">
+                    {format!("Default rate per agent per month: {}. Rates and plans are set by the platform.",
+                        format_cents(tab.default_rate_cents))}
+                </p>
+            })}
+            {editable.then(|| view! {
                 <ActionForm action=default_rate attr:class="mt-4 flex items-end gap-3 rounded-lg border border-slate-200 p-4" attr:novalidate=true>
                     <input type="hidden" name="org_id" value=org_id.clone() />
                     <div class="flex-1">

@@ -233,8 +233,13 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
             </div>
         }
     };
+    let status_label = SUBSCRIPTION_STATUSES
+        .iter()
+        .find(|(value, _)| *value == status)
+        .map(|(_, label)| label.to_string())
+        .unwrap_or_else(|| status.clone());
     view! {
-        {sub.is_none().then(|| view! {
+        {(sub.is_none() && superadmin).then(|| view! {
             <p class="mt-4 rounded-md bg-slate-50 px-3 py-2 text-sm text-slate-600">
                 "No subscription yet. Saving this form creates one."
             </p>
@@ -250,6 +255,22 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
                     if s.cancel_reason.is_empty() { String::new() } else { format!(": {}", s.cancel_reason) })}
             </p>
         })}
+        {(!superadmin).then(|| view! {
+            <div class="mt-4 space-y-4" data-testid="subscription-readonly">
+                <p class="rounded-md bg-slate-50 px-3 py-2 text-sm text-slate-600">
+                    "The plan, seats and billing are set by the platform (and by Stripe). Ask your platform administrator to change them."
+                </p>
+                <div class="grid grid-cols-2 gap-4">
+                    {readonly("Plan", if plan.is_empty() { "—".to_string() } else { plan.clone() })}
+                    {readonly("Seats", seats.clone())}
+                    {readonly("Platform", if platform == "stripe" { "Stripe".to_string() } else { "Custom".to_string() })}
+                    {readonly("Status", status_label.clone())}
+                    {readonly("Trial ends", date(sub.as_ref().and_then(|s| s.trial_end)))}
+                    {readonly("Current period ends", date(sub.as_ref().and_then(|s| s.current_period_end)))}
+                </div>
+            </div>
+        })}
+        {superadmin.then(|| view! {
         <ActionForm action=action attr:class="mt-4 space-y-4" attr:novalidate=true>
             {form_alert(error)}
             <input type="hidden" name="org_id" value=org.id.clone() />
@@ -300,6 +321,7 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
                 <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>"Save"</button>
             </div>
         </ActionForm>
+        })}
         {stripe_start.then(|| view! { <StripeStart org_id=stripe_org /> })}
     }
 }
