@@ -35,6 +35,9 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("Something went wrong on our side. It has been logged; please try again.")]
     Internal,
+    /// The server is overloaded for a moment (every database connection busy): try again.
+    #[error("The server is busy; please try again in a moment.")]
+    Busy,
     /// The request never reached the function or its answer could not be read.
     #[error("Could not reach the server: {0}")]
     Transport(String),
@@ -64,6 +67,7 @@ impl AppError {
             Self::Conflict(_) => 409,
             Self::RateLimited { .. } | Self::QuotaExceeded(_) => 429,
             Self::Internal => 500,
+            Self::Busy => 503,
             Self::Transport(_) => 502,
         }
     }
@@ -114,6 +118,10 @@ impl From<sqlx::Error> for AppError {
             // TQ001: an allowance trigger refused the write; its message is written for people.
             sqlx::Error::Database(ref e) if e.code().as_deref() == Some("TQ001") => {
                 Self::QuotaExceeded(e.message().to_string())
+            }
+            sqlx::Error::PoolTimedOut => {
+                tracing::warn!("every database connection is busy");
+                Self::Busy
             }
             other => Self::internal("database error", other),
         }

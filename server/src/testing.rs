@@ -523,6 +523,105 @@ impl TestApp {
     }
 }
 
+/// Where a probe's arguments point: the org named by `org_id`, and the ids, slug, email and
+/// domain every other field names.
+pub struct Aim<'a> {
+    pub org: &'a str,
+    pub user: &'a str,
+    pub agent: &'a str,
+    pub key: &'a str,
+    /// Any other record's id (policy, entry, credential, LLM key).
+    pub record: &'a str,
+    pub slug: &'a str,
+    pub email: &'a str,
+    pub domain: &'a str,
+}
+
+/// Every field any server function takes, with a value that passes its parsing, aimed as
+/// `aim` says: the cross-org probe and the authorization matrix call every endpoint with these.
+/// A server function with a field missing here answers "the request could not be read", which
+/// both tests refuse, naming the field.
+pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
+    let fixed: &[(&'static str, &str)] = &[
+        ("model", "gpt-4o"),
+        ("label", "probe"),
+        ("q", ""),
+        ("kind", "escalate"),
+        ("priority", "1"),
+        ("params", r#"{"keywords": ["probe"]}"#),
+        ("enabled", "on"),
+        ("action", "block"),
+        ("tab", "members"),
+        ("month", ""),
+        ("rate", "1"),
+        ("effective_from", "2099-01-01"),
+        ("input_price", "1"),
+        ("output_price", "1"),
+        ("provider", "openai"),
+        ("allow", "on"),
+        ("key", "sk-probe-llm-key-0000"),
+        ("price", "pro_monthly"),
+        ("plan_name", "probe_plan"),
+        ("max_agents", "1"),
+        ("max_seats", "1"),
+        ("max_storage_mb", "1"),
+        ("max_tokens_per_month", "1"),
+        ("title", "Probe"),
+        ("body", "probe"),
+        ("tags", "probe"),
+        ("source", ""),
+        ("visibility", "organization"),
+        ("shared", "on"),
+        ("secret", "probe-secret"),
+        ("role", "viewer"),
+        ("status", "disabled"),
+        ("role_name", "probe-role"),
+        ("seats", "5"),
+        ("platform", "custom"),
+        ("cancel_reason", ""),
+        ("password", TEST_PASSWORD),
+        ("name", "Probe"),
+        ("organization", "Probe Org"),
+        ("token", "probe"),
+        ("next", "/"),
+        ("org[name]", "Probe Org"),
+        ("org[domain]", "probe.example"),
+        ("org[product]", "crm"),
+        ("org[status]", "active"),
+        ("details[name]", "Renamed by probe"),
+        ("details[description]", "probe"),
+        ("details[contact_email]", "probe@probe.example"),
+        ("details[contact_phone]", ""),
+        ("details[address_line1]", ""),
+        ("details[address_line2]", ""),
+        ("details[city]", ""),
+        ("details[state]", ""),
+        ("details[country]", ""),
+        ("details[zip]", ""),
+        ("details[product]", "crm"),
+    ];
+    let aimed: [(&'static str, &str); 13] = [
+        ("org_id", aim.org),
+        ("user_id", aim.user),
+        ("agent_id", aim.agent),
+        ("key_id", aim.key),
+        ("policy_id", aim.record),
+        ("entry_id", aim.record),
+        ("credential_id", aim.record),
+        ("llm_key_id", aim.record),
+        ("slug", aim.slug),
+        ("email", aim.email),
+        ("details[domain]", aim.domain),
+        ("bound_org_id", ""),
+        ("own_pages", ""),
+    ];
+    aimed
+        .iter()
+        .chain(fixed)
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect()
+}
+
 /// A server-function request: form-encoded fields, an optional Bearer token, extra headers.
 pub fn server_fn_request(
     endpoint: &str,

@@ -53,7 +53,9 @@ pub async fn create_in(
 ) -> Result<(), AppError> {
     let org = validate_new(&input, services)?;
     let org_id = tenant.org_id;
-    let slug = free_slug(&services.pool, &org.name).await?;
+    // On the org's own transaction: a second connection while holding one deadlocks the pool
+    // under a burst of creations.
+    let slug = free_slug(tenant.conn(), &org.name).await?;
     let created_by = owner.unwrap_or(tenant.principal.user_id);
     let number = sqlx::query_scalar!(
         "insert into organization (org_id, name, slug, primary_domain, product, status, created_by)
@@ -218,7 +220,7 @@ fn check_product(product: &str, errors: &mut BTreeMap<String, Vec<String>>) -> S
 
 /// The slug made from `name`, with `-2`, `-3`, … if taken. Checked through the platform lookup;
 /// the unique index settles a race.
-async fn free_slug(pool: &sqlx::PgPool, name: &str) -> Result<String, AppError> {
+async fn free_slug(conn: &mut PgConnection, name: &str) -> Result<String, AppError> {
     let mut base: String = name
         .to_lowercase()
         .chars()
@@ -246,7 +248,7 @@ async fn free_slug(pool: &sqlx::PgPool, name: &str) -> Result<String, AppError> 
             r#"select exists (select from platform.org_by_slug($1)) as "taken!""#,
             candidate
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
         if !taken {
             return Ok(candidate);

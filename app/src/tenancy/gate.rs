@@ -742,7 +742,7 @@ pub(crate) async fn reject(
         target: "tenancy", decision = "deny", status = err.status(), reason = %err,
         user = ?actor, org = ?org, path = %client.path,
     );
-    if matches!(err, AppError::Internal) {
+    if matches!(err, AppError::Internal | AppError::Busy) {
         return;
     }
     let recorded = sqlx::query!(

@@ -4,7 +4,7 @@
 //! its code path happens to. An endpoint with no declared need fails here.
 
 use app::tenancy::access::{need_of, page_pattern, Grant, Need, Section, BUILTIN_ROLES};
-use server::testing::{server_fn_request, TestApp, TEST_PASSWORD};
+use server::testing::{probe_fields, server_fn_request, Aim, TestApp};
 use uuid::Uuid;
 
 /// Who calls.
@@ -197,69 +197,22 @@ async fn every_endpoint_answers_each_caller_as_its_declared_need_says() {
     // Arguments aimed at org A; every other id names nothing, so no call destroys a fixture.
     let a_id = a.to_string();
     let nothing = Uuid::new_v4().to_string();
-    let fields: Vec<(&str, &str)> = vec![
-        ("org_id", &a_id),
-        ("user_id", &nothing),
-        ("agent_id", &nothing),
-        ("key_id", &nothing),
-        ("policy_id", &nothing),
-        ("entry_id", &nothing),
-        ("credential_id", &nothing),
-        ("llm_key_id", &nothing),
-        ("model", "gpt-4o"),
-        ("label", "matrix"),
-        ("q", ""),
-        ("kind", "escalate"),
-        ("priority", "1"),
-        ("params", r#"{"keywords": ["matrix"]}"#),
-        ("action", "block"),
-        ("tab", "overview"),
-        ("month", ""),
-        ("rate", "1"),
-        ("effective_from", "2099-01-01"),
-        ("input_price", "1"),
-        ("output_price", "1"),
-        ("provider", "openai"),
-        ("key", "sk-matrix-llm-key-0000"),
-        ("price", "pro_monthly"),
-        ("plan_name", "matrix_plan"),
-        ("title", "Matrix"),
-        ("body", "matrix"),
-        ("visibility", "organization"),
-        ("secret", "matrix-secret"),
-        ("role", "viewer"),
-        ("status", "active"),
-        ("role_name", "matrix-role"),
-        ("email", "owner@matrix-a.test"),
-        ("password", TEST_PASSWORD),
-        ("name", "Matrix"),
-        ("organization", "Matrix Org"),
-        ("token", "matrix"),
-        ("next", "/"),
-        ("org[name]", "Matrix New"),
-        ("org[domain]", "matrix-new.example"),
-        ("org[product]", "crm"),
-        ("org[status]", "active"),
-        ("details[name]", "Matrix A"),
-        ("details[domain]", "matrix-a.example"),
-        ("details[description]", ""),
-        ("details[contact_email]", "ops@matrix-a.example"),
-        ("details[contact_phone]", ""),
-        ("details[address_line1]", ""),
-        ("details[address_line2]", ""),
-        ("details[city]", ""),
-        ("details[state]", ""),
-        ("details[country]", ""),
-        ("details[zip]", ""),
-        ("details[product]", "crm"),
-        ("seats", "5"),
-        ("platform", "custom"),
-        ("cancel_reason", ""),
-        ("max_agents", "1"),
-        ("max_seats", "1"),
-        ("max_storage_mb", "1"),
-        ("max_tokens_per_month", "1"),
-    ];
+    let a_slug: String = sqlx::query_scalar("select slug from organization where org_id = $1")
+        .bind(a)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    let owned = probe_fields(&Aim {
+        org: &a_id,
+        user: &nothing,
+        agent: &nothing,
+        key: &nothing,
+        record: &nothing,
+        slug: &a_slug,
+        email: "owner@matrix-a.test",
+        domain: "matrix-a.example",
+    });
+    let fields: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     let mut mismatches = Vec::new();
     let mut calls = 0;

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use app::auth::token::Claims;
-use server::testing::{server_fn_request, TestApp, TEST_PASSWORD};
+use server::testing::{probe_fields, server_fn_request, Aim, TestApp};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -442,73 +442,17 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     let bob_id = bob.to_string();
     let b_agent_id = b_agent.to_string();
     let b_key_id = b_key_id.to_string();
-    let fields: Vec<(&str, &str)> = vec![
-        ("org_id", &b_id),
-        ("user_id", &bob_id),
-        ("agent_id", &b_agent_id),
-        ("key_id", &b_key_id),
-        ("model", "gpt-4o"),
-        ("label", "probe"),
-        ("q", ""),
-        ("policy_id", &b_agent_id),
-        ("kind", "escalate"),
-        ("priority", "1"),
-        ("params", r#"{"keywords": ["probe"]}"#),
-        ("enabled", "on"),
-        ("action", "block"),
-        ("tab", "members"),
-        ("month", ""),
-        ("rate", "1"),
-        ("effective_from", "2099-01-01"),
-        ("input_price", "1"),
-        ("output_price", "1"),
-        ("provider", "openai"),
-        ("scope", "organization"),
-        ("allow", "on"),
-        ("llm_key_id", &b_agent_id),
-        ("key", "sk-probe-llm-key-0000"),
-        ("price", "pro_monthly"),
-        ("plan_name", "probe_plan"),
-        ("max_agents", "1"),
-        ("max_seats", "1"),
-        ("max_storage_mb", "1"),
-        ("max_tokens_per_month", "1"),
-        ("entry_id", &b_agent_id),
-        ("title", "Probe"),
-        ("body", "probe"),
-        ("tags", "probe"),
-        ("source", ""),
-        ("visibility", "organization"),
-        ("shared", "on"),
-        ("credential_id", &b_agent_id),
-        ("secret", "probe-secret"),
-        ("role", "viewer"),
-        ("status", "disabled"),
-        ("role_name", "probe-role"),
-        ("slug", &b_slug),
-        ("email", "alice@alpha.test"),
-        ("password", TEST_PASSWORD),
-        ("name", "Probe"),
-        ("organization", "Probe Org"),
-        ("token", "probe"),
-        ("next", "/"),
-        ("org[name]", "Probe Org"),
-        ("org[domain]", "probe.example"),
-        ("org[product]", "crm"),
-        ("org[status]", "active"),
-        ("details[name]", "Renamed by probe"),
-        ("details[domain]", "zebra-secret.example"),
-        ("details[description]", "probe"),
-        ("details[contact_email]", "probe@probe.example"),
-        ("details[contact_phone]", ""),
-        ("details[address_line1]", ""),
-        ("details[address_line2]", ""),
-        ("details[city]", ""),
-        ("details[state]", ""),
-        ("details[country]", ""),
-        ("details[zip]", ""),
-        ("details[product]", "crm"),
-    ];
+    let aimed = probe_fields(&Aim {
+        org: &b_id,
+        user: &bob_id,
+        agent: &b_agent_id,
+        key: &b_key_id,
+        record: &b_agent_id,
+        slug: &b_slug,
+        email: "alice@alpha.test",
+        domain: "zebra-secret.example",
+    });
+    let fields: Vec<(&str, &str)> = aimed.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let b_host = format!("{b_slug}.tenantry.test");
     let a_header = a.to_string();
 
@@ -571,6 +515,13 @@ async fn cross_org_probe_over_every_route_and_server_function() {
             };
             let response = app.send(request).await;
             requests += 1;
+            // An answer that never reached the gate proves nothing: the dictionary must hold
+            // every field (server::testing::probe_fields).
+            assert!(
+                !response.body.contains("could not be read"),
+                "{endpoint} {scenario}: the probe's arguments miss a field: {}",
+                response.body
+            );
             assert!(
                 response.status < 500,
                 "{endpoint} {scenario}: {} {}",

@@ -10,6 +10,7 @@ mod credentials;
 mod database;
 mod guardrails;
 mod holes;
+mod hostile;
 mod isolation;
 mod knowledge;
 mod llm_keys;
