@@ -52,7 +52,7 @@ async fn run() {
     .execute(&app.owner)
     .await
     .expect("seed");
-    let (reset, closed) = app::billing::server::run_monthly_jobs(&app.owner)
+    let (reset, closed) = app::billing::server::run_monthly_jobs(&app.services)
         .await
         .expect("close the months");
     let records: i64 = sqlx::query_scalar("select count(*) from billing_record")

@@ -25,3 +25,45 @@ drop function agent_memory_follows();
 alter table agent_memory drop constraint agent_memory_org_id_fkey,
   add constraint agent_memory_org_id_fkey foreign key (org_id)
     references organization (org_id) on delete cascade;
+
+-- 4. A usage event's idempotency key is the reporting agent's: two agents of one org that
+--    happen to use the same key no longer drop each other's usage.
+alter table usage_event drop constraint usage_event_pkey,
+  add constraint usage_event_pkey primary key (org_id, agent_id, idempotency_key);
+
+-- 5. Entitlements belong to the platform, and the database holds to it too: the plan, seats,
+--    billing platform and status of a subscription, the default rate per agent and per-agent
+--    rates change only in a transaction of a platform superadmin (app.user_id, which only the
+--    gate sets, from a verified session) or of a verified system caller (app.system: Stripe's
+--    signed webhook). A tenant's transaction that tries is refused (42501) whatever the code.
+create function platform.entitlement_writer() returns boolean
+language sql stable security definer set search_path = public, pg_temp as $$
+  select coalesce(current_setting('app.system', true), '') <> ''
+      or exists (select from app_user
+                  where user_id = nullif(current_setting('app.user_id', true), '')::uuid
+                    and is_superadmin and status = 'active')
+$$;
+revoke all on function platform.entitlement_writer() from public;
+
+create function entitlement_guard() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+  -- Only the runtime role is held to it: migrations and maintenance connect as the owner.
+  -- (session_user: inside this security-definer function current_user is always the owner.)
+  if session_user <> 'tenantry_app' then
+    return coalesce(new, old);
+  end if;
+  if not platform.entitlement_writer() then
+    raise exception 'entitlements (plan, seats, rates) are set by the platform'
+      using errcode = '42501';
+  end if;
+  return coalesce(new, old);
+end $$;
+revoke all on function entitlement_guard() from public;
+create trigger subscription_entitlement before insert or update or delete on subscription
+  for each row execute function entitlement_guard();
+create trigger agent_rate_entitlement before insert or update or delete on agent_rate
+  for each row execute function entitlement_guard();
+create trigger org_account_rate_entitlement before update of default_rate_cents on org_account
+  for each row when (new.default_rate_cents is distinct from old.default_rate_cents)
+  execute function entitlement_guard();

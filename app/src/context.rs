@@ -2,8 +2,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use sqlx::PgPool;
-
 use crate::{
     auth::{rate_limit::RateLimiter, token::TokenKeys},
     AppError,
@@ -12,8 +10,9 @@ use crate::{
 /// Everything a server function may need besides the request itself. Built once by the server.
 #[derive(Clone)]
 pub struct Services {
-    /// The runtime role's pool: it owns nothing and cannot bypass row-level security.
-    pub pool: PgPool,
+    /// The runtime role's pool (it owns nothing and cannot bypass row-level security), behind
+    /// the gate: only `tenancy/` reaches it.
+    pub db: crate::tenancy::Db,
     /// Organizations are reached at `<slug>.<base_domain>`; normalised.
     pub base_domain: String,
     pub tokens: TokenKeys,

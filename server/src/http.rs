@@ -19,6 +19,9 @@ use tower_http::compression::CompressionLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
+    /// Start-up's own handle on the runtime role's pool, for readiness (the app reaches it
+    /// only through the gate).
+    pub pool: sqlx::PgPool,
     /// The runtime role's pool, keys and limits; server functions get it through context.
     pub services: Services,
 }
@@ -54,6 +57,10 @@ pub fn router(state: AppState) -> Router {
             guard_pages,
         ))
         .layer(middleware::from_fn(guard_server_functions))
+        .layer(middleware::from_fn_with_state(
+            state.services.secure_cookies,
+            security_headers,
+        ))
         // Pages, server-function answers and the WASM go out compressed to clients that accept
         // it (the WASM shrinks to about 40 %).
         .layer(CompressionLayer::new())
@@ -67,7 +74,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Answers 200 when the database is reachable and every migration this build knows is applied.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match crate::db::pending_migrations(&state.services.pool).await {
+    match crate::db::pending_migrations(&state.pool).await {
         Ok(pending) if pending.is_empty() => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "database": "ok", "pending_migrations": 0 })),
@@ -127,6 +134,42 @@ async fn guard_server_functions(request: Request, next: Next) -> Response {
         parts.status = status;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// What every answer says about how a browser may use it:
+/// - a Content-Security-Policy: scripts, styles, frames and connections from this site only
+///   (Leptos's hydration script is inline, hence `'unsafe-inline'` and `'wasm-unsafe-eval'`),
+///   and no framing (`frame-ancestors 'none'`, against clickjacking);
+/// - `Cache-Control: no-store` on pages and API answers, which may carry a key shown once or a
+///   masked secret; the static files under `/pkg/` keep the caching they have;
+/// - HSTS when the server runs behind HTTPS (secure cookies on).
+async fn security_headers(State(secure): State<bool>, request: Request, next: Next) -> Response {
+    let static_file = request.uri().path().starts_with("/pkg/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; \
+         frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+    );
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "referrer-policy", "same-origin");
+    if !static_file {
+        set(headers, "cache-control", "no-store");
+    }
+    if secure {
+        set(
+            headers,
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    response
 }
 
 /// Largest server-function body read here (a knowledge entry is at most 100,000 characters).

@@ -138,7 +138,7 @@ async fn serve(config: Config) -> Result<(), Error> {
     }
 
     let services = app::context::Services {
-        pool: pool.clone(),
+        db: app::tenancy::Db::new(pool.clone()),
         base_domain: base_domain.clone(),
         tokens: app::auth::token::TokenKeys::new(&token_secret(&config)?),
         sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
@@ -164,10 +164,11 @@ async fn serve(config: Config) -> Result<(), Error> {
                 .collect(),
         ),
     };
-    offer_first_superadmin(&services, addr).await?;
-    spawn_monthly_jobs(pool.clone());
+    offer_first_superadmin(&pool, &services, addr).await?;
+    spawn_monthly_jobs(services.clone());
     let app = http::router(http::AppState {
         leptos_options,
+        pool: pool.clone(),
         services,
     });
     tracing::info!(%addr, %base_domain, "serving the Admin App on http://{addr}");
@@ -216,12 +217,12 @@ fn stripe(config: &Config) -> Result<Option<app::billing::stripe::Stripe>, Error
 
 /// New allowance periods and frozen billing months, at start and every hour after: both jobs
 /// are safe to re-run, so a restart or a missed hour only delays them.
-fn spawn_monthly_jobs(pool: sqlx::PgPool) {
+fn spawn_monthly_jobs(services: app::context::Services) {
     tokio::spawn(async move {
         let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             every_hour.tick().await;
-            match app::billing::server::run_monthly_jobs(&pool).await {
+            match app::billing::server::run_monthly_jobs(&services).await {
                 Ok((reset, closed)) => tracing::info!(reset, closed, "monthly billing jobs ran"),
                 Err(err) => {
                     tracing::warn!(%err, "monthly billing jobs failed; retrying in an hour")
@@ -317,11 +318,12 @@ fn secret_file(config: &Config, name: &str, bytes: usize) -> Result<Vec<u8>, Err
 
 /// While no superadmin exists, prints a one-time link that creates the first one.
 async fn offer_first_superadmin(
+    pool: &sqlx::PgPool,
     services: &app::context::Services,
     addr: SocketAddr,
 ) -> Result<(), Error> {
     let count = sqlx::query_scalar!(r#"select platform.superadmin_count() as "n!""#)
-        .fetch_one(&services.pool)
+        .fetch_one(pool)
         .await
         .map_err(|source| Error::Connect {
             target: "the database".to_string(),

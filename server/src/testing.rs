@@ -238,7 +238,7 @@ pub fn services(pool: PgPool) -> app::context::Services {
 
 pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Services {
     app::context::Services {
-        pool,
+        db: app::tenancy::Db::new(pool),
         base_domain: "tenantry.test".to_string(),
         tokens: app::auth::token::TokenKeys::new(secret),
         sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
@@ -282,13 +282,16 @@ impl TestApp {
 
     /// An app whose services `configure` adjusts (Stripe, environment keys).
     pub async fn with_services(configure: impl FnOnce(&mut app::context::Services)) -> Self {
-        let turn = APP_TURN
-            .acquire()
+        // A test that holds one TestApp while making another would wait here forever; say so
+        // instead (the whole suite's TestApps take about a minute).
+        let turn = tokio::time::timeout(std::time::Duration::from_secs(600), APP_TURN.acquire())
             .await
+            .expect("no TestApp turn in 10 minutes: does a test hold two TestApps at once?")
             .expect("the semaphore is never closed");
         let db = TestDb::new().await;
         let token_secret = uuid::Uuid::new_v4().simple().to_string().into_bytes();
-        let mut services = services_with_secret(db.runtime_pool().await, &token_secret);
+        let runtime = db.runtime_pool().await;
+        let mut services = services_with_secret(runtime.clone(), &token_secret);
         configure(&mut services);
         let mut leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("tenantry")
@@ -296,6 +299,7 @@ impl TestApp {
         leptos_options.site_root = "target/site".into();
         let router = crate::http::router(crate::http::AppState {
             leptos_options,
+            pool: runtime,
             services: services.clone(),
         });
         let owner = db.owner_pool().await;

@@ -237,16 +237,16 @@ pub async fn issue_key(agent_id: &str, label: String) -> Result<IssuedKey, AppEr
     let principal = platform.principal();
     let mut tx = platform.pool().begin().await?;
     let issued = issue_in(&mut tx, agent_id, &label, principal.user_id).await?;
-    platform_audit(
-        &mut tx,
-        principal,
-        "agent.key_issue",
-        &agent_id.to_string(),
-        json!({
-            "key_id": issued.key_id, "label": label,
-        }),
-    )
-    .await?;
+    platform
+        .audit(
+            &mut tx,
+            "agent.key_issue",
+            &agent_id.to_string(),
+            json!({
+                "key_id": issued.key_id, "label": label,
+            }),
+        )
+        .await?;
     tx.commit().await?;
     tracing::info!(agent = %agent_id, "agent key issued");
     Ok(issued)
@@ -286,37 +286,10 @@ pub async fn revoke_key(key_id: &str) -> Result<(), AppError> {
     if revoked != Some(true) {
         return Err(AppError::NotFound("An unrevoked key".to_string()));
     }
-    platform_audit(
-        &mut tx,
-        platform.principal(),
-        "agent.key_revoke",
-        &key_id.to_string(),
-        json!({}),
-    )
-    .await?;
+    platform
+        .audit(&mut tx, "agent.key_revoke", &key_id.to_string(), json!({}))
+        .await?;
     tx.commit().await?;
-    Ok(())
-}
-
-/// A platform event on the audit log (no org's), in the caller's transaction.
-async fn platform_audit(
-    conn: &mut sqlx::PgConnection,
-    principal: &crate::tenancy::gate::Principal,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), AppError> {
-    sqlx::query!(
-        "select platform.record_audit(null, $1, $2, $3, $4, $5, $6)",
-        principal.user_id,
-        action,
-        target,
-        principal.client.ip,
-        principal.client.user_agent,
-        details
-    )
-    .execute(conn)
-    .await?;
     Ok(())
 }
 

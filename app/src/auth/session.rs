@@ -34,9 +34,7 @@ pub async fn current() -> Result<Option<SessionInfo>, AppError> {
         Err(AppError::Unauthorized) => return Ok(None),
         Err(err) => return Err(err),
     };
-    let pool = &services.pool;
-    let mut tx = pool.begin().await?;
-    gate::set_scope(&mut tx, None, principal.user_id).await?;
+    let mut tx = gate::account_scope(&services, principal.user_id).await?;
     let user = sqlx::query!(
         "select email, name from app_user where user_id = $1",
         principal.user_id
@@ -45,6 +43,8 @@ pub async fn current() -> Result<Option<SessionInfo>, AppError> {
     .await?;
     tx.commit().await?;
 
+    let lookup = gate::lookup(&services);
+    let pool = lookup.pool();
     let mut orgs = user_orgs(pool, principal.user_id).await?;
     if principal.superadmin {
         let memberships = orgs;
@@ -176,7 +176,7 @@ pub async fn sign_in_with(
              from platform.user_for_sign_in($1)"#,
         email
     )
-    .fetch_optional(&services.pool)
+    .fetch_optional(gate::lookup(services).pool())
     .await?;
     let matches = password::verify(
         password.to_string(),
@@ -194,7 +194,7 @@ pub async fn sign_in_with(
     services.sign_in_limiter.succeeded(reservation);
 
     // The org the sign-in lands in: the bound one, else the one the host names, else the first.
-    let orgs = user_orgs(&services.pool, user.user_id).await?;
+    let orgs = user_orgs(gate::lookup(services).pool(), user.user_id).await?;
     // A disabled account cannot sign in, nor can members of disabled orgs: a bound user whose
     // org is disabled, or anyone whose every org is (superadmins excepted: they enable orgs).
     let bound_disabled = user
@@ -239,8 +239,7 @@ pub async fn sign_in_with(
     });
 
     let session_id = Uuid::new_v4();
-    let mut tx = services.pool.begin().await?;
-    gate::set_scope(&mut tx, None, user.user_id).await?;
+    let mut tx = gate::account_scope(services, user.user_id).await?;
     let expires_at = sqlx::query_scalar!(
         r#"insert into session (session_id, user_id, ip, user_agent, expires_at)
            values ($1, $2, $3, $4, now() + make_interval(secs => $5))
@@ -293,7 +292,7 @@ async fn host_org(services: &Services, parts: &Parts) -> Result<Option<Uuid>, Ap
                 r#"select org_id as "o!" from platform.org_by_slug($1)"#,
                 slug
             )
-            .fetch_optional(&services.pool)
+            .fetch_optional(gate::lookup(services).pool())
             .await?
         }
         Ok(HostTarget::Custom(domain)) => {
@@ -301,7 +300,7 @@ async fn host_org(services: &Services, parts: &Parts) -> Result<Option<Uuid>, Ap
                 r#"select org_id as "o!" from platform.org_by_domain($1)"#,
                 domain
             )
-            .fetch_optional(&services.pool)
+            .fetch_optional(gate::lookup(services).pool())
             .await?
         }
         _ => None,
@@ -318,8 +317,7 @@ pub async fn sign_out() -> Result<(), AppError> {
         Err(AppError::Unauthorized) => return Ok(()),
         Err(err) => return Err(err),
     };
-    let mut tx = services.pool.begin().await?;
-    gate::set_scope(&mut tx, None, principal.user_id).await?;
+    let mut tx = gate::account_scope(&services, principal.user_id).await?;
     sqlx::query!(
         "update session set revoked_at = now() where session_id = $1 and revoked_at is null",
         principal.session_id
@@ -356,16 +354,21 @@ pub async fn switch_org_with(
     let org_id = Uuid::parse_str(org_id.trim())
         .map_err(|_| AppError::field("org_id", "Choose an organization."))?;
     let principal = gate::principal(services, parts).await?;
+    // A refusal is the caller's doing: it goes on the log of the org they act in and on the
+    // platform's, never into the org they aimed at (whose admins need not learn of the attempt,
+    // and whose log an outsider must not be able to write to).
     let refused = |err: AppError| async {
-        record(
-            services,
-            Some(org_id),
-            Some(principal.user_id),
-            "org.switch.refused",
-            &err.to_string(),
-            &principal.client,
-        )
-        .await;
+        for org in [principal.active_org, None] {
+            record(
+                services,
+                org,
+                Some(principal.user_id),
+                "org.switch.refused",
+                &format!("{org_id}: {err}"),
+                &principal.client,
+            )
+            .await;
+        }
         err
     };
     if principal.bound_org.is_some_and(|bound| bound != org_id) {
@@ -374,14 +377,8 @@ pub async fn switch_org_with(
         ))
         .await);
     }
-    let status = sqlx::query_scalar!(
-        r#"select status as "status!" from platform.org_by_id($1)"#,
-        org_id
-    )
-    .fetch_optional(&services.pool)
-    .await?
-    .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
-    let role = user_orgs(&services.pool, principal.user_id)
+    // Membership first: to a non-member an unknown org and another's look the same.
+    let role = user_orgs(gate::lookup(services).pool(), principal.user_id)
         .await?
         .into_iter()
         .find(|o| o.id == org_id.to_string())
@@ -392,6 +389,13 @@ pub async fn switch_org_with(
         ))
         .await);
     }
+    let status = sqlx::query_scalar!(
+        r#"select status as "status!" from platform.org_by_id($1)"#,
+        org_id
+    )
+    .fetch_optional(gate::lookup(services).pool())
+    .await?
+    .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
     if status != "active" && !principal.superadmin {
         return Err(refused(AppError::Forbidden("organization disabled".to_string())).await);
     }
@@ -461,7 +465,7 @@ pub async fn register(
         status: "active".to_string(),
     };
     let org_id = Uuid::new_v4();
-    let mut tenant = Tenant::for_new_org(&services.pool, org_id, principal).await?;
+    let mut tenant = Tenant::for_new_org(&services, org_id, principal).await?;
     let org_id = tenant.org_id;
     insert_user(
         tenant.conn(),
@@ -595,7 +599,7 @@ pub async fn create_first_superadmin(
         user.name,
         hash
     )
-    .fetch_one(&services.pool)
+    .fetch_one(gate::lookup(&services).pool())
     .await?;
     *services
         .setup_token
@@ -648,7 +652,7 @@ async fn record(
         client.ip,
         client.user_agent
     )
-    .execute(&services.pool)
+    .execute(gate::lookup(services).pool())
     .await;
     if let Err(e) = result {
         tracing::warn!(error = %e, action, "could not record an audit event");

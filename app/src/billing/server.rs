@@ -503,6 +503,7 @@ pub async fn save_model_price(
             "Months before this one are closed and their billing frozen; a new price can start this month at the earliest.",
         ));
     }
+    let mut tx = platform.pool().begin().await?;
     sqlx::query!(
         "insert into model_price (model, effective_from, input_micros_per_mtok, output_micros_per_mtok)
          values ($1, $2, $3, $4)
@@ -513,8 +514,18 @@ pub async fn save_model_price(
         input,
         output
     )
-    .execute(platform.pool())
+    .execute(&mut *tx)
     .await?;
+    platform
+        .audit(
+            &mut tx,
+            "billing.model_price",
+            &model,
+            json!({ "effective_from": date, "input_micros_per_mtok": input,
+                    "output_micros_per_mtok": output }),
+        )
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -526,20 +537,21 @@ pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(),
     // in no org, so a direct query would always find none. The check and the delete are one
     // statement: that narrows the window for usage priced meanwhile, but does not close it
     // (the pricing trigger takes no lock on the price row).
+    let mut tx = platform.pool().begin().await?;
     let done = sqlx::query!(
         "delete from model_price where model = $1 and effective_from = $2
             and not platform.model_price_in_use($1)",
         model.trim(),
         date
     )
-    .execute(platform.pool())
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         let used = sqlx::query_scalar!(
             r#"select platform.model_price_in_use($1) as "used!""#,
             model.trim()
         )
-        .fetch_one(platform.pool())
+        .fetch_one(&mut *tx)
         .await?;
         return Err(if used {
             AppError::Conflict(
@@ -549,6 +561,15 @@ pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(),
             AppError::NotFound("The price".into())
         });
     }
+    platform
+        .audit(
+            &mut tx,
+            "billing.model_price_delete",
+            model.trim(),
+            json!({ "effective_from": date }),
+        )
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -588,15 +609,16 @@ fn limit(
 pub async fn delete_plan(plan_name: &str) -> Result<(), AppError> {
     let platform = superadmin(super::DeletePlan::PATH).await?;
     let name = plan_name.trim();
+    let mut tx = platform.pool().begin().await?;
     let done = sqlx::query!(
         "delete from plan where plan_name = $1 and platform.plan_in_use($1) = 0",
         name
     )
-    .execute(platform.pool())
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         let on_it = sqlx::query_scalar!(r#"select platform.plan_in_use($1) as "n!""#, name)
-            .fetch_one(platform.pool())
+            .fetch_one(&mut *tx)
             .await?;
         return Err(if on_it > 0 {
             AppError::Conflict(format!(
@@ -608,6 +630,10 @@ pub async fn delete_plan(plan_name: &str) -> Result<(), AppError> {
             AppError::NotFound("The plan".into())
         });
     }
+    platform
+        .audit(&mut tx, "billing.plan_delete", name, json!({}))
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -646,6 +672,7 @@ pub async fn save_plan(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
+    let mut tx = platform.pool().begin().await?;
     sqlx::query!(
         "insert into plan (plan_name, max_agents, max_seats, max_storage_bytes, max_tokens_per_month)
          values ($1, $2, $3, $4::bigint * 1048576, $5)
@@ -658,8 +685,18 @@ pub async fn save_plan(
         storage,
         tokens
     )
-    .execute(platform.pool())
+    .execute(&mut *tx)
     .await?;
+    platform
+        .audit(
+            &mut tx,
+            "billing.plan",
+            &name,
+            json!({ "max_agents": agents, "max_seats": seats, "max_storage_mb": storage,
+                    "max_tokens_per_month": tokens }),
+        )
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -885,7 +922,7 @@ pub async fn ingest(agent: &mut AgentTenant, body: &Value) -> Result<Ingested, A
          select $1, k, $2, m, i, o, t
            from unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::timestamptz[])
                 as x(k, m, i, o, t)
-         on conflict (org_id, idempotency_key) do nothing",
+         on conflict (org_id, agent_id, idempotency_key) do nothing",
         org,
         agent_id,
         &keys,
@@ -905,7 +942,10 @@ pub async fn ingest(agent: &mut AgentTenant, body: &Value) -> Result<Ingested, A
 
 /// The monthly jobs: start new allowance periods and freeze the months that ended. Both are
 /// safe to re-run; the server runs them at start and every hour.
-pub async fn run_monthly_jobs(pool: &PgPool) -> Result<(i32, i32), AppError> {
+/// The hourly job (a system caller): resets ended allowance periods, freezes ended months.
+pub async fn run_monthly_jobs(services: &crate::context::Services) -> Result<(i32, i32), AppError> {
+    let lookup = crate::tenancy::gate::lookup(services);
+    let pool = lookup.pool();
     let reset = sqlx::query_scalar!(r#"select platform.reset_quota_periods() as "n!""#)
         .fetch_one(pool)
         .await?;

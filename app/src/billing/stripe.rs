@@ -69,11 +69,25 @@ impl Stripe {
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<Value, AppError> {
-        let value: miniserde::json::Value = request
-            .customize::<miniserde::json::Value>()
-            .send(&self.client)
-            .await
-            .map_err(|e| match e {
+        self.send_with(request, None).await
+    }
+
+    /// Sends a request; with `idempotency_key`, Stripe performs it at most once for that key
+    /// (a retry after a lost answer gets the first answer back, not a second subscription).
+    async fn send_with(
+        &self,
+        request: RequestBuilder,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, AppError> {
+        let mut request = request.customize::<miniserde::json::Value>();
+        if let Some(key) = idempotency_key {
+            let key = stripe_client_core::IdempotencyKey::new(key)
+                .map_err(|e| AppError::internal("stripe idempotency key", e))?;
+            request =
+                request.request_strategy(stripe_client_core::RequestStrategy::Idempotent(key));
+        }
+        let value: miniserde::json::Value =
+            request.send(&self.client).await.map_err(|e| match e {
                 // Stripe said no (a missing card, an unknown price): the admin can act on it.
                 stripe::StripeError::Stripe(errors, status) if (400..500).contains(&status) => {
                     AppError::Conflict(format!(
@@ -138,12 +152,15 @@ impl Stripe {
             .ok_or_else(|| AppError::internal("stripe", "a customer without an id"))
     }
 
+    /// `idempotency_key` names this attempt (see [`start`]): retrying it never makes a second
+    /// subscription.
     pub async fn create_subscription(
         &self,
         org: Uuid,
         customer: &str,
         price: &str,
         seats: i32,
+        idempotency_key: &str,
     ) -> Result<StripeSubscription, AppError> {
         let form = [
             ("customer", customer.to_string()),
@@ -152,7 +169,10 @@ impl Stripe {
             ("metadata[org_id]", org.to_string()),
         ];
         let value = self
-            .send(RequestBuilder::new(StripeMethod::Post, "/subscriptions").form(&form_map(&form)))
+            .send_with(
+                RequestBuilder::new(StripeMethod::Post, "/subscriptions").form(&form_map(&form)),
+                Some(idempotency_key),
+            )
             .await?;
         StripeSubscription::from_json(&value)
             .ok_or_else(|| AppError::internal("stripe", "a subscription without id or status"))
@@ -377,38 +397,20 @@ pub async fn webhook(
             json!({"ignored": "not about a subscription"}),
         );
     };
-    let first = sqlx::query_scalar!(
-        r#"select platform.stripe_event_first($1, $2) as "first!""#,
-        id,
-        kind
-    )
-    .fetch_one(&services.pool)
-    .await;
-    match first {
-        Ok(false) => return answer(StatusCode::OK, json!({"duplicate": true})),
-        Ok(true) => {}
-        Err(err) => {
-            tracing::error!(target: "stripe", %err, "recording the event failed");
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": "Try again later."}),
-            );
-        }
-    }
     match sync(
         &services,
         &stripe,
         subscription,
         object["customer"].as_str(),
+        Some((id, kind)),
     )
     .await
     {
+        Ok("duplicate") => answer(StatusCode::OK, json!({ "duplicate": true })),
         Ok(outcome) => answer(StatusCode::OK, json!({ "handled": outcome })),
         Err(err) => {
-            // Forget the event so Stripe's retry is handled, not skipped as a duplicate.
-            let _ = sqlx::query!("select platform.stripe_event_forget($1)", id)
-                .execute(&services.pool)
-                .await;
+            // Nothing was recorded (the event is marked handled only with its effect), so
+            // Stripe's retry is handled, not skipped as a duplicate.
             tracing::error!(target: "stripe", %err, event = id, "webhook handling failed");
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -419,24 +421,39 @@ pub async fn webhook(
 }
 
 /// Re-reads a subscription from Stripe and writes it onto its org's Subscription tab.
+/// `event` (id, type), when the sync answers a webhook, is marked handled in the same
+/// transaction as the change it brings: both happen, or neither, and a repeat is a no-op.
 pub async fn sync(
     services: &Services,
     stripe: &Stripe,
     subscription_id: &str,
     customer: Option<&str>,
+    event: Option<(&str, &str)>,
 ) -> Result<&'static str, AppError> {
     let org = sqlx::query_scalar!(
         "select platform.org_for_stripe($1, $2)",
         subscription_id,
         customer
     )
-    .fetch_one(&services.pool)
+    .fetch_one(crate::tenancy::gate::lookup(services).pool())
     .await?;
     let Some(org) = org else {
         return Ok("no organization has this subscription");
     };
     let current = stripe.subscription(subscription_id).await?;
-    let mut tx = crate::tenancy::gate::system_scope(&services.pool, org, "stripe").await?;
+    let mut tx = crate::tenancy::gate::system_scope(services, org, "stripe").await?;
+    if let Some((id, kind)) = event {
+        let first = sqlx::query_scalar!(
+            r#"select platform.stripe_event_first($1, $2) as "first!""#,
+            id,
+            kind
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !first {
+            return Ok("duplicate");
+        }
+    }
     let row = sqlx::query!(
         "select platform, grace_period_end, stripe_subscription_id from subscription
           where org_id = $1 for update",
@@ -444,19 +461,25 @@ pub async fn sync(
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(row) = row else {
-        return Ok("no subscription record");
+    // Events that change nothing are still marked handled (with the commit).
+    let skip = match &row {
+        None => Some("no subscription record"),
+        Some(row) if row.platform == "custom" => Some("custom billing: left as edited"),
+        Some(row)
+            if row
+                .stripe_subscription_id
+                .as_deref()
+                .is_some_and(|s| s != current.id) =>
+        {
+            Some("not the org's current subscription")
+        }
+        Some(_) => None,
     };
-    if row.platform == "custom" {
-        return Ok("custom billing: left as edited");
+    if let Some(outcome) = skip {
+        tx.commit().await?;
+        return Ok(outcome);
     }
-    if row
-        .stripe_subscription_id
-        .as_deref()
-        .is_some_and(|s| s != current.id)
-    {
-        return Ok("not the org's current subscription");
-    }
+    let row = row.expect("checked above");
     write(
         &mut tx,
         org,
@@ -583,8 +606,14 @@ pub async fn start(
             customer
         }
     };
+    // The same attempt (org, customer, price, and the subscription it replaces) has the same
+    // key: a retry after a lost answer cannot start a second subscription.
+    let key = format!(
+        "tenantry-subscription-{org}-{customer}-{price}-{}",
+        found.stripe_subscription_id.as_deref().unwrap_or("first")
+    );
     let sub = stripe
-        .create_subscription(org, &customer, price, found.seats.unwrap_or(1))
+        .create_subscription(org, &customer, price, found.seats.unwrap_or(1), &key)
         .await?;
     let mut tenant = admin.act_in(org).await?;
     sqlx::query!(

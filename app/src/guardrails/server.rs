@@ -275,8 +275,18 @@ pub async fn evaluate_for(
             .as_deref()
             .and_then(|p| p.parse::<Uuid>().ok());
         // The text as it leaves: redacted where it was redacted, so the log keeps no PII a
-        // policy removed.
-        let excerpt: String = outcome.text.chars().take(200).collect();
+        // policy removed; a blocked text never left, and its excerpt is stripped of every kind
+        // of PII all the same (the log is read by more people than the agent's conversation).
+        let logged = if outcome.action == eval::Action::Block {
+            eval::redact(
+                &outcome.text,
+                &[eval::Pii::Email, eval::Pii::Card, eval::Pii::Phone],
+            )
+            .0
+        } else {
+            outcome.text.clone()
+        };
+        let excerpt: String = logged.chars().take(200).collect();
         sqlx::query!(
             "insert into guardrail_intervention
                (org_id, agent_id, policy_id, policy_name, action, escalated, reason, excerpt)

@@ -23,9 +23,11 @@ pub struct DatabaseStatus {
 /// Asks the database for its version, its migration state and its clock.
 #[server(endpoint = "home/check_database")]
 pub async fn check_database() -> Result<DatabaseStatus, AppError> {
-    let services = crate::context::services()?;
-    crate::tenancy::gate::principal(&services, &crate::tenancy::gate::request_parts()?).await?;
-    let pool = services.pool;
+    let gate =
+        crate::tenancy::gate::Gate::open(<CheckDatabase as leptos::server_fn::ServerFn>::PATH)?;
+    gate.principal().await?;
+    let lookup = crate::tenancy::gate::lookup(gate.services());
+    let pool = lookup.pool();
     let row = sqlx::query!(
         r#"select current_setting('server_version') as "server_version!",
                   (select count(*) from _sqlx_migrations where success) as "migrations_applied!",
@@ -33,7 +35,7 @@ pub async fn check_database() -> Result<DatabaseStatus, AppError> {
                     order by version desc limit 1) as latest_migration,
                   now() as "checked_at!""#
     )
-    .fetch_one(&pool)
+    .fetch_one(pool)
     .await?;
     Ok(DatabaseStatus {
         server_version: row

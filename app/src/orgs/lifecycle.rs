@@ -24,8 +24,7 @@ pub async fn create(input: NewOrg) -> Result<String, AppError> {
     let services = gate.services().clone();
     let platform = gate.platform().await?;
     let org_id = Uuid::new_v4();
-    let mut tenant =
-        Tenant::for_new_org(platform.pool(), org_id, platform.principal().clone()).await?;
+    let mut tenant = Tenant::for_new_org(&services, org_id, platform.principal().clone()).await?;
     if input.domain.trim().is_empty() {
         // Checked with the other fields so every problem shows at once.
         let mut errors = match validate_new(&input, &services) {

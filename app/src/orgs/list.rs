@@ -9,8 +9,10 @@ use leptos::server_fn::ServerFn;
 
 pub async fn page(query: OrgQuery) -> Result<OrgPage, AppError> {
     let gate = Gate::open(super::ListOrgs::PATH)?;
-    let services = gate.services().clone();
     let principal = gate.principal().await?;
+    // platform.org_page and org_summary show every org only without `member_of`, which only a
+    // superadmin's proof leaves out.
+    let lookup = crate::tenancy::gate::lookup(gate.services());
     // None (every org) only with a superadmin proof.
     let member_of: Option<Uuid> = match principal.superadmin() {
         Ok(_proof) => None,
@@ -35,7 +37,7 @@ pub async fn page(query: OrgQuery) -> Result<OrgPage, AppError> {
         // Far past the end is an empty page, not an overflow.
         ((query.page - 1) * PAGE_SIZE).min(i32::MAX as i64) as i32
     )
-    .fetch_all(&services.pool);
+    .fetch_all(lookup.pool());
     let counts = sqlx::query_as!(
         OrgCounts,
         r#"select total as "total!", active as "active!", trialing as "trialing!",
@@ -44,7 +46,7 @@ pub async fn page(query: OrgQuery) -> Result<OrgPage, AppError> {
              from platform.org_summary($1)"#,
         member_of
     )
-    .fetch_one(&services.pool);
+    .fetch_one(lookup.pool());
     // Two connections, one round trip's wait.
     let (rows, counts) = tokio::try_join!(rows, counts)?;
     let matching = rows.first().map(|r| r.total).unwrap_or(0);

@@ -101,7 +101,7 @@ pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, Ap
             prefix,
             key_hash(key)
         )
-        .fetch_optional(&services.pool)
+        .fetch_optional(services.db.pool())
         .await?
         .ok_or(AppError::Unauthorized)?;
         let serving = found.org_id.ok_or_else(|| {
@@ -121,7 +121,7 @@ pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, Ap
         let (org_id, _) = resolve(services, parts, Some(serving), None)
             .await
             .map_err(|refusal| refusal.into_error())?;
-        let mut tx = services.pool.begin().await?;
+        let mut tx = services.db.pool().begin().await?;
         sqlx::query!(
             "select set_config('app.org_id', $1::uuid::text, true) as org_scope,
                     set_config('app.agent_id', $2::uuid::text, true) as agent_scope",

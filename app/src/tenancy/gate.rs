@@ -93,7 +93,11 @@ impl Superadmin {
     }
 
     /// Acts in any existing org, disabled ones included (to enable them again).
-    pub async fn act_in(&self, pool: &PgPool, org_id: Uuid) -> Result<Tenant, AppError> {
+    pub(in crate::tenancy) async fn act_in(
+        &self,
+        pool: &PgPool,
+        org_id: Uuid,
+    ) -> Result<Tenant, AppError> {
         let found = sqlx::query_scalar!(
             r#"select status as "status!" from platform.org_by_id($1)"#,
             org_id
@@ -141,12 +145,14 @@ impl Tenant {
     }
 
     /// A transaction for an organization that is being created in it (its row does not exist
-    /// yet), by a superadmin who becomes nothing in it. Only the org lifecycle calls this.
+    /// yet): by a superadmin, or by a person registering. Only the org lifecycle and
+    /// registration call this.
     pub(crate) async fn for_new_org(
-        pool: &PgPool,
+        services: &Services,
         org_id: Uuid,
         principal: Principal,
     ) -> Result<Self, AppError> {
+        let pool = services.db.pool();
         let grant = Grant {
             superadmin: principal.superadmin,
             role: Some("owner".to_string()),
@@ -222,19 +228,51 @@ pub(crate) async fn set_scope(
 /// A transaction in `org_id` for a verified server-to-server caller with no person behind it
 /// (a signed Stripe webhook, a job): row-level security as for anyone, `actor` for the log.
 pub async fn system_scope(
-    pool: &PgPool,
+    services: &Services,
     org_id: Uuid,
     actor: &str,
 ) -> Result<Transaction<'static, Postgres>, AppError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = services.db.pool().begin().await?;
+    // `app.system` names the verified caller: the database lets it, like a superadmin, write
+    // entitlements (migration 15).
     sqlx::query!(
-        "select set_config('app.org_id', $1::uuid::text, true) as org_scope",
-        org_id
+        "select set_config('app.org_id', $1::uuid::text, true) as org_scope,
+                set_config('app.system', $2, true) as system_scope",
+        org_id,
+        actor
     )
     .fetch_one(&mut *tx)
     .await?;
     tracing::info!(target: "tenancy", decision = "allow", org = %org_id, actor, via = "system");
     Ok(tx)
+}
+
+/// A transaction in no org, as `user_id`: their own account row and sessions (sign-in, sign-out,
+/// the session's own details). Row-level security shows nobody else's.
+pub async fn account_scope(
+    services: &Services,
+    user_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, AppError> {
+    let mut tx = services.db.pool().begin().await?;
+    set_scope(&mut tx, None, user_id).await?;
+    Ok(tx)
+}
+
+/// The narrow cross-org lookups: the `platform` schema's security-definer functions that answer
+/// one question each (a user's orgs, sign-in by email, host → org, the first superadmin, an
+/// audit record, the org of a Stripe subscription). For the auth flows, the org list's filtered
+/// page and the system callers; whatever else it runs meets row-level security with no org.
+pub struct Lookup<'a>(&'a PgPool);
+
+impl Lookup<'_> {
+    pub fn pool(&self) -> &PgPool {
+        self.0
+    }
+}
+
+/// The lookups, for a caller that has established who it is (or is signing in).
+pub fn lookup(services: &Services) -> Lookup<'_> {
+    Lookup(services.db.pool())
 }
 
 /// The gate for one endpoint: the request's context and the endpoint's declared need
@@ -321,7 +359,7 @@ impl Gate {
         let admin = principal(&self.services, &self.parts).await?.superadmin()?;
         Ok(Platform {
             admin,
-            pool: self.services.pool.clone(),
+            pool: self.services.db.pool().clone(),
         })
     }
 
@@ -350,7 +388,7 @@ impl Gate {
         match principal.superadmin() {
             Ok(admin) => Ok(Access::Platform(Platform {
                 admin,
-                pool: self.services.pool.clone(),
+                pool: self.services.db.pool().clone(),
             })),
             Err(_) => Ok(Access::Tenant(self.tenant().await?)),
         }
@@ -429,6 +467,30 @@ impl Platform {
     pub async fn act_in(&self, org_id: Uuid) -> Result<Tenant, AppError> {
         self.admin.act_in(&self.pool, org_id).await
     }
+
+    /// Records a platform event (no org's: prices, plans, agent keys) on `conn`, so that it
+    /// commits or rolls back with the change it describes.
+    pub async fn audit(
+        &self,
+        conn: &mut PgConnection,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let principal = self.principal();
+        sqlx::query!(
+            "select platform.record_audit(null, $1, $2, $3, $4, $5, $6)",
+            principal.user_id,
+            action,
+            target,
+            principal.client.ip,
+            principal.client.user_agent,
+            details
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// The caller, in the org the request names. `explicit` is an org id the server function was
@@ -452,7 +514,7 @@ async fn tenant(
                 // Say "conflicting" only to a caller who may enter every org named; to anyone
                 // else it would confirm that an org they cannot enter exists.
                 if !principal.superadmin {
-                    let mine = user_org_ids(&services.pool, principal.user_id).await?;
+                    let mine = user_org_ids(services.db.pool(), principal.user_id).await?;
                     if orgs.iter().any(|org| !mine.contains(org)) {
                         return Err(not_a_member());
                     }
@@ -481,7 +543,8 @@ async fn tenant(
                 services,
                 &client,
                 Some(principal.user_id),
-                principal.active_org.or(explicit),
+                // The caller's own org (or the platform log), never the one aimed at.
+                principal.active_org,
                 err,
             )
             .await
@@ -510,7 +573,7 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
     let principal = principal(services, parts).await?;
     match principal.superadmin() {
         Ok(admin) => {
-            let tenant = admin.act_in(&services.pool, org_id).await?;
+            let tenant = admin.act_in(services.db.pool(), org_id).await?;
             tracing::info!(
                 target: "tenancy", decision = "allow", org = %org_id, user = %principal.user_id,
                 role = "superadmin", path = %principal.client.path, via = "platform",
@@ -525,7 +588,7 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
 pub(crate) async fn principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
     let client = Client::of(parts);
     let claims = verified_claims(services, parts)?;
-    let mut tx = services.pool.begin().await?;
+    let mut tx = services.db.pool().begin().await?;
     set_scope(&mut tx, None, claims.sub).await?;
     let row = sqlx::query!(
         r#"select u.status, u.is_superadmin, u.bound_org_id
@@ -607,7 +670,7 @@ pub(crate) async fn resolve(
     claimed: Option<Uuid>,
     explicit: Option<Uuid>,
 ) -> Result<(Uuid, String), Resolve> {
-    let pool = &services.pool;
+    let pool = services.db.pool();
     let mut found: Vec<(&str, Option<(Uuid, String)>)> = Vec::new();
 
     if let Some(host) = header(&parts.headers, "host") {
@@ -697,8 +760,13 @@ async fn authorize(
             "This account is locked to its own organization.".to_string(),
         ));
     }
-    let mut tenant =
-        Tenant::begin(&services.pool, org_id, principal.clone(), Grant::default()).await?;
+    let mut tenant = Tenant::begin(
+        services.db.pool(),
+        org_id,
+        principal.clone(),
+        Grant::default(),
+    )
+    .await?;
     let row = sqlx::query!(
         r#"select m.role_name, coalesce(m.pages, r.pages) as "pages!"
              from membership m
@@ -754,7 +822,7 @@ pub(crate) async fn reject(
         client.user_agent,
         serde_json::json!({ "status": err.status(), "reason": err.to_string() })
     )
-    .execute(&services.pool)
+    .execute(services.db.pool())
     .await;
     if let Err(e) = recorded {
         tracing::warn!(error = %e, "could not record a refusal in the audit log");

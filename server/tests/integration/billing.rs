@@ -163,7 +163,7 @@ async fn usage_is_priced_when_it_happened_and_closed_months_stay_frozen() {
     assert_eq!(live["live"], json!(true));
     assert_eq!(cost(&live), 12_500_000, "1M in at $2.50 + 1M out at $10");
 
-    let (_, closed) = app::billing::server::run_monthly_jobs(&w.app.owner)
+    let (_, closed) = app::billing::server::run_monthly_jobs(&w.app.services)
         .await
         .unwrap();
     assert!(closed >= 2, "closed {closed} months");
@@ -599,7 +599,7 @@ async fn the_monthly_jobs_are_safe_to_rerun() {
         .execute(&w.app.owner)
         .await
         .unwrap();
-    let (reset, _) = app::billing::server::run_monthly_jobs(&w.app.owner)
+    let (reset, _) = app::billing::server::run_monthly_jobs(&w.app.services)
         .await
         .unwrap();
     assert!(reset >= 1);
@@ -614,7 +614,7 @@ async fn the_monthly_jobs_are_safe_to_rerun() {
         .fetch_one(&w.app.owner)
         .await
         .unwrap();
-    let again = app::billing::server::run_monthly_jobs(&w.app.owner)
+    let again = app::billing::server::run_monthly_jobs(&w.app.services)
         .await
         .unwrap();
     assert_eq!(again, (0, 0), "a second run finds nothing to do");

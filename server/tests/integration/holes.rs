@@ -100,6 +100,31 @@ async fn an_org_admin_cannot_set_its_own_plan_seats_or_rates() {
         .await
         .unwrap();
     assert_eq!(overrides, 0);
+    // The database holds to it too: a tenant-scoped transaction of the runtime role, with the
+    // admin as its user, cannot write an entitlement, whatever code runs in it.
+    let runtime = w.app.db.runtime_pool().await;
+    let admin_id = user_id(&w.app, "admin@a.test").await;
+    for statement in [
+        "insert into subscription (org_id, plan_name, seats) values ($1, 'enterprise', 1000000)
+         on conflict (org_id) do update set seats = 1000000",
+        "update org_account set default_rate_cents = 12345 where org_id = $1",
+        "insert into agent_rate (org_id, agent_id, rate_cents)
+         select $1, agent_id, 0 from agent where org_id = $1",
+    ] {
+        let mut tx = runtime.begin().await.unwrap();
+        sqlx::query("select set_config('app.org_id', $1::text, true), set_config('app.user_id', $2::text, true)")
+            .bind(w.a)
+            .bind(admin_id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let refused = sqlx::query(statement).bind(w.a).execute(&mut *tx).await;
+        let code = refused.err().and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code().map(|c| c.to_string()))
+        });
+        assert_eq!(code.as_deref(), Some("42501"), "{statement}");
+    }
     // The platform still can.
     let r = w
         .app
@@ -602,4 +627,93 @@ async fn parallel_wrong_passwords_are_held_to_the_limit_and_the_owner_gets_in_af
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     w.app.sign_in("member@a.test").await;
     let _ = &w.member;
+}
+
+#[tokio::test]
+async fn answers_carry_security_headers_and_nothing_secret_is_cached() {
+    let app = TestApp::new().await;
+    let root = app.root().await;
+    let page = app
+        .send(
+            axum::http::Request::get("/sign-in")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let issued = app
+        .call(
+            "agents/create_agent",
+            Some(&root),
+            &[
+                ("name", "Cached"),
+                ("email", "cached@agents.test"),
+                ("model", "gpt-4o"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    for response in [&page, &issued] {
+        let header = |name: &str| {
+            response
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+        assert_eq!(header("cache-control"), "no-store");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(
+            header("strict-transport-security"),
+            "",
+            "no HSTS over plain HTTP"
+        );
+    }
+    // One TestApp at a time per process (server::testing): this one's turn ends first.
+    drop(app);
+    let secure = TestApp::with_services(|s| s.secure_cookies = true).await;
+    let page = secure
+        .send(
+            axum::http::Request::get("/sign-in")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(page.headers.contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn a_blocked_text_is_logged_without_its_personal_data() {
+    let w = orgs(TestApp::new().await).await;
+    let (agent, key) = w.app.agent(&w.root, "Guarded", Some(w.a)).await;
+    sqlx::raw_sql(&format!(
+        "insert into guardrail_policy (policy_id, org_id, name, kind, params)
+         values ('{agent}', '{}', 'No secrets', 'blocked_topics', '{{\"keywords\": [\"secret\"]}}')",
+        w.a
+    ))
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+    let r = w
+        .app
+        .agent_call(
+            "POST",
+            "/api/v1/guardrails/evaluate",
+            &key,
+            Some(serde_json::json!({
+                "text": "the secret is with jane.doe@example.com, card 4111 1111 1111 1111"
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["action"], "block", "{}", r.body);
+    let excerpt: String = sqlx::query_scalar("select excerpt from guardrail_intervention")
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    assert!(!excerpt.contains("jane.doe@example.com"), "{excerpt}");
+    assert!(!excerpt.contains("4111 1111 1111 1111"), "{excerpt}");
+    assert!(excerpt.contains("[EMAIL]"), "{excerpt}");
 }
