@@ -67,3 +67,19 @@ create trigger agent_rate_entitlement before insert or update or delete on agent
 create trigger org_account_rate_entitlement before update of default_rate_cents on org_account
   for each row when (new.default_rate_cents is distinct from old.default_rate_cents)
   execute function entitlement_guard();
+
+-- 6. The session check every request makes, in one round trip (it took four: a transaction to
+--    scope it). It crosses row-level security narrowly: it answers only for the session id and
+--    user id of a token whose signature the server has just verified.
+create function platform.session_principal(p_session uuid, p_user uuid,
+                                           out status text, out is_superadmin boolean,
+                                           out bound_org_id uuid)
+returns setof record
+language sql stable security definer set search_path = public, pg_temp as $$
+  select u.status, u.is_superadmin, u.bound_org_id
+    from session s join app_user u on u.user_id = s.user_id
+   where s.session_id = p_session and s.user_id = p_user
+     and s.revoked_at is null and s.expires_at > now()
+$$;
+revoke all on function platform.session_principal(uuid, uuid) from public;
+grant execute on function platform.session_principal(uuid, uuid) to tenantry_app;

@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
             state.services.secure_cookies,
             security_headers,
         ))
+        // Outermost: every request gets a fresh cache before anything reads the session.
+        .layer(middleware::from_fn(fresh_request_cache))
         // Pages, server-function answers and the WASM go out compressed to clients that accept
         // it (the WASM shrinks to about 40 %).
         .layer(CompressionLayer::new())
@@ -134,6 +136,15 @@ async fn guard_server_functions(request: Request, next: Next) -> Response {
         parts.status = status;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A new [`app::tenancy::gate::RequestCache`] for each request: the gate reads the caller's
+/// session once per request however many server functions a page renders.
+async fn fresh_request_cache(mut request: Request, next: Next) -> Response {
+    request
+        .extensions_mut()
+        .insert(app::tenancy::gate::RequestCache::default());
+    next.run(request).await
 }
 
 /// What every answer says about how a browser may use it:

@@ -243,16 +243,8 @@ pub async fn tab_in(gate: Gate, org_id: &str, month: &str) -> Result<BillingTab,
     })
 }
 
-/// The Overview tab's health: the allowances and the plan, for anyone who may open the org.
-pub async fn health_in(gate: Gate, org_id: &str) -> Result<(Vec<Allowance>, String), AppError> {
-    let mut tenant = gate.tenant_in(org_id).await?;
-    let health = health(&mut tenant).await?;
-    tenant.commit().await?;
-    Ok(health)
-}
-
 /// The org's allowances and their use (its health's "allowance pressure"), and its plan.
-async fn health(tenant: &mut Tenant) -> Result<(Vec<Allowance>, String), AppError> {
+pub(crate) async fn health(tenant: &mut Tenant) -> Result<(Vec<Allowance>, String), AppError> {
     let org = tenant.org_id;
     let allowances = sqlx::query!(
         r#"select resource as "resource!", used as "used!", quota from org_allowances($1)"#,

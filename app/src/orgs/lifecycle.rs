@@ -295,8 +295,16 @@ pub async fn detail(
     let services = crate::context::services()?;
     let parts = gate::request_parts()?;
     let tab_gate = |endpoint| Gate::with(services.clone(), parts.clone(), endpoint);
-    let detail_gate = tab_gate(super::OrgDetail::PATH)?;
-    let org = get_in(&detail_gate, Some(org_id)).await?;
+    // The org, and the overview's health, in one transaction; it ends before a tab opens its
+    // own (one connection at a time per request).
+    let mut tenant = tab_gate(super::OrgDetail::PATH)?.tenant_in(org_id).await?;
+    let org_uuid = tenant.org_id;
+    let org = read(tenant.conn(), org_uuid).await?;
+    let health = match tab {
+        "overview" | "" => Some(crate::billing::server::health(&mut tenant).await),
+        _ => None,
+    };
+    tenant.commit().await?;
     let data = match tab {
         "members" => super::TabData::Members(
             crate::members::org_members_in(tab_gate(crate::members::OrgMembers::PATH)?, org_id)
@@ -320,9 +328,7 @@ pub async fn detail(
             )
             .await,
         ),
-        "overview" | "" => {
-            super::TabData::Overview(crate::billing::server::health_in(detail_gate, org_id).await)
-        }
+        "overview" | "" => super::TabData::Overview(health.expect("read above")),
         _ => super::TabData::None,
     };
     Ok((org, data))

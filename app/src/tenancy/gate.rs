@@ -586,21 +586,35 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
 
 /// The caller, without an org (sign-out, the switcher, the platform path).
 pub(crate) async fn principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
+    match parts.extensions.get::<RequestCache>() {
+        Some(cache) => cache
+            .principal
+            .get_or_init(|| read_principal(services, parts))
+            .await
+            .clone(),
+        None => read_principal(services, parts).await,
+    }
+}
+
+/// What one request has already learnt, shared by every gate call it makes (a page renders
+/// several server functions): the caller's session is read once per request. The server puts
+/// a fresh one into each request's extensions.
+#[derive(Clone, Default)]
+pub struct RequestCache {
+    principal: std::sync::Arc<tokio::sync::OnceCell<Result<Principal, AppError>>>,
+}
+
+async fn read_principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
     let client = Client::of(parts);
     let claims = verified_claims(services, parts)?;
-    let mut tx = services.db.pool().begin().await?;
-    set_scope(&mut tx, None, claims.sub).await?;
     let row = sqlx::query!(
-        r#"select u.status, u.is_superadmin, u.bound_org_id
-             from session s join app_user u on u.user_id = s.user_id
-            where s.session_id = $1 and s.user_id = $2
-              and s.revoked_at is null and s.expires_at > now()"#,
+        r#"select status as "status!", is_superadmin as "is_superadmin!", bound_org_id
+             from platform.session_principal($1, $2)"#,
         claims.sid,
         claims.sub
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(services.db.pool())
     .await?;
-    tx.commit().await?;
     let result = match row {
         None => Err(AppError::Unauthorized),
         Some(row) if row.status != "active" => Err(account_disabled()),
