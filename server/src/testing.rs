@@ -583,6 +583,7 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("seats", "5"),
         ("platform", "custom"),
         ("cancel_reason", ""),
+        ("version", ""),
         ("password", TEST_PASSWORD),
         ("name", "Probe"),
         ("organization", "Probe Org"),

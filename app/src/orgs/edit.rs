@@ -75,30 +75,6 @@ pub fn EditOrgDialog() -> impl IntoView {
     }
 }
 
-/// Hidden copies of every detail, so each tab's form saves the whole record.
-fn hidden_details(org: &Organization, except: &[&str]) -> impl IntoView {
-    let d = &org.details;
-    let fields = [
-        ("name", d.name.clone()),
-        ("domain", d.domain.clone()),
-        ("description", d.description.clone()),
-        ("contact_email", d.contact_email.clone()),
-        ("contact_phone", d.contact_phone.clone()),
-        ("address_line1", d.address_line1.clone()),
-        ("address_line2", d.address_line2.clone()),
-        ("city", d.city.clone()),
-        ("state", d.state.clone()),
-        ("country", d.country.clone()),
-        ("zip", d.zip.clone()),
-        ("product", d.product.clone()),
-    ];
-    fields
-        .into_iter()
-        .filter(|(name, _)| !except.contains(name))
-        .map(|(name, value)| view! { <input type="hidden" name=format!("details[{name}]") value=value /> })
-        .collect_view()
-}
-
 #[component]
 fn BasicTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView {
     let error = submission_error(update);
@@ -108,7 +84,7 @@ fn BasicTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView
         <ActionForm action=update attr:class="mt-4 space-y-4" attr:novalidate=true>
             {form_alert(error)}
             <input type="hidden" name="org_id" value=org.id.clone() />
-            {hidden_details(&org, &["name", "domain", "product"])}
+            <input type="hidden" name="version" value=org.version.to_string() />
             <div>
                 <label for="edit-name" class="block text-sm font-medium">"Title"</label>
                 <input id="edit-name" name="details[name]" value=org.details.name.clone() required class=INPUT aria-invalid=invalid(error, "name") />
@@ -178,7 +154,7 @@ fn AddressTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoVi
         <ActionForm action=update attr:class="mt-4 space-y-4" attr:novalidate=true>
             {form_alert(error)}
             <input type="hidden" name="org_id" value=org.id.clone() />
-            {hidden_details(&org, &["address_line1", "address_line2", "city", "state", "country", "zip"])}
+            <input type="hidden" name="version" value=org.version.to_string() />
             {field("address_line1", "Address line 1", d.address_line1, "address-line1")}
             {field("address_line2", "Address line 2", d.address_line2, "address-line2")}
             <div class="grid grid-cols-2 gap-4">

@@ -354,12 +354,21 @@ pub async fn get_in(gate: &Gate, org_id: Option<&str>) -> Result<Organization, A
     Ok(org)
 }
 
+fn changed_meanwhile() -> AppError {
+    AppError::Conflict(
+        "This organization was changed since you opened it (by someone else, or in another \
+         tab). Reload to see the changes, then make yours again."
+            .to_string(),
+    )
+}
+
 async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, AppError> {
     let row = sqlx::query!(
         r#"select org_id, org_number, name, slug, primary_domain, description, contact_email,
                   contact_phone, address_line1, address_line2, city, state, country, zip,
                   product, status, parent_org_id, member_count, product_count,
-                  platform.org_schema_name(org_id) as "schema!"
+                  platform.org_schema_name(org_id) as "schema!",
+                  (extract(epoch from updated_at) * 1000000)::bigint as "version!"
              from organization where org_id = $1"#,
         org_id
     )
@@ -369,6 +378,7 @@ async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, App
     let subscription = super::settings::subscription(&mut *conn, org_id).await?;
     let roles = super::settings::roles(&mut *conn, org_id).await?;
     Ok(Organization {
+        version: row.version,
         members: row.member_count,
         products: row.product_count,
         subscription,
@@ -398,9 +408,16 @@ async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, App
 
 pub async fn update(
     org_id: &str,
-    details: OrgDetails,
+    changes: super::OrgChanges,
     slug: Option<String>,
+    version: &str,
 ) -> Result<(), AppError> {
+    let seen = match version.trim() {
+        "" => None,
+        v => Some(v.parse::<i64>().map_err(|_| {
+            AppError::field("version", "Reload the page, then make your change again.")
+        })?),
+    };
     let gate = Gate::open(super::UpdateOrg::PATH)?;
     let services = gate.services().clone();
     let mut tenant = gate.tenant_in(org_id).await?;
@@ -419,6 +436,10 @@ pub async fn update(
             "The slug of an organization cannot be changed.",
         ));
     }
+    if seen.is_some_and(|seen| seen != current.version) {
+        return Err(changed_meanwhile());
+    }
+    let details = changes.apply(current.details.clone());
     let mut errors = BTreeMap::new();
     let name = check_name(&details.name, &mut errors);
     let domain = check_domain(&details.domain, &services, &mut errors);
@@ -449,12 +470,13 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    sqlx::query!(
+    let updated = sqlx::query!(
         "update organization
             set name = $2, primary_domain = $3, description = $4, contact_email = $5,
                 contact_phone = $6, address_line1 = $7, address_line2 = $8, city = $9,
-                state = $10, country = $11, zip = $12, product = $13
-          where org_id = $1",
+                state = $10, country = $11, zip = $12, product = $13, updated_at = now()
+          where org_id = $1
+            and (extract(epoch from updated_at) * 1000000)::bigint = $14",
         org_id,
         name,
         domain,
@@ -467,11 +489,16 @@ pub async fn update(
         details.state.trim(),
         details.country.trim(),
         details.zip.trim(),
-        product
+        product,
+        current.version
     )
     .execute(tenant.conn())
     .await
     .map_err(unique_field_errors)?;
+    // Changed between our read and our write: the same answer as a stale form.
+    if updated.rows_affected() == 0 {
+        return Err(changed_meanwhile());
+    }
     tenant
         .audit(
             "org.update",

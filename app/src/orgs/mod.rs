@@ -65,6 +65,51 @@ pub struct OrgDetails {
     pub product: String,
 }
 
+/// What an Edit tab posts: its own fields only. The others stay as they are, so two people
+/// saving different tabs never undo each other's work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrgChanges {
+    pub name: Option<String>,
+    pub domain: Option<String>,
+    pub description: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub zip: Option<String>,
+    pub product: Option<String>,
+}
+
+impl OrgChanges {
+    /// `details` with these changes made.
+    pub fn apply(self, mut details: OrgDetails) -> OrgDetails {
+        let fields: [(Option<String>, &mut String); 12] = [
+            (self.name, &mut details.name),
+            (self.domain, &mut details.domain),
+            (self.description, &mut details.description),
+            (self.contact_email, &mut details.contact_email),
+            (self.contact_phone, &mut details.contact_phone),
+            (self.address_line1, &mut details.address_line1),
+            (self.address_line2, &mut details.address_line2),
+            (self.city, &mut details.city),
+            (self.state, &mut details.state),
+            (self.country, &mut details.country),
+            (self.zip, &mut details.zip),
+            (self.product, &mut details.product),
+        ];
+        for (change, field) in fields {
+            if let Some(value) = change {
+                *field = value;
+            }
+        }
+        details
+    }
+}
+
 /// An organization as its admins see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
@@ -79,6 +124,9 @@ pub struct Organization {
     pub products: i32,
     pub subscription: Option<Subscription>,
     pub roles: Vec<RoleInfo>,
+    /// When it was last changed (microseconds): an edit made from an older version is refused
+    /// rather than allowed to overwrite what someone saved meanwhile.
+    pub version: i64,
 }
 
 /// The subscription record, edited by hand until Stripe sync lands.
@@ -356,14 +404,17 @@ pub async fn get_org(org_id: String) -> Result<Organization, AppError> {
     lifecycle::get(Some(&org_id)).await
 }
 
-/// Updates the details; the slug is permanent and `slug`, if given, must be the current one.
+/// Updates the details a tab posts (the rest stay); the slug is permanent and `slug`, if
+/// given, must be the current one. `version` is the org's as the form saw it: if it changed
+/// since, the save is refused (409) instead of overwriting.
 #[server(endpoint = "orgs/update_org")]
 pub async fn update_org(
     org_id: String,
-    details: OrgDetails,
+    #[server(default)] details: OrgChanges,
     #[server(default)] slug: Option<String>,
+    #[server(default)] version: String,
 ) -> Result<(), AppError> {
-    lifecycle::update(&org_id, details, slug).await
+    lifecycle::update(&org_id, details, slug, &version).await
 }
 
 /// Locks every member out at once; all data stays.

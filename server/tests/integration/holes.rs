@@ -717,3 +717,78 @@ async fn a_blocked_text_is_logged_without_its_personal_data() {
     assert!(!excerpt.contains("4111 1111 1111 1111"), "{excerpt}");
     assert!(excerpt.contains("[EMAIL]"), "{excerpt}");
 }
+
+#[tokio::test]
+async fn two_tabs_saved_from_the_same_version_do_not_overwrite_each_other() {
+    let w = orgs(TestApp::new().await).await;
+    let a = w.a.to_string();
+    let opened = w
+        .app
+        .call("orgs/get_org", Some(&w.admin), &[("org_id", &a)])
+        .await
+        .json();
+    let version = opened["version"].as_i64().unwrap().to_string();
+    // One admin renames the org on Basic Info …
+    let basic = w
+        .app
+        .call(
+            "orgs/update_org",
+            Some(&w.admin),
+            &[
+                ("org_id", &a),
+                ("version", &version),
+                ("details[name]", "Renamed A"),
+            ],
+        )
+        .await;
+    assert_eq!(basic.status, 200, "{}", basic.body);
+    // … the owner, with the dialog opened before that, saves the Address tab: refused, not
+    // saved over the new name.
+    let address = w
+        .app
+        .call(
+            "orgs/update_org",
+            Some(&w.owner),
+            &[
+                ("org_id", &a),
+                ("version", &version),
+                ("details[city]", "Riyadh"),
+            ],
+        )
+        .await;
+    assert_eq!(address.status, 409, "{}", address.body);
+    assert!(
+        address.body.contains("changed since you opened it"),
+        "{}",
+        address.body
+    );
+    // Reloaded, the Address tab saves its own field and leaves the name alone.
+    let fresh = w
+        .app
+        .call("orgs/get_org", Some(&w.owner), &[("org_id", &a)])
+        .await
+        .json()["version"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let address = w
+        .app
+        .call(
+            "orgs/update_org",
+            Some(&w.owner),
+            &[
+                ("org_id", &a),
+                ("version", &fresh),
+                ("details[city]", "Riyadh"),
+            ],
+        )
+        .await;
+    assert_eq!(address.status, 200, "{}", address.body);
+    let (name, city): (String, String) =
+        sqlx::query_as("select name, city from organization where org_id = $1")
+            .bind(w.a)
+            .fetch_one(&w.app.owner)
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), city.as_str()), ("Renamed A", "Riyadh"));
+}
