@@ -234,8 +234,13 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
         {(!superadmin).then(|| view! {
             <div class="mt-4 space-y-4" data-testid="subscription-readonly">
                 <p class="rounded-md bg-slate-50 px-3 py-2 text-sm text-slate-600">
-                    "The plan, seats and billing are set by the platform (and by Stripe). Ask your platform administrator to change them."
+                    {if sub.is_none() {
+                        "No subscription yet. The plan, seats and billing are set by the platform (and by Stripe); ask your platform administrator."
+                    } else {
+                        "The plan, seats and billing are set by the platform (and by Stripe). Ask your platform administrator to change them."
+                    }}
                 </p>
+                {sub.is_some().then(|| view! {
                 <div class="grid grid-cols-2 gap-4">
                     {readonly("Plan", if plan.is_empty() { "—".to_string() } else { plan.clone() })}
                     {readonly("Seats", seats.clone())}
@@ -244,6 +249,7 @@ fn SubscriptionTab(org: Organization) -> impl IntoView {
                     {readonly("Trial ends", date(sub.as_ref().and_then(|s| s.trial_end)))}
                     {readonly("Current period ends", date(sub.as_ref().and_then(|s| s.current_period_end)))}
                 </div>
+                })}
             </div>
         })}
         {superadmin.then(|| view! {
