@@ -54,7 +54,7 @@ begin
     return coalesce(new, old);
   end if;
   if not platform.entitlement_writer() then
-    raise exception 'entitlements (plan, seats, rates) are set by the platform'
+    raise exception 'only the platform changes this (entitlements, the agent pool)'
       using errcode = '42501';
   end if;
   return coalesce(new, old);
@@ -83,3 +83,40 @@ language sql stable security definer set search_path = public, pg_temp as $$
 $$;
 revoke all on function platform.session_principal(uuid, uuid) from public;
 grant execute on function platform.session_principal(uuid, uuid) to tenantry_app;
+
+-- 7. The pool of unassigned agents is the platform's, in the database too: it is listed, and an
+--    agent taken from it, only in a superadmin's transaction (the same test as entitlements).
+create or replace function platform.unassigned_agents()
+returns table (agent_id uuid, name text, email text, model text)
+language sql stable security definer set search_path = public, pg_temp as $$
+  select agent_id, name, email, model from agent
+   where org_id is null and platform.entitlement_writer()
+   order by lower(name), email
+$$;
+create trigger agent_assignment_guard before update of org_id on agent
+  for each row when (old.org_id is null and new.org_id is not null)
+  execute function entitlement_guard();
+
+-- 8. For the migrations to come: a new tenant table is one call, which enables and forces
+--    row-level security and adds the standard policy (`<table>_tenant`, one InitPlan per
+--    query); and a trigger function that keeps `updated_at`. The catalog test still checks
+--    every table with an org_id, whoever made it.
+create function platform.tenant_table(p_table regclass) returns void
+language plpgsql as $$
+declare
+  name text := (select relname from pg_class where oid = p_table);
+begin
+  execute format('alter table %s enable row level security', p_table);
+  execute format('alter table %s force row level security', p_table);
+  execute format(
+    'create policy %I on %s using (org_id = (select nullif(current_setting(''app.org_id'', true), '''')::uuid))',
+    name || '_tenant', p_table);
+end $$;
+revoke all on function platform.tenant_table(regclass) from public;
+
+create function platform.touch_updated_at() returns trigger
+language plpgsql as $$
+begin
+  new.updated_at := now();
+  return new;
+end $$;

@@ -105,9 +105,60 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// What each named constraint means to a person: the field it is about and what to do. One
+/// message per constraint wherever it is hit; `?` on a database error makes the field error.
+/// (Name every constraint in the migration; ones that need more than a field, such as a
+/// limit with its number, are mapped where they are hit.)
+#[cfg(feature = "ssr")]
+const CONSTRAINTS: &[(&str, &str, &str)] = &[
+    (
+        "app_user_email_key",
+        "email",
+        "An account with this email already exists.",
+    ),
+    (
+        "app_user_bound_org_member",
+        "bound_org_id",
+        "A user can only be bound to an organization it belongs to.",
+    ),
+    (
+        "agent_email_key",
+        "email",
+        "Another agent already has this email.",
+    ),
+    (
+        "organization_name_key",
+        "name",
+        "An organization with this name already exists.",
+    ),
+    (
+        "organization_primary_domain_key",
+        "domain",
+        "This domain is already used by another organization.",
+    ),
+    (
+        "organization_slug_immutable",
+        "slug",
+        "The slug of an organization cannot be changed.",
+    ),
+    ("org_role_pkey", "role_name", "This role already exists."),
+    (
+        "guardrail_policy_org_id_name_key",
+        "name",
+        "Another policy of this organization has this name.",
+    ),
+];
+
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
+        if let Some((_, field, message)) = err
+            .as_database_error()
+            .and_then(|db| db.constraint())
+            .and_then(|name| CONSTRAINTS.iter().find(|(c, _, _)| *c == name))
+        {
+            return Self::field(field, *message);
+        }
         match err {
             sqlx::Error::RowNotFound => Self::NotFound("The record".to_string()),
             // 42501: insufficient_privilege, which is how row-level security refuses a write.

@@ -435,6 +435,32 @@ impl TestApp {
         (org, tokens)
     }
 
+    /// [`probe_fields`] aimed at `org` (its id, slug, `email` and `domain`), with every other id
+    /// naming nothing, so that no call destroys a fixture.
+    pub async fn fields_aimed_at(
+        &self,
+        org: uuid::Uuid,
+        email: &str,
+        domain: &str,
+    ) -> Vec<(&'static str, String)> {
+        let slug: String = sqlx::query_scalar("select slug from organization where org_id = $1")
+            .bind(org)
+            .fetch_one(&self.owner)
+            .await
+            .expect("the org's slug");
+        let (org, nothing) = (org.to_string(), uuid::Uuid::new_v4().to_string());
+        probe_fields(&Aim {
+            org: &org,
+            user: &nothing,
+            agent: &nothing,
+            key: &nothing,
+            record: &nothing,
+            slug: &slug,
+            email,
+            domain,
+        })
+    }
+
     /// A superadmin, signed in: `root@platform.test`.
     pub async fn root(&self) -> String {
         self.user("root@platform.test", true, None).await;

@@ -178,13 +178,7 @@ pub async fn create(name: String, email: String, model: String) -> Result<Issued
         principal.user_id
     )
     .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.constraint() == Some("agent_email_key") => {
-            AppError::field("email", "Another agent already has this email.")
-        }
-        _ => e.into(),
-    })?;
+    .await?;
     let issued = issue_in(&mut tx, agent_id, "first key", principal.user_id).await?;
     sqlx::query!(
         "select platform.record_audit(null, $1, 'agent.create', $2, $3, $4, $5)",

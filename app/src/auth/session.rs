@@ -562,13 +562,7 @@ pub async fn insert_user(
         hash
     )
     .execute(&mut *conn)
-    .await
-    .map_err(|e| match e {
-        sqlx::Error::Database(ref db) if db.constraint() == Some("app_user_email_key") => {
-            AppError::field("email", "An account with this email already exists.")
-        }
-        other => other.into(),
-    })?;
+    .await?;
     Ok(())
 }
 

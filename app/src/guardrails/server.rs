@@ -114,8 +114,7 @@ pub async fn save_policy(
             params
         )
         .fetch_one(tenant.conn())
-        .await
-        .map_err(name_taken)?
+        .await?
     } else {
         let id = parse_uuid(&policy_id, "policy_id", "a policy")?;
         sqlx::query_scalar!(
@@ -132,8 +131,7 @@ pub async fn save_policy(
             params
         )
         .fetch_optional(tenant.conn())
-        .await
-        .map_err(name_taken)?
+        .await?
         .ok_or_else(|| AppError::NotFound("The policy".to_string()))?
     };
     tenant
@@ -145,17 +143,6 @@ pub async fn save_policy(
         .await?;
     tenant.commit().await?;
     Ok(id.to_string())
-}
-
-fn name_taken(err: sqlx::Error) -> AppError {
-    match &err {
-        sqlx::Error::Database(db)
-            if db.constraint() == Some("guardrail_policy_org_id_name_key") =>
-        {
-            AppError::field("name", "Another policy of this organization has this name.")
-        }
-        _ => err.into(),
-    }
 }
 
 pub async fn delete_policy(policy_id: &str) -> Result<(), AppError> {

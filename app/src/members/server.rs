@@ -329,18 +329,6 @@ pub async fn update(
             "You cannot disable your own account.",
         ));
     }
-    let email_taken = |e: &sqlx::Error| match e {
-        sqlx::Error::Database(db) if db.constraint() == Some("app_user_email_key") => Some(
-            AppError::field("email", "Another account already uses this email."),
-        ),
-        sqlx::Error::Database(db) if db.constraint() == Some("app_user_bound_org_member") => {
-            Some(AppError::field(
-                "bound_org_id",
-                "A user can only be bound to an organization it belongs to.",
-            ))
-        }
-        _ => None,
-    };
     let mut tenant = match access {
         Access::Tenant(tenant) => tenant,
         Access::Platform(platform) => {
@@ -353,8 +341,7 @@ pub async fn update(
                 bound
             )
             .fetch_one(platform.pool())
-            .await
-            .map_err(|e| email_taken(&e).unwrap_or_else(|| e.into()))?;
+            .await?;
             if !updated {
                 return Err(AppError::NotFound("The user".to_string()));
             }
@@ -421,7 +408,7 @@ pub async fn update(
     )
     .execute(tenant.conn())
     .await
-    .map_err(|e| email_taken(&e).unwrap_or_else(|| e.into()))?;
+    ?;
     tenant
         .audit(
             "user.update",

@@ -193,9 +193,6 @@ pub async fn add_role(org_id: &str, role_name: &str) -> Result<(), AppError> {
     .await;
     match result {
         Ok(_) => {}
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("org_role_pkey") => {
-            return Err(AppError::field("role_name", "This role already exists."));
-        }
         Err(sqlx::Error::Database(db)) if db.constraint() == Some("org_role_limit") => {
             return Err(AppError::field(
                 "role_name",

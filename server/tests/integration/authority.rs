@@ -4,8 +4,7 @@
 //! its code path happens to. An endpoint with no declared need fails here.
 
 use app::tenancy::access::{need_of, page_pattern, Grant, Need, Section, BUILTIN_ROLES};
-use server::testing::{probe_fields, server_fn_request, Aim, TestApp};
-use uuid::Uuid;
+use server::testing::{server_fn_request, TestApp};
 
 /// Who calls.
 #[derive(Clone)]
@@ -196,22 +195,9 @@ async fn every_endpoint_answers_each_caller_as_its_declared_need_says() {
 
     // Arguments aimed at org A; every other id names nothing, so no call destroys a fixture.
     let a_id = a.to_string();
-    let nothing = Uuid::new_v4().to_string();
-    let a_slug: String = sqlx::query_scalar("select slug from organization where org_id = $1")
-        .bind(a)
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
-    let owned = probe_fields(&Aim {
-        org: &a_id,
-        user: &nothing,
-        agent: &nothing,
-        key: &nothing,
-        record: &nothing,
-        slug: &a_slug,
-        email: "owner@matrix-a.test",
-        domain: "matrix-a.example",
-    });
+    let owned = app
+        .fields_aimed_at(a, "owner@matrix-a.test", "matrix-a.example")
+        .await;
     let fields: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     let mut mismatches = Vec::new();

@@ -192,3 +192,49 @@ async fn responses_are_compressed_for_clients_that_accept_it() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
 }
+
+#[tokio::test]
+async fn one_call_makes_a_new_table_a_tenant_table() {
+    let test_db = TestDb::new().await;
+    let owner = test_db.owner_pool().await;
+    sqlx::raw_sql(
+        "create table gadget (org_id uuid not null, name text not null,
+                              updated_at timestamptz not null default now());
+         select platform.tenant_table('gadget');
+         create trigger gadget_touch before update on gadget
+           for each row execute function platform.touch_updated_at();
+         grant select, insert, update on gadget to tenantry_app;",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let (enabled, forced, policies): (bool, bool, i64) = sqlx::query_as(
+        "select c.relrowsecurity, c.relforcerowsecurity,
+                (select count(*) from pg_policy p where p.polrelid = c.oid)
+           from pg_class c where c.oid = 'gadget'::regclass",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!((enabled, forced, policies), (true, true, 1));
+    // The runtime role scoped to one org sees only that org's rows.
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    sqlx::query("insert into gadget (org_id, name) values ($1, 'a'), ($2, 'b')")
+        .bind(a)
+        .bind(b)
+        .execute(&owner)
+        .await
+        .unwrap();
+    let runtime = test_db.runtime_pool().await;
+    let mut tx = runtime.begin().await.unwrap();
+    sqlx::query("select set_config('app.org_id', $1::text, true)")
+        .bind(a)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let seen: Vec<String> = sqlx::query_scalar("select name from gadget")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(seen, vec!["a".to_string()]);
+}

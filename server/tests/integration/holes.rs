@@ -164,6 +164,34 @@ async fn the_unassigned_agent_pool_is_the_platforms() {
         )
         .await;
     assert_eq!(taken.status, 403, "{}", taken.body);
+    // The database holds to it too: in the owner's tenant-scoped transaction the pool is
+    // empty and taking an agent from it is refused.
+    let runtime = w.app.db.runtime_pool().await;
+    let owner_id = user_id(&w.app, "owner@a.test").await;
+    let mut tx = runtime.begin().await.unwrap();
+    sqlx::query(
+        "select set_config('app.org_id', $1::text, true), set_config('app.user_id', $2::text, true)",
+    )
+    .bind(w.a)
+    .bind(owner_id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let pool: i64 = sqlx::query_scalar("select count(*) from platform.unassigned_agents()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(pool, 0);
+    let taken = sqlx::query("select platform.assign_agent($1)")
+        .bind(free)
+        .execute(&mut *tx)
+        .await;
+    let code = taken.err().and_then(|e| {
+        e.as_database_error()
+            .and_then(|d| d.code().map(|c| c.to_string()))
+    });
+    assert_eq!(code.as_deref(), Some("42501"));
+    drop(tx);
     let org: Option<Uuid> = sqlx::query_scalar("select org_id from agent where agent_id = $1")
         .bind(free)
         .fetch_one(&w.app.owner)
@@ -722,40 +750,41 @@ async fn a_blocked_text_is_logged_without_its_personal_data() {
 async fn two_tabs_saved_from_the_same_version_do_not_overwrite_each_other() {
     let w = orgs(TestApp::new().await).await;
     let a = w.a.to_string();
-    let opened = w
-        .app
-        .call("orgs/get_org", Some(&w.admin), &[("org_id", &a)])
-        .await
-        .json();
-    let version = opened["version"].as_i64().unwrap().to_string();
+    let version = |token: String| {
+        let (app, a) = (&w.app, a.clone());
+        async move {
+            app.call("orgs/get_org", Some(&token), &[("org_id", &a)])
+                .await
+                .json()["version"]
+                .as_i64()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let save = |token: String, version: String, field: &'static str, value: &'static str| {
+        let (app, a) = (&w.app, a.clone());
+        async move {
+            app.call(
+                "orgs/update_org",
+                Some(&token),
+                &[("org_id", &a), ("version", &version), (field, value)],
+            )
+            .await
+        }
+    };
+    let opened = version(w.admin.clone()).await;
     // One admin renames the org on Basic Info …
-    let basic = w
-        .app
-        .call(
-            "orgs/update_org",
-            Some(&w.admin),
-            &[
-                ("org_id", &a),
-                ("version", &version),
-                ("details[name]", "Renamed A"),
-            ],
-        )
-        .await;
+    let basic = save(
+        w.admin.clone(),
+        opened.clone(),
+        "details[name]",
+        "Renamed A",
+    )
+    .await;
     assert_eq!(basic.status, 200, "{}", basic.body);
     // … the owner, with the dialog opened before that, saves the Address tab: refused, not
     // saved over the new name.
-    let address = w
-        .app
-        .call(
-            "orgs/update_org",
-            Some(&w.owner),
-            &[
-                ("org_id", &a),
-                ("version", &version),
-                ("details[city]", "Riyadh"),
-            ],
-        )
-        .await;
+    let address = save(w.owner.clone(), opened, "details[city]", "Riyadh").await;
     assert_eq!(address.status, 409, "{}", address.body);
     assert!(
         address.body.contains("changed since you opened it"),
@@ -763,26 +792,8 @@ async fn two_tabs_saved_from_the_same_version_do_not_overwrite_each_other() {
         address.body
     );
     // Reloaded, the Address tab saves its own field and leaves the name alone.
-    let fresh = w
-        .app
-        .call("orgs/get_org", Some(&w.owner), &[("org_id", &a)])
-        .await
-        .json()["version"]
-        .as_i64()
-        .unwrap()
-        .to_string();
-    let address = w
-        .app
-        .call(
-            "orgs/update_org",
-            Some(&w.owner),
-            &[
-                ("org_id", &a),
-                ("version", &fresh),
-                ("details[city]", "Riyadh"),
-            ],
-        )
-        .await;
+    let fresh = version(w.owner.clone()).await;
+    let address = save(w.owner.clone(), fresh, "details[city]", "Riyadh").await;
     assert_eq!(address.status, 200, "{}", address.body);
     let (name, city): (String, String) =
         sqlx::query_as("select name, city from organization where org_id = $1")

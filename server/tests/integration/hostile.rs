@@ -3,8 +3,7 @@
 //! valid. No answer may be a 5xx, no request may panic the server, and no answer may carry the
 //! database's own words.
 
-use server::testing::{probe_fields, server_fn_request, Aim, TestApp};
-use uuid::Uuid;
+use server::testing::{server_fn_request, TestApp};
 
 /// Values no field expects.
 fn hostile_values() -> Vec<(&'static str, String)> {
@@ -52,23 +51,9 @@ async fn hostile_values_in_every_field_of_every_server_function_get_a_clear_answ
         )
         .await;
     let root_in_a = app.switch(&root, a).await;
-    let a_id = a.to_string();
-    let nothing = Uuid::new_v4().to_string();
-    let a_slug: String = sqlx::query_scalar("select slug from organization where org_id = $1")
-        .bind(a)
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
-    let valid = probe_fields(&Aim {
-        org: &a_id,
-        user: &nothing,
-        agent: &nothing,
-        key: &nothing,
-        record: &nothing,
-        slug: &a_slug,
-        email: "owner@hostile.test",
-        domain: "hostile-a.example",
-    });
+    let valid = app
+        .fields_aimed_at(a, "owner@hostile.test", "hostile-a.example")
+        .await;
     let mut server_fns: Vec<String> = leptos::server_fn::axum::server_fn_paths()
         .map(|(path, _)| path.trim_start_matches("/api/").to_string())
         // Signing out would end the callers' sessions; it takes no fields.

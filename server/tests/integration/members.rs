@@ -282,7 +282,8 @@ async fn disabling_binding_and_the_permission_editor() {
         taken.json()["Validation"]["email"][0]
             .as_str()
             .unwrap()
-            .contains("already uses"),
+            // One message per constraint, whether the account is created or edited.
+            .contains("An account with this email already exists."),
         "{}",
         taken.body
     );
