@@ -133,6 +133,17 @@ pub struct Config {
     )]
     pub secure_cookies: bool,
 
+    /// Addresses of reverse proxies in front of the server (comma-separated IPs). Only from
+    /// these is `X-Forwarded-For` believed, for the sign-in limit and the audit log; from any
+    /// other peer it is ignored, so no client can choose the address it is counted under.
+    #[arg(
+        long,
+        env = "TENANTRY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Log filter, e.g. `info` or `server=debug,sqlx=warn`.
     #[arg(long, env = "TENANTRY_LOG", default_value = "info", global = true)]
     pub log: String,

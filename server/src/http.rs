@@ -24,6 +24,8 @@ pub struct AppState {
     pub pool: sqlx::PgPool,
     /// The runtime role's pool, keys and limits; server functions get it through context.
     pub services: Services,
+    /// Peers whose `X-Forwarded-For` is believed (`TENANTRY_TRUSTED_PROXIES`).
+    pub trusted_proxies: std::sync::Arc<Vec<std::net::IpAddr>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -61,8 +63,12 @@ pub fn router(state: AppState) -> Router {
             state.services.secure_cookies,
             security_headers,
         ))
-        // Outermost: every request gets a fresh cache before anything reads the session.
-        .layer(middleware::from_fn(fresh_request_cache))
+        // Outermost: every request gets a fresh cache before anything reads the session, and
+        // its client's address.
+        .layer(middleware::from_fn_with_state(
+            state.trusted_proxies.clone(),
+            fresh_request_cache,
+        ))
         // Pages, server-function answers and the WASM go out compressed to clients that accept
         // it (the WASM shrinks to about 40 %).
         .layer(CompressionLayer::new())
@@ -140,10 +146,26 @@ async fn guard_server_functions(request: Request, next: Next) -> Response {
 
 /// A new [`app::tenancy::gate::RequestCache`] for each request: the gate reads the caller's
 /// session once per request however many server functions a page renders.
-async fn fresh_request_cache(mut request: Request, next: Next) -> Response {
+async fn fresh_request_cache(
+    State(trusted): State<std::sync::Arc<Vec<std::net::IpAddr>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     request
         .extensions_mut()
         .insert(app::tenancy::gate::RequestCache::default());
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(peer) = peer {
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let addr = app::tenancy::gate::ClientAddr::resolve(peer, forwarded, &trusted);
+        request.extensions_mut().insert(addr);
+    }
     next.run(request).await
 }
 

@@ -168,6 +168,7 @@ async fn serve(config: Config) -> Result<(), Error> {
     spawn_monthly_jobs(services.clone());
     let app = http::router(http::AppState {
         leptos_options,
+        trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
         pool: pool.clone(),
         services,
     });

@@ -299,6 +299,7 @@ impl TestApp {
         leptos_options.site_root = "target/site".into();
         let router = crate::http::router(crate::http::AppState {
             leptos_options,
+            trusted_proxies: std::sync::Arc::new(vec!["127.0.0.9".parse().expect("an address")]),
             pool: runtime,
             services: services.clone(),
         });

@@ -26,6 +26,36 @@ use crate::{auth::token, context::Services, AppError};
 /// An explicit organization id, for API clients.
 pub const ORG_HEADER: &str = "x-tenantry-org";
 
+/// The client's address as the server established it: the TCP peer, or, when the peer is one
+/// of the configured trusted proxies, the last address in `X-Forwarded-For` that is not one.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    pub fn resolve(
+        peer: std::net::IpAddr,
+        forwarded_for: Option<&str>,
+        trusted: &[std::net::IpAddr],
+    ) -> Self {
+        if !trusted.contains(&peer) {
+            return Self(peer);
+        }
+        let hops: Vec<std::net::IpAddr> = forwarded_for
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        Self(
+            hops.iter()
+                .rev()
+                .find(|hop| !trusted.contains(hop))
+                .or(hops.first())
+                .copied()
+                .unwrap_or(peer),
+        )
+    }
+}
+
 /// Where a request came from, for the logs and the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct Client {
@@ -36,10 +66,18 @@ pub struct Client {
 
 impl Client {
     pub fn of(parts: &Parts) -> Self {
+        // The server puts the client's address here (the peer, or what a trusted proxy says);
+        // without it (tests, tools), the peer.
         let ip = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string())
+            .get::<ClientAddr>()
+            .map(|addr| addr.0.to_string())
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|info| info.0.ip().to_string())
+            })
             .unwrap_or_default();
         let user_agent = header(&parts.headers, "user-agent")
             .unwrap_or_default()

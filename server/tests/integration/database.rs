@@ -22,6 +22,7 @@ async fn app(test_db: &TestDb) -> Router {
     let pool = test_db.runtime_pool().await;
     router(AppState {
         leptos_options,
+        trusted_proxies: Default::default(),
         pool: pool.clone(),
         services: server::testing::services(pool),
     })

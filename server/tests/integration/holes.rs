@@ -803,3 +803,56 @@ async fn two_tabs_saved_from_the_same_version_do_not_overwrite_each_other() {
             .unwrap();
     assert_eq!((name.as_str(), city.as_str()), ("Renamed A", "Riyadh"));
 }
+
+#[tokio::test]
+async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+    use app::tenancy::gate::ClientAddr;
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+    let cases = [
+        // A client's own header is ignored.
+        ("203.0.113.5", Some("198.51.100.1"), "203.0.113.5"),
+        // Through one trusted proxy: the address it saw.
+        ("10.0.0.1", Some("198.51.100.1"), "198.51.100.1"),
+        // A client that forges the start of the chain is still counted as itself.
+        ("10.0.0.1", Some("1.2.3.4, 198.51.100.1"), "198.51.100.1"),
+        // Through two trusted proxies.
+        ("10.0.0.2", Some("198.51.100.1, 10.0.0.1"), "198.51.100.1"),
+        // A trusted proxy that says nothing: itself.
+        ("10.0.0.1", None, "10.0.0.1"),
+        ("10.0.0.1", Some("not an address"), "10.0.0.1"),
+    ];
+    for (peer, header, expected) in cases {
+        assert_eq!(
+            ClientAddr::resolve(ip(peer), header, &trusted).0,
+            ip(expected),
+            "{peer} {header:?}"
+        );
+    }
+    // Through the router: the test app trusts 127.0.0.9 only; the limiter counts the client.
+    let w = orgs(TestApp::new().await).await;
+    let attempt = |peer: [u8; 4], forwarded: &'static str| {
+        let request = server_fn_request(
+            "auth/sign_in",
+            None,
+            &[("email", "viewer@a.test"), ("password", "wrong password")],
+            &[("x-forwarded-for", forwarded)],
+        );
+        let (mut parts, body) = request.into_parts();
+        parts
+            .extensions
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                peer, 4000,
+            ))));
+        w.app.send(axum::http::Request::from_parts(parts, body))
+    };
+    attempt([127, 0, 0, 9], "198.51.100.7").await;
+    attempt([203, 0, 113, 5], "198.51.100.8").await;
+    let ips: Vec<String> = sqlx::query_scalar(
+        "select ip from audit_event where action = 'sign_in.failed' order by audit_event_id",
+    )
+    .fetch_all(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(ips, vec!["198.51.100.7", "203.0.113.5"]);
+}
