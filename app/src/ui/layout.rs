@@ -9,10 +9,12 @@ use crate::auth::{SessionInfo, SignOutButton, SwitchOrg};
 
 /// One entry of the sidebar. `href` is `None` until the section is built; `page` is the
 /// permission that shows it (`None`: everyone).
+/// A sidebar entry: a link, and the section (of `tenancy::access::Section`, the one list) it
+/// opens, if any: shown only to callers who hold it.
 struct Section {
     label: &'static str,
     href: Option<&'static str>,
-    page: Option<&'static str>,
+    page: Option<crate::tenancy::access::Section>,
 }
 
 const SECTIONS: &[Section] = &[
@@ -24,37 +26,37 @@ const SECTIONS: &[Section] = &[
     Section {
         label: "Organizations",
         href: Some("/organizations"),
-        page: Some("organizations"),
+        page: Some(crate::tenancy::access::Section::Organizations),
     },
     Section {
         label: "Users",
         href: Some("/users"),
-        page: Some("users"),
+        page: Some(crate::tenancy::access::Section::Users),
     },
     Section {
         label: "Products",
         href: None,
-        page: Some("products"),
+        page: Some(crate::tenancy::access::Section::Products),
     },
     Section {
         label: "Agents",
         href: Some("/agents"),
-        page: Some("agents"),
+        page: Some(crate::tenancy::access::Section::Agents),
     },
     Section {
         label: "Knowledge",
         href: Some("/knowledge"),
-        page: Some("knowledge"),
+        page: Some(crate::tenancy::access::Section::Knowledge),
     },
     Section {
         label: "Guardrails",
         href: Some("/guardrails"),
-        page: Some("guardrails"),
+        page: Some(crate::tenancy::access::Section::Guardrails),
     },
     Section {
         label: "Billing",
         href: Some("/billing"),
-        page: Some("billing"),
+        page: Some(crate::tenancy::access::Section::Billing),
     },
     Section {
         label: "Your LLM keys",
@@ -64,7 +66,7 @@ const SECTIONS: &[Section] = &[
     Section {
         label: "Audit",
         href: None,
-        page: Some("audit"),
+        page: Some(crate::tenancy::access::Section::Audit),
     },
 ];
 
@@ -204,7 +206,7 @@ fn SectionList(pages: Vec<String>) -> impl IntoView {
     let allowed = move |section: &&Section| {
         section
             .page
-            .is_none_or(|page| pages.iter().any(|p| p == page))
+            .is_none_or(|page| pages.iter().any(|p| p == page.key()))
     };
     view! {
         <ul class="space-y-1">

@@ -239,3 +239,18 @@ async fn one_call_makes_a_new_table_a_tenant_table() {
         .unwrap();
     assert_eq!(seen, vec!["a".to_string()]);
 }
+
+#[tokio::test]
+async fn the_database_knows_the_same_sections_as_the_app() {
+    let test_db = TestDb::new().await;
+    let owner = test_db.owner_pool().await;
+    let in_database: Vec<String> = sqlx::query_scalar("select unnest(platform.sections())")
+        .fetch_all(&owner)
+        .await
+        .unwrap();
+    let in_app: Vec<String> = app::tenancy::access::Section::ALL
+        .iter()
+        .map(|s| s.key().to_string())
+        .collect();
+    assert_eq!(in_database, in_app);
+}
