@@ -159,10 +159,16 @@ async fn fresh_request_cache(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
     if let Some(peer) = peer {
+        // Every line of the header, in order: a proxy may add its own line instead of
+        // appending to the client's.
         let forwarded = request
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("unreadable"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let forwarded = (!forwarded.is_empty()).then_some(forwarded.as_str());
         let addr = app::tenancy::gate::ClientAddr::resolve(peer, forwarded, &trusted);
         request.extensions_mut().insert(addr);
     }

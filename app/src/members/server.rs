@@ -256,6 +256,9 @@ pub async fn create(
     if !roles.iter().any(|r| r == role) {
         return Err(AppError::field("role", "Choose a role."));
     }
+    // A new member gets no more than the admin who makes them holds.
+    let sections = role_sections(&mut tenant, role).await?;
+    check_within_grant(&tenant.grant, role, &sections)?;
     let hash = password::hash(password_text).await?;
     let user_id = Uuid::new_v4();
     session_insert_user(
@@ -454,16 +457,12 @@ pub async fn set_membership(
     let new_sections = if own_pages {
         Section::parse_all(&pages.keys().collect::<Vec<_>>())
     } else {
-        crate::tenancy::access::BUILTIN_ROLES
-            .iter()
-            .find(|(name, _, _)| *name == role)
-            .map(|(_, _, sections)| sections.to_vec())
-            .unwrap_or_default()
+        role_sections(&mut tenant, role).await?
     };
     check_membership_change(
         &tenant.grant,
         user_id == tenant.principal.user_id,
-        (&current.role_name, &Section::parse_all(&current.pages)),
+        &current.role_name,
         (role, &new_sections),
         current.owners,
     )?;
@@ -491,7 +490,7 @@ pub async fn set_membership(
     tenant.commit().await
 }
 
-/// Whether `caller` may change a membership from `current` to `new` (role, sections):
+/// Whether `caller` may change a membership from `current_role` to `new` (role, sections):
 /// - an admin cannot widen their own role or sections (a superadmin narrowed them for a
 ///   reason), nor take away their own admin role;
 /// - only an owner (or a superadmin) makes or unmakes an owner;
@@ -499,11 +498,10 @@ pub async fn set_membership(
 pub fn check_membership_change(
     caller: &Grant,
     own: bool,
-    current: (&str, &[Section]),
+    current_role: &str,
     new: (&str, &[Section]),
     owners: i64,
 ) -> Result<(), AppError> {
-    let (current_role, current_sections) = current;
     let (new_role, new_sections) = new;
     if caller.superadmin {
         if current_role == "owner" && new_role != "owner" && owners <= 1 {
@@ -520,24 +518,58 @@ pub fn check_membership_change(
     if current_role == "owner" && new_role != "owner" && owners <= 1 {
         return Err(last_owner());
     }
-    if own {
-        if !is_admin_role(new_role) {
-            return Err(AppError::field(
-                "role",
-                "You cannot take away your own admin role.",
-            ));
-        }
-        if role_level(new_role) > role_level(current_role)
-            || (new_role == "owner" && current_role != "owner")
-        {
-            return Err(AppError::field("role", "You cannot raise your own role."));
-        }
-        if new_sections.iter().any(|s| !current_sections.contains(s)) {
-            return Err(AppError::field(
-                "pages",
-                "You cannot give yourself sections you do not have; ask a superadmin.",
-            ));
-        }
+    // Nobody widens themselves or anyone else past what they hold (an admin's own membership
+    // is the caller's grant, so this covers raising one's own role and sections too).
+    check_within_grant(caller, new_role, new_sections)?;
+    if own && !is_admin_role(new_role) {
+        return Err(AppError::field(
+            "role",
+            "You cannot take away your own admin role.",
+        ));
+    }
+    Ok(())
+}
+
+/// The sections `role` opens in the tenant's org (its own list, custom roles included).
+async fn role_sections(tenant: &mut Tenant, role: &str) -> Result<Vec<Section>, AppError> {
+    let org = tenant.org_id;
+    let pages = sqlx::query_scalar!(
+        "select pages from org_role where org_id = $1 and role_name = $2",
+        org,
+        role
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .unwrap_or_default();
+    Ok(Section::parse_all(&pages))
+}
+
+/// Nobody but a superadmin hands out more than they hold: a role above their own, an owner
+/// unless they are one, or a section they cannot open themselves. Otherwise a narrowed admin
+/// could widen a second account and sign in as it.
+pub fn check_within_grant(
+    caller: &Grant,
+    role: &str,
+    sections: &[Section],
+) -> Result<(), AppError> {
+    if caller.superadmin {
+        return Ok(());
+    }
+    let caller_role = caller.role.as_deref().unwrap_or("guest");
+    if (role == "owner" && caller_role != "owner") || role_level(role) > role_level(caller_role) {
+        return Err(AppError::field(
+            "role",
+            "You cannot give a role above your own; ask an owner or a platform superadmin.",
+        ));
+    }
+    if let Some(missing) = sections.iter().find(|s| !caller.sections.contains(s)) {
+        return Err(AppError::field(
+            "pages",
+            format!(
+                "You cannot give access to {}, which you do not have yourself.",
+                missing.label()
+            ),
+        ));
     }
     Ok(())
 }

@@ -40,19 +40,23 @@ impl ClientAddr {
         if !trusted.contains(&peer) {
             return Self(peer);
         }
-        let hops: Vec<std::net::IpAddr> = forwarded_for
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|hop| hop.trim().parse().ok())
-            .collect();
-        Self(
-            hops.iter()
-                .rev()
-                .find(|hop| !trusted.contains(hop))
-                .or(hops.first())
-                .copied()
-                .unwrap_or(peer),
-        )
+        // From the right: each trusted proxy appended the address it saw. The first address
+        // that is not a trusted proxy is the client; an entry that cannot be read stops the
+        // walk at the proxy that wrote it (never skipped: the client would choose what follows).
+        let mut nearest = peer;
+        for hop in forwarded_for.unwrap_or_default().rsplit(',') {
+            let hop = hop.trim();
+            let ip = hop
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()));
+            match ip {
+                Some(ip) if trusted.contains(&ip) => nearest = ip,
+                Some(ip) => return Self(ip),
+                None => return Self(nearest),
+            }
+        }
+        Self(nearest)
     }
 }
 

@@ -821,6 +821,11 @@ async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
         // A trusted proxy that says nothing: itself.
         ("10.0.0.1", None, "10.0.0.1"),
         ("10.0.0.1", Some("not an address"), "10.0.0.1"),
+        // An unreadable entry stops the walk: what the client put before it is not believed.
+        ("10.0.0.1", Some("1.2.3.4, garbage"), "10.0.0.1"),
+        ("10.0.0.2", Some("1.2.3.4, garbage, 10.0.0.1"), "10.0.0.1"),
+        // With a port.
+        ("10.0.0.1", Some("198.51.100.1:4711"), "198.51.100.1"),
     ];
     for (peer, header, expected) in cases {
         assert_eq!(
@@ -848,11 +853,103 @@ async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
     };
     attempt([127, 0, 0, 9], "198.51.100.7").await;
     attempt([203, 0, 113, 5], "198.51.100.8").await;
+    // A proxy that adds its own header line: the client's forged line does not win.
+    let request = server_fn_request(
+        "auth/sign_in",
+        None,
+        &[("email", "viewer@a.test"), ("password", "wrong password")],
+        &[
+            ("x-forwarded-for", "9.9.9.9"),
+            ("x-forwarded-for", "198.51.100.9"),
+        ],
+    );
+    let (mut parts, body) = request.into_parts();
+    parts
+        .extensions
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 9],
+            4000,
+        ))));
+    w.app
+        .send(axum::http::Request::from_parts(parts, body))
+        .await;
     let ips: Vec<String> = sqlx::query_scalar(
         "select ip from audit_event where action = 'sign_in.failed' order by audit_event_id",
     )
     .fetch_all(&w.app.owner)
     .await
     .unwrap();
-    assert_eq!(ips, vec!["198.51.100.7", "203.0.113.5"]);
+    assert_eq!(ips, vec!["198.51.100.7", "203.0.113.5", "198.51.100.9"]);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_hand_out_more_than_it_holds_through_another_account() {
+    let w = orgs(TestApp::new().await).await;
+    let a = w.a.to_string();
+    let admin_id = user_id(&w.app, "admin@a.test").await.to_string();
+    let member_id = user_id(&w.app, "member@a.test").await.to_string();
+    let create = |token: String, email: &'static str, role: &'static str| {
+        let (app, a) = (&w.app, a.clone());
+        async move {
+            app.call(
+                "members/create_user",
+                Some(&token),
+                &[
+                    ("org_id", a.as_str()),
+                    ("name", "Second"),
+                    ("email", email),
+                    ("password", TEST_PASSWORD),
+                    ("role", role),
+                ],
+            )
+            .await
+        }
+    };
+    // An admin who is no owner cannot create an owner.
+    let r = create(w.admin.clone(), "second-owner@a.test", "owner").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("role"), "{}", r.body);
+    // Narrowed to Users by a superadmin, the admin cannot create a full admin …
+    let narrowed = w
+        .app
+        .call(
+            "members/set_membership",
+            Some(&w.root),
+            &[
+                ("org_id", &a),
+                ("user_id", &admin_id),
+                ("role", "admin"),
+                ("own_pages", "on"),
+                ("pages[users]", "on"),
+            ],
+        )
+        .await;
+    assert!(narrowed.status < 400, "{}", narrowed.body);
+    let r = create(w.admin.clone(), "second-admin@a.test", "admin").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("pages"), "{}", r.body);
+    // … nor give another member a section it does not hold itself.
+    let r = w
+        .app
+        .call(
+            "members/set_membership",
+            Some(&w.admin),
+            &[
+                ("org_id", &a),
+                ("user_id", &member_id),
+                ("role", "member"),
+                ("own_pages", "on"),
+                ("pages[billing]", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("Billing"), "{}", r.body);
+    let accounts: i64 = sqlx::query_scalar(
+        "select count(*) from app_user where email in ('second-owner@a.test', 'second-admin@a.test')",
+    )
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(accounts, 0);
 }
