@@ -55,6 +55,26 @@ async fn user_id(app: &TestApp, email: &str) -> Uuid {
         .unwrap()
 }
 
+/// A superadmin narrows org A's admin to the Users section.
+async fn narrow_admin_to_users(w: &Orgs) {
+    let admin_id = user_id(&w.app, "admin@a.test").await.to_string();
+    let narrowed = w
+        .app
+        .call(
+            "members/set_membership",
+            Some(&w.root),
+            &[
+                ("org_id", &w.a.to_string()),
+                ("user_id", &admin_id),
+                ("role", "admin"),
+                ("own_pages", "on"),
+                ("pages[users]", "on"),
+            ],
+        )
+        .await;
+    assert!(narrowed.status < 400, "{}", narrowed.body);
+}
+
 #[tokio::test]
 async fn an_org_admin_cannot_set_its_own_plan_seats_or_rates() {
     let w = orgs(TestApp::new().await).await;
@@ -207,21 +227,7 @@ async fn roles_mean_what_they_say() {
     let admin_id = user_id(&w.app, "admin@a.test").await.to_string();
     let owner_id = user_id(&w.app, "owner@a.test").await.to_string();
     // A superadmin narrows the admin to Users alone.
-    let narrowed = w
-        .app
-        .call(
-            "members/set_membership",
-            Some(&w.root),
-            &[
-                ("org_id", &a),
-                ("user_id", &admin_id),
-                ("role", "admin"),
-                ("own_pages", "on"),
-                ("pages[users]", "on"),
-            ],
-        )
-        .await;
-    assert!(narrowed.status < 400, "{}", narrowed.body);
+    narrow_admin_to_users(&w).await;
     // The admin cannot widen it again …
     let widened = w
         .app
@@ -886,7 +892,6 @@ async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
 async fn an_admin_cannot_hand_out_more_than_it_holds_through_another_account() {
     let w = orgs(TestApp::new().await).await;
     let a = w.a.to_string();
-    let admin_id = user_id(&w.app, "admin@a.test").await.to_string();
     let member_id = user_id(&w.app, "member@a.test").await.to_string();
     let create = |token: String, email: &'static str, role: &'static str| {
         let (app, a) = (&w.app, a.clone());
@@ -910,21 +915,7 @@ async fn an_admin_cannot_hand_out_more_than_it_holds_through_another_account() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("role"), "{}", r.body);
     // Narrowed to Users by a superadmin, the admin cannot create a full admin …
-    let narrowed = w
-        .app
-        .call(
-            "members/set_membership",
-            Some(&w.root),
-            &[
-                ("org_id", &a),
-                ("user_id", &admin_id),
-                ("role", "admin"),
-                ("own_pages", "on"),
-                ("pages[users]", "on"),
-            ],
-        )
-        .await;
-    assert!(narrowed.status < 400, "{}", narrowed.body);
+    narrow_admin_to_users(&w).await;
     let r = create(w.admin.clone(), "second-admin@a.test", "admin").await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("pages"), "{}", r.body);
