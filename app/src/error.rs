@@ -166,6 +166,19 @@ impl From<sqlx::Error> for AppError {
                 tracing::warn!(error = %err, "refused by the database");
                 Self::Forbidden("You do not have access to this.".to_string())
             }
+            // 22021/22P05: text PostgreSQL cannot store (a NUL from a JSON body, say); 22003: a
+            // number out of range. The caller's input, not our fault, and no database words.
+            sqlx::Error::Database(ref e)
+                if matches!(e.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                Self::BadRequest(
+                    "A text contains a character that cannot be stored (such as NUL); remove it."
+                        .to_string(),
+                )
+            }
+            sqlx::Error::Database(ref e) if e.code().as_deref() == Some("22003") => {
+                Self::BadRequest("A number is out of range.".to_string())
+            }
             // TQ001: an allowance trigger refused the write; its message is written for people.
             sqlx::Error::Database(ref e) if e.code().as_deref() == Some("TQ001") => {
                 Self::QuotaExceeded(e.message().to_string())

@@ -462,6 +462,18 @@ impl TestApp {
         })
     }
 
+    /// Makes every org and user active again: tests that call endpoints with arguments they do
+    /// not control put back what a let-through call may have switched off.
+    pub async fn reactivate_all(&self) {
+        sqlx::raw_sql(
+            "update organization set status = 'active';
+             update app_user set status = 'active';",
+        )
+        .execute(&self.owner)
+        .await
+        .expect("reactivate every org and user");
+    }
+
     /// A superadmin, signed in: `root@platform.test`.
     pub async fn root(&self) -> String {
         self.user("root@platform.test", true, None).await;

@@ -133,7 +133,7 @@ pub async fn save_llm_key(
 ) -> Result<String, AppError> {
     let gate = crate::tenancy::gate::Gate::open(<SaveLlmKey as leptos::server_fn::ServerFn>::PATH)?;
     let masked = server::save(gate, &org_id, &provider, &key, false).await?;
-    leptos_axum::redirect(&back("org", &org_id, "saved"));
+    leptos_axum::redirect(&back(false, &org_id, "saved"));
     Ok(masked)
 }
 
@@ -143,7 +143,7 @@ pub async fn delete_llm_key(org_id: String, llm_key_id: String) -> Result<(), Ap
     let gate =
         crate::tenancy::gate::Gate::open(<DeleteLlmKey as leptos::server_fn::ServerFn>::PATH)?;
     server::delete(gate, &org_id, &llm_key_id, false).await?;
-    leptos_axum::redirect(&back("org", &org_id, "deleted"));
+    leptos_axum::redirect(&back(false, &org_id, "deleted"));
     Ok(())
 }
 
@@ -157,7 +157,7 @@ pub async fn save_own_llm_key(
     let gate =
         crate::tenancy::gate::Gate::open(<SaveOwnLlmKey as leptos::server_fn::ServerFn>::PATH)?;
     let masked = server::save(gate, &org_id, &provider, &key, true).await?;
-    leptos_axum::redirect(&back("own", &org_id, "saved"));
+    leptos_axum::redirect(&back(true, &org_id, "saved"));
     Ok(masked)
 }
 
@@ -167,7 +167,7 @@ pub async fn delete_own_llm_key(org_id: String, llm_key_id: String) -> Result<()
     let gate =
         crate::tenancy::gate::Gate::open(<DeleteOwnLlmKey as leptos::server_fn::ServerFn>::PATH)?;
     server::delete(gate, &org_id, &llm_key_id, true).await?;
-    leptos_axum::redirect(&back("own", &org_id, "deleted"));
+    leptos_axum::redirect(&back(true, &org_id, "deleted"));
     Ok(())
 }
 
@@ -180,9 +180,9 @@ pub async fn own_llm_keys() -> Result<OwnKeyList, AppError> {
 /// Where a save or delete returns to: the page it came from (`from` = "own": "Your LLM keys";
 /// anything else: the org's Credentials tab). Never an address the request chose.
 #[cfg(feature = "ssr")]
-fn back(from: &str, org_id: &str, done: &str) -> String {
-    match from {
-        "own" => format!("/llm-keys?done={done}"),
+fn back(own: bool, org_id: &str, done: &str) -> String {
+    match own {
+        true => format!("/llm-keys?done={done}"),
         _ if done == "saved" => format!("/organizations/{org_id}?tab=credentials&saved=llm"),
         _ => format!("/organizations/{org_id}?tab=credentials&saved=llm-deleted"),
     }

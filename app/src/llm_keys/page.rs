@@ -116,7 +116,6 @@ fn OwnKeys(
                                     <ActionForm action=delete attr:class="mt-2 flex items-center gap-3">
                                         <input type="hidden" name="org_id" value=org_id />
                                         <input type="hidden" name="llm_key_id" value=k.id.clone() />
-                                        <input type="hidden" name="from" value="own" />
                                         <span class="text-xs text-slate-600">"Agents acting for you then use the organization's key."</span>
                                         <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{format!("Delete {label} key")}</button>
                                     </ActionForm>

@@ -491,10 +491,10 @@ pub async fn set_membership(
 }
 
 /// Whether `caller` may change a membership from `current_role` to `new` (role, sections):
-/// - an admin cannot widen their own role or sections (a superadmin narrowed them for a
-///   reason), nor take away their own admin role;
 /// - only an owner (or a superadmin) makes or unmakes an owner;
-/// - the last owner stays an owner.
+/// - the last owner stays an owner;
+/// - nobody hands out more than they hold ([`check_within_grant`]), themselves included;
+/// - an admin does not take away their own admin role.
 pub fn check_membership_change(
     caller: &Grant,
     own: bool,

@@ -285,11 +285,16 @@ pub async fn detail(
     let mut tenant = tab_gate(super::OrgDetail::PATH)?.tenant_in(org_id).await?;
     let org_uuid = tenant.org_id;
     let org = read(tenant.conn(), org_uuid).await?;
-    let health = match tab {
-        "overview" | "" => Some(crate::billing::server::health(&mut tenant).await),
+    let overview = match tab {
+        "overview" | "" => Some(super::TabData::Overview(
+            crate::billing::server::health(&mut tenant).await,
+        )),
         _ => None,
     };
     tenant.commit().await?;
+    if let Some(overview) = overview {
+        return Ok((org, overview));
+    }
     let data = match tab {
         "members" => super::TabData::Members(
             crate::members::org_members_in(tab_gate(crate::members::OrgMembers::PATH)?, org_id)
@@ -313,7 +318,6 @@ pub async fn detail(
             )
             .await,
         ),
-        "overview" | "" => super::TabData::Overview(health.expect("read above")),
         _ => super::TabData::None,
     };
     Ok((org, data))

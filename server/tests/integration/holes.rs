@@ -548,6 +548,24 @@ async fn hostile_ids_pages_and_characters_get_a_field_error_not_a_broken_answer(
         assert!(r.body.contains(field), "{endpoint}: {}", r.body);
         assert!(!r.body.contains("22021"), "{}", r.body);
     }
+    // And through the agent API, whose JSON bodies the form check does not see.
+    let (_, key) = w.app.agent(&w.root, "Nul Agent", Some(w.a)).await;
+    let r = w
+        .app
+        .agent_call(
+            "POST",
+            "/api/v1/memory",
+            &key,
+            Some(serde_json::json!({ "content": "a\0b" })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        !r.body.contains("22021") && !r.body.contains("byte sequence"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]

@@ -117,14 +117,7 @@ async fn hostile_values_in_every_field_of_every_server_function_get_a_clear_answ
                 check(endpoint, field, what, &response, &mut problems);
             }
         }
-        // Put back what an accepted value may have switched off.
-        sqlx::raw_sql(
-            "update organization set status = 'active';
-             update app_user set status = 'active';",
-        )
-        .execute(&app.owner)
-        .await
-        .unwrap();
+        app.reactivate_all().await;
     }
     assert!(
         problems.is_empty(),
