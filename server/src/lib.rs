@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod http;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::{

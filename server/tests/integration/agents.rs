@@ -3,34 +3,14 @@
 //! errors for bad input.
 
 use serde_json::{json, Value};
-use server::testing::TestApp;
+use server::testing::World;
 use uuid::Uuid;
 
-struct World {
-    app: TestApp,
-    root: String,
-    alpha: Uuid,
-    beta: Uuid,
-    /// Owner of Beta.
-    bob: String,
-}
-
 async fn world() -> World {
-    let app = TestApp::new().await;
-    app.user("root@platform.test", true, None).await;
-    let root = app.sign_in("root@platform.test").await;
-    let alpha = app.create_org(&root, "Alpha", "alpha.example").await;
-    let beta = app.create_org(&root, "Beta", "beta.example").await;
-    let bob = app.user("bob@beta.test", false, None).await;
-    app.add_member(beta, bob, "owner").await;
-    let bob = app.sign_in("bob@beta.test").await;
-    World {
-        app,
-        root,
-        alpha,
-        beta,
-        bob,
-    }
+    World::build()
+        .org("Alpha", &[])
+        .org("Beta", &[("bob@beta.test", "owner")])
+        .await
 }
 
 async fn assign(w: &World, token: &str, org: Uuid, agent: Uuid) -> server::testing::TestResponse {
@@ -58,14 +38,17 @@ fn assigned_names(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_superadmins_only() {
     let w = world().await;
-    let (agent, _) = w.app.agent(&w.root, "Sales Bot", Some(w.alpha)).await;
+    let (agent, _) = w
+        .app
+        .agent(&w.root, "Sales Bot", Some(w.org("Alpha")))
+        .await;
 
-    let refused = assign(&w, &w.root, w.beta, agent).await;
+    let refused = assign(&w, &w.root, w.org("Beta"), agent).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("ORG1 · Alpha"), "{}", refused.body);
 
     // The pool is the platform's: Beta's owner may not assign at all, nor learn who has it.
-    let refused = assign(&w, &w.bob, w.beta, agent).await;
+    let refused = assign(&w, w.token("bob"), w.org("Beta"), agent).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(!refused.body.contains("Alpha"), "{}", refused.body);
     // Nor can it unassign Alpha's agent, or see it.
@@ -73,9 +56,9 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
         .app
         .call(
             "agents/unassign_agent",
-            Some(&w.bob),
+            Some(w.token("bob")),
             &[
-                ("org_id", &w.beta.to_string()),
+                ("org_id", &w.org("Beta").to_string()),
                 ("agent_id", &agent.to_string()),
             ],
         )
@@ -85,8 +68,8 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
         .app
         .call(
             "agents/org_agents",
-            Some(&w.bob),
-            &[("org_id", &w.beta.to_string())],
+            Some(w.token("bob")),
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await
         .json();
@@ -100,7 +83,7 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
             "agents/unassign_agent",
             Some(&w.root),
             &[
-                ("org_id", &w.alpha.to_string()),
+                ("org_id", &w.org("Alpha").to_string()),
                 ("agent_id", &agent.to_string()),
             ],
         )
@@ -110,8 +93,8 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
         .app
         .call(
             "agents/org_agents",
-            Some(&w.bob),
-            &[("org_id", &w.beta.to_string())],
+            Some(w.token("bob")),
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await
         .json();
@@ -122,19 +105,19 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
         .call(
             "agents/org_agents",
             Some(&w.root),
-            &[("org_id", &w.beta.to_string())],
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await
         .json();
     assert_eq!(pool["unassigned"][0]["name"], "Sales Bot");
-    let assigned = assign(&w, &w.root, w.beta, agent).await;
+    let assigned = assign(&w, &w.root, w.org("Beta"), agent).await;
     assert!(assigned.status < 400, "{}", assigned.body);
     let beta_agents = w
         .app
         .call(
             "agents/org_agents",
-            Some(&w.bob),
-            &[("org_id", &w.beta.to_string())],
+            Some(w.token("bob")),
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await
         .json();
@@ -142,7 +125,7 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
     let audited: i64 = sqlx::query_scalar(
         "select count(*) from audit_event where org_id = $1 and action = 'agent.assign'",
     )
-    .bind(w.beta)
+    .bind(w.org("Beta"))
     .fetch_one(&w.app.owner)
     .await
     .unwrap();
@@ -150,17 +133,17 @@ async fn an_agent_serves_one_org_and_a_taken_agent_is_refused_naming_the_org_to_
 
     // A plain member sees the org's agents but may not assign.
     let carol = w.app.user("carol@beta.test", false, None).await;
-    w.app.add_member(w.beta, carol, "member").await;
+    w.app.add_member(w.org("Beta"), carol, "member").await;
     let carol = w.app.sign_in("carol@beta.test").await;
     let (spare, _) = w.app.agent(&w.root, "Spare", None).await;
-    let refused = assign(&w, &carol, w.beta, spare).await;
+    let refused = assign(&w, &carol, w.org("Beta"), spare).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     let seen = w
         .app
         .call(
             "agents/org_agents",
             Some(&carol),
-            &[("org_id", &w.beta.to_string())],
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await
         .json();
@@ -211,16 +194,19 @@ async fn deleting_an_org_is_refused_while_agents_are_assigned() {
 #[tokio::test]
 async fn the_agent_gate_admits_a_key_only_in_the_org_its_agent_serves() {
     let w = world().await;
-    let (agent, key) = w.app.agent(&w.root, "Gatekeeper", Some(w.alpha)).await;
+    let (agent, key) = w
+        .app
+        .agent(&w.root, "Gatekeeper", Some(w.org("Alpha")))
+        .await;
     let who = w
         .app
         .agent_call("GET", "/api/v1/agent", &key, None, &[])
         .await;
     assert_eq!(who.status, 200, "{}", who.body);
-    assert_eq!(who.json()["org_id"], w.alpha.to_string());
+    assert_eq!(who.json()["org_id"], w.org("Alpha").to_string());
 
-    let beta = w.beta.to_string();
-    let alpha = w.alpha.to_string();
+    let beta = w.org("Beta").to_string();
+    let alpha = w.org("Alpha").to_string();
     let flipped = if key.ends_with('0') { '1' } else { '0' };
     let wrong_secret = format!("{}{flipped}", &key[..key.len() - 1]);
     for (what, key, headers, status) in [
@@ -351,7 +337,10 @@ async fn the_agent_gate_admits_a_key_only_in_the_org_its_agent_serves() {
 #[tokio::test]
 async fn memory_stays_in_the_org_it_was_written_in() {
     let w = world().await;
-    let (agent, key) = w.app.agent(&w.root, "Memorious", Some(w.alpha)).await;
+    let (agent, key) = w
+        .app
+        .agent(&w.root, "Memorious", Some(w.org("Alpha")))
+        .await;
     let wrote = w
         .app
         .agent_call(
@@ -370,9 +359,9 @@ async fn memory_stays_in_the_org_it_was_written_in() {
             .await
             .unwrap()
     };
-    assert_eq!(org_of_memory().await, Some(w.alpha));
+    assert_eq!(org_of_memory().await, Some(w.org("Alpha")));
 
-    for (org, then) in [(w.alpha, None), (w.beta, Some(w.beta))] {
+    for (org, then) in [(w.org("Alpha"), None), (w.org("Beta"), Some(w.org("Beta")))] {
         let _ = then;
         let path = if then.is_none() {
             "agents/unassign_agent"
@@ -391,7 +380,7 @@ async fn memory_stays_in_the_org_it_was_written_in() {
             )
             .await;
         assert!(response.status < 400, "{}", response.body);
-        assert_eq!(org_of_memory().await, Some(w.alpha), "after {path}");
+        assert_eq!(org_of_memory().await, Some(w.org("Alpha")), "after {path}");
     }
     // In Beta now: what it learnt for Alpha stays Alpha's, out of Beta's reach.
     let read = w
@@ -403,7 +392,7 @@ async fn memory_stays_in_the_org_it_was_written_in() {
     let runtime = w.app.db.runtime_pool().await;
     let mut tx = runtime.begin().await.unwrap();
     sqlx::query("select set_config('app.org_id', $1, true)")
-        .bind(w.alpha.to_string())
+        .bind(w.org("Alpha").to_string())
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -417,7 +406,7 @@ async fn memory_stays_in_the_org_it_was_written_in() {
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_problem() {
     let w = world().await;
-    let (_, key) = w.app.agent(&w.root, "Careful", Some(w.alpha)).await;
+    let (_, key) = w.app.agent(&w.root, "Careful", Some(w.org("Alpha"))).await;
     let post = |body: &str| {
         let request = axum::http::Request::post("/api/v1/memory")
             .header("authorization", format!("Bearer {key}"))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
-use server::testing::TestApp;
+use server::testing::World;
 use uuid::Uuid;
 
 fn month_start(n_back: i32) -> NaiveDate {
@@ -19,21 +19,24 @@ fn at(day: NaiveDate) -> String {
     format!("{day}T10:00:00Z")
 }
 
-struct World {
-    app: TestApp,
-    root: String,
-    org: Uuid,
-}
-
 async fn world() -> World {
-    let app = TestApp::new().await;
-    app.user("root@platform.test", true, None).await;
-    let root = app.sign_in("root@platform.test").await;
-    let org = app.create_org(&root, "Acme", "acme.example").await;
-    World { app, root, org }
+    World::build().org("Acme", &[]).await
 }
 
-impl World {
+/// What the billing tests do over and over, as the superadmin in Acme.
+trait Billing {
+    fn acme(&self) -> Uuid;
+    async fn ok(&self, endpoint: &str, fields: &[(&str, &str)]) -> Value;
+    async fn price(&self, model: &str, from: NaiveDate, input: &str, output: &str);
+    async fn tab(&self, month: NaiveDate) -> Value;
+    async fn usage(&self, key: &str, body: Value) -> server::testing::TestResponse;
+}
+
+impl Billing for World {
+    fn acme(&self) -> Uuid {
+        self.org("Acme")
+    }
+
     async fn ok(&self, endpoint: &str, fields: &[(&str, &str)]) -> Value {
         let r = self.app.call(endpoint, Some(&self.root), fields).await;
         assert!(r.status < 400, "{endpoint}: {} {}", r.status, r.body);
@@ -58,15 +61,13 @@ impl World {
     }
 
     async fn tab(&self, month: NaiveDate) -> Value {
-        let org = self.org.to_string();
+        let org = self.acme().to_string();
         let month = month.format("%Y-%m").to_string();
-        let v = self
-            .ok(
-                "orgs/org_detail",
-                &[("org_id", &org), ("tab", "billing"), ("month", &month)],
-            )
-            .await;
-        v[1]["Billing"]["Ok"].clone()
+        self.ok(
+            "billing/org_billing",
+            &[("org_id", &org), ("month", &month)],
+        )
+        .await
     }
 
     async fn usage(&self, key: &str, body: Value) -> server::testing::TestResponse {
@@ -105,9 +106,9 @@ async fn usage_is_priced_when_it_happened_and_closed_months_stay_frozen() {
         .execute(&w.app.owner)
         .await
         .unwrap();
-    let org = w.org.to_string();
-    let (x, x_key) = w.app.agent(&w.root, "Xavier", Some(w.org)).await;
-    let (y, y_key) = w.app.agent(&w.root, "Yolanda", Some(w.org)).await;
+    let org = w.acme().to_string();
+    let (x, x_key) = w.app.agent(&w.root, "Xavier", Some(w.acme())).await;
+    let (y, y_key) = w.app.agent(&w.root, "Yolanda", Some(w.acme())).await;
     // Both have served the org since before the first month.
     sqlx::query("update agent set assigned_at = $1 where agent_id = any($2)")
         .bind(
@@ -256,7 +257,7 @@ async fn usage_is_priced_when_it_happened_and_closed_months_stay_frozen() {
 async fn usage_is_validated_field_by_field_and_counted_once() {
     let w = world().await;
     w.price("gpt-test", month_start(0), "0.15", "0.60").await;
-    let (_, key) = w.app.agent(&w.root, "Ingest", Some(w.org)).await;
+    let (_, key) = w.app.agent(&w.root, "Ingest", Some(w.acme())).await;
     let now = Utc::now().to_rfc3339();
 
     let cases = [
@@ -358,7 +359,7 @@ async fn set_plan(w: &World, agents: Option<i32>, seats: Option<i32>, tokens: Op
         .bind(agents).bind(seats).bind(tokens)
         .execute(&w.app.owner).await.unwrap();
     sqlx::query("insert into subscription (org_id, plan_name, seats) values ($1, 'edge', 1000)")
-        .bind(w.org)
+        .bind(w.acme())
         .execute(&w.app.owner)
         .await
         .unwrap();
@@ -369,7 +370,7 @@ async fn parallel_usage_at_the_edge_of_the_allowance_never_overshoots_and_alerts
     let w = world().await;
     w.price("gpt-test", month_start(0), "1", "1").await;
     set_plan(&w, None, None, Some(1_000)).await;
-    let (_, key) = w.app.agent(&w.root, "Busy", Some(w.org)).await;
+    let (_, key) = w.app.agent(&w.root, "Busy", Some(w.acme())).await;
     let w = Arc::new(w);
     let now = Utc::now().to_rfc3339();
     let mut tasks = Vec::new();
@@ -403,7 +404,7 @@ async fn parallel_usage_at_the_edge_of_the_allowance_never_overshoots_and_alerts
         "1,000 tokens hold exactly twenty 50-token events"
     );
     let used: i64 = sqlx::query_scalar("select tokens_used from org_account where org_id = $1")
-        .bind(w.org)
+        .bind(w.acme())
         .fetch_one(&w.app.owner)
         .await
         .unwrap();
@@ -411,7 +412,7 @@ async fn parallel_usage_at_the_edge_of_the_allowance_never_overshoots_and_alerts
     let alerts: Vec<i32> = sqlx::query_scalar(
         "select threshold from quota_alert where org_id = $1 and resource = 'tokens' order by 1",
     )
-    .bind(w.org)
+    .bind(w.acme())
     .fetch_all(&w.app.owner)
     .await
     .unwrap();
@@ -419,13 +420,13 @@ async fn parallel_usage_at_the_edge_of_the_allowance_never_overshoots_and_alerts
     let audited: i64 = sqlx::query_scalar(
         "select count(*) from audit_event where org_id = $1 and action = 'quota.alert'",
     )
-    .bind(w.org)
+    .bind(w.acme())
     .fetch_one(&w.app.owner)
     .await
     .unwrap();
     assert_eq!(audited, 3);
     // The org's health shows the pressure.
-    let org = w.org.to_string();
+    let org = w.acme().to_string();
     let v = w
         .ok("orgs/org_detail", &[("org_id", &org), ("tab", "overview")])
         .await;
@@ -448,7 +449,7 @@ async fn parallel_usage_at_the_edge_of_the_allowance_never_overshoots_and_alerts
 async fn agents_and_seats_are_held_to_the_plan() {
     let w = world().await;
     set_plan(&w, Some(1), Some(1), None).await;
-    w.app.agent(&w.root, "First", Some(w.org)).await;
+    w.app.agent(&w.root, "First", Some(w.acme())).await;
     let (second, _) = w.app.agent(&w.root, "Second", None).await;
     let r = w
         .app
@@ -456,7 +457,7 @@ async fn agents_and_seats_are_held_to_the_plan() {
             "agents/assign_agent",
             Some(&w.root),
             &[
-                ("org_id", &w.org.to_string()),
+                ("org_id", &w.acme().to_string()),
                 ("agent_id", &second.to_string()),
             ],
         )
@@ -465,7 +466,7 @@ async fn agents_and_seats_are_held_to_the_plan() {
     assert!(r.body.contains("agent allowance"), "{}", r.body);
     // An org a superadmin made has no members yet: the first seat fits, the second does not.
     let members: i64 = sqlx::query_scalar("select count(*) from membership where org_id = $1")
-        .bind(w.org)
+        .bind(w.acme())
         .fetch_one(&w.app.owner)
         .await
         .unwrap();
@@ -475,7 +476,7 @@ async fn agents_and_seats_are_held_to_the_plan() {
         let result = sqlx::query(
             "with seq as (update organization set member_seq = member_seq + 1 where org_id = $1 returning member_seq)
              insert into membership (org_id, user_id, role_name, member_seq) select $1, $2, 'member', member_seq from seq")
-            .bind(w.org).bind(user).execute(&w.app.owner).await;
+            .bind(w.acme()).bind(user).execute(&w.app.owner).await;
         let code = result
             .as_ref()
             .err()
@@ -491,7 +492,7 @@ async fn agents_and_seats_are_held_to_the_plan() {
     let alerts: Vec<(String, i32)> = sqlx::query_as(
         "select resource, threshold from quota_alert where org_id = $1 order by 1, 2",
     )
-    .bind(w.org)
+    .bind(w.acme())
     .fetch_all(&w.app.owner)
     .await
     .unwrap();
@@ -576,7 +577,7 @@ async fn the_database_prices_usage_as_the_arithmetic_says() {
              values ($1, $2, gen_random_uuid(), $2, $3, $4, now())
              returning round(cost_micros)::text",
         )
-        .bind(w.org)
+        .bind(w.acme())
         .bind(format!("case-{n}"))
         .bind(input)
         .bind(output)
@@ -594,7 +595,7 @@ async fn the_monthly_jobs_are_safe_to_rerun() {
     let w = world().await;
     let last = month_start(1);
     sqlx::query("update org_account set period_start = $2, tokens_used = 900 where org_id = $1")
-        .bind(w.org)
+        .bind(w.acme())
         .bind(last)
         .execute(&w.app.owner)
         .await
@@ -605,7 +606,7 @@ async fn the_monthly_jobs_are_safe_to_rerun() {
     assert!(reset >= 1);
     let (used, period): (i64, NaiveDate) =
         sqlx::query_as("select tokens_used, period_start from org_account where org_id = $1")
-            .bind(w.org)
+            .bind(w.acme())
             .fetch_one(&w.app.owner)
             .await
             .unwrap();
@@ -630,7 +631,7 @@ async fn the_monthly_jobs_are_safe_to_rerun() {
 #[tokio::test]
 async fn the_margin_ranking_is_paged_with_ranks_running_on() {
     let w = world().await;
-    let mut orgs = vec![w.org];
+    let mut orgs = vec![w.acme()];
     for n in 1..55 {
         orgs.push(
             w.app
@@ -741,7 +742,7 @@ async fn a_plan_is_deleted_only_when_no_org_is_on_it() {
     sqlx::query(
         "insert into subscription (org_id, plan_name, status) values ($1, 'pro_monthly', 'active')",
     )
-    .bind(w.org)
+    .bind(w.acme())
     .execute(&w.app.owner)
     .await
     .unwrap();

@@ -2,38 +2,15 @@
 //! agent API in the agent's own org only, interventions logged there, and clear refusals.
 
 use serde_json::{json, Value};
-use server::testing::TestApp;
-use uuid::Uuid;
-
-struct World {
-    app: TestApp,
-    alpha: Uuid,
-    alice: String,
-    alpha_key: String,
-    beta_key: String,
-    bob: String,
-}
+use server::testing::World;
 
 async fn world() -> World {
-    let app = TestApp::new().await;
-    app.user("root@platform.test", true, None).await;
-    let root = app.sign_in("root@platform.test").await;
-    let alpha = app.create_org(&root, "Alpha", "alpha.example").await;
-    let beta = app.create_org(&root, "Beta", "beta.example").await;
-    let alice = app.user("alice@alpha.test", false, None).await;
-    app.add_member(alpha, alice, "admin").await;
-    let bob = app.user("bob@beta.test", false, None).await;
-    app.add_member(beta, bob, "admin").await;
-    let (_, alpha_key) = app.agent(&root, "Alpha Agent", Some(alpha)).await;
-    let (_, beta_key) = app.agent(&root, "Beta Agent", Some(beta)).await;
-    World {
-        alice: app.sign_in("alice@alpha.test").await,
-        bob: app.sign_in("bob@beta.test").await,
-        app,
-        alpha,
-        alpha_key,
-        beta_key,
-    }
+    World::build()
+        .org("Alpha", &[("alice@alpha.test", "admin")])
+        .org("Beta", &[("bob@beta.test", "admin")])
+        .agent("Alpha Agent", Some("Alpha"))
+        .agent("Beta Agent", Some("Beta"))
+        .await
 }
 
 async fn save(w: &World, token: &str, fields: &[(&str, &str)]) -> server::testing::TestResponse {
@@ -54,7 +31,7 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     // Beta blocks "invoice"; Alpha redacts emails.
     let beta_policy = save(
         &w,
-        &w.bob,
+        w.token("bob"),
         &[
             ("name", "No invoices"),
             ("kind", "blocked_topics"),
@@ -67,7 +44,7 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     assert_eq!(beta_policy.status, 200, "{}", beta_policy.body);
     let alpha_policy = save(
         &w,
-        &w.alice,
+        w.token("alice"),
         &[
             ("name", "Hide emails"),
             ("kind", "pii_redaction"),
@@ -80,13 +57,13 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     assert_eq!(alpha_policy.status, 200, "{}", alpha_policy.body);
 
     let text = "Your invoice went to ana@client.example";
-    let alpha = evaluate(&w, &w.alpha_key, json!({ "text": text }))
+    let alpha = evaluate(&w, w.key("Alpha Agent"), json!({ "text": text }))
         .await
         .json();
     assert_eq!(alpha["action"], "redact", "{alpha}");
     assert_eq!(alpha["policy_name"], "Hide emails");
     assert_eq!(alpha["text"], "Your invoice went to [EMAIL]");
-    let beta = evaluate(&w, &w.beta_key, json!({ "text": text }))
+    let beta = evaluate(&w, w.key("Beta Agent"), json!({ "text": text }))
         .await
         .json();
     assert_eq!(beta["action"], "block", "{beta}");
@@ -95,7 +72,7 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     // Each org's log has its own intervention, and the redacted text only.
     let log = w
         .app
-        .call("guardrails/list_interventions", Some(&w.alice), &[])
+        .call("guardrails/list_interventions", Some(w.token("alice")), &[])
         .await
         .json();
     assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
@@ -105,7 +82,7 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
         .app
         .call(
             "guardrails/list_interventions",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("action", "block")],
         )
         .await
@@ -113,7 +90,7 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     assert!(blocks.as_array().unwrap().is_empty());
     let beta_log = w
         .app
-        .call("guardrails/list_interventions", Some(&w.bob), &[])
+        .call("guardrails/list_interventions", Some(w.token("bob")), &[])
         .await
         .json();
     assert_eq!(beta_log[0]["policy_name"], "No invoices");
@@ -123,7 +100,7 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     let id = alpha_policy.json().as_str().unwrap().to_string();
     let off = save(
         &w,
-        &w.alice,
+        w.token("alice"),
         &[
             ("policy_id", &id),
             ("name", "Hide emails"),
@@ -134,14 +111,14 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     )
     .await;
     assert_eq!(off.status, 200, "{}", off.body);
-    let allowed = evaluate(&w, &w.alpha_key, json!({ "text": text }))
+    let allowed = evaluate(&w, w.key("Alpha Agent"), json!({ "text": text }))
         .await
         .json();
     assert_eq!(allowed["action"], "allow");
     assert_eq!(allowed["text"], text);
     let log = w
         .app
-        .call("guardrails/list_interventions", Some(&w.alice), &[])
+        .call("guardrails/list_interventions", Some(w.token("alice")), &[])
         .await
         .json();
     assert_eq!(log.as_array().unwrap().len(), 1);
@@ -149,7 +126,7 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
     // Bob cannot touch Alpha's policy by id.
     let theirs = save(
         &w,
-        &w.bob,
+        w.token("bob"),
         &[
             ("policy_id", &id),
             ("name", "Hijacked"),
@@ -164,14 +141,14 @@ async fn an_agent_is_governed_by_its_own_orgs_policies_only() {
         .app
         .call(
             "guardrails/delete_policy",
-            Some(&w.bob),
+            Some(w.token("bob")),
             &[("policy_id", &id)],
         )
         .await;
     assert_eq!(gone.status, 404, "{}", gone.body);
     let names: Vec<String> =
         sqlx::query_scalar("select name from guardrail_policy where org_id = $1")
-            .bind(w.alpha)
+            .bind(w.org("Alpha"))
             .fetch_all(&w.app.owner)
             .await
             .unwrap();
@@ -205,7 +182,7 @@ async fn bad_policies_and_bad_evaluations_are_refused_naming_the_problem() {
     ] {
         let response = save(
             &w,
-            &w.alice,
+            w.token("alice"),
             &[
                 ("name", "Bad"),
                 ("kind", kind),
@@ -220,7 +197,7 @@ async fn bad_policies_and_bad_evaluations_are_refused_naming_the_problem() {
     }
     let priority = save(
         &w,
-        &w.alice,
+        w.token("alice"),
         &[
             ("name", "P"),
             ("kind", "escalate"),
@@ -235,23 +212,33 @@ async fn bad_policies_and_bad_evaluations_are_refused_naming_the_problem() {
         priority.body
     );
 
-    let too_long = evaluate(&w, &w.alpha_key, json!({ "text": "x".repeat(50_001) })).await;
+    let too_long = evaluate(
+        &w,
+        w.key("Alpha Agent"),
+        json!({ "text": "x".repeat(50_001) }),
+    )
+    .await;
     assert_eq!(too_long.status, 400, "{}", too_long.body);
     assert!(
         too_long.body.contains("at most 50000 characters"),
         "{}",
         too_long.body
     );
-    let model = evaluate(&w, &w.alpha_key, json!({ "text": "hi", "model": "gpt-9" })).await;
+    let model = evaluate(
+        &w,
+        w.key("Alpha Agent"),
+        json!({ "text": "hi", "model": "gpt-9" }),
+    )
+    .await;
     assert_eq!(model.status, 400, "{}", model.body);
     assert!(model.json()["fields"]["model"].is_array(), "{}", model.body);
-    let no_text = evaluate(&w, &w.alpha_key, json!({ "words": "hi" })).await;
+    let no_text = evaluate(&w, w.key("Alpha Agent"), json!({ "words": "hi" })).await;
     assert_eq!(no_text.status, 400, "{}", no_text.body);
     assert!(no_text.body.contains("text"), "{}", no_text.body);
 
     // A member without the Guardrails section gets 403 from the server, not just a hidden link.
     let carol = w.app.user("carol@alpha.test", false, None).await;
-    w.app.add_member(w.alpha, carol, "member").await;
+    w.app.add_member(w.org("Alpha"), carol, "member").await;
     let carol = w.app.sign_in("carol@alpha.test").await;
     let refused = w
         .app

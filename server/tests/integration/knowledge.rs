@@ -2,48 +2,17 @@
 //! and editable only in the platform owner's org, agents confined to their org, clear refusals.
 
 use serde_json::Value;
-use server::testing::TestApp;
+use server::testing::World;
 use uuid::Uuid;
 
-struct World {
-    app: TestApp,
-    root: String,
-    platform: Uuid,
-    /// Owner of the platform org.
-    pam: String,
-    alice: String,
-    bob: String,
-    alpha_key: String,
-    beta_key: String,
-}
-
 async fn world() -> World {
-    let app = TestApp::new().await;
-    app.user("root@platform.test", true, None).await;
-    let root = app.sign_in("root@platform.test").await;
-    let platform = app.create_org(&root, "Platform", "platform.example").await;
-    let alpha = app.create_org(&root, "Alpha", "alpha.example").await;
-    let beta = app.create_org(&root, "Beta", "beta.example").await;
-    for (org, email) in [
-        (platform, "pam@platform.test"),
-        (alpha, "alice@alpha.test"),
-        (beta, "bob@beta.test"),
-    ] {
-        let user = app.user(email, false, None).await;
-        app.add_member(org, user, "owner").await;
-    }
-    let (_, alpha_key) = app.agent(&root, "Alpha Agent", Some(alpha)).await;
-    let (_, beta_key) = app.agent(&root, "Beta Agent", Some(beta)).await;
-    World {
-        pam: app.sign_in("pam@platform.test").await,
-        alice: app.sign_in("alice@alpha.test").await,
-        bob: app.sign_in("bob@beta.test").await,
-        app,
-        root,
-        platform,
-        alpha_key,
-        beta_key,
-    }
+    World::build()
+        .org("Platform", &[("pam@platform.test", "owner")])
+        .org("Alpha", &[("alice@alpha.test", "owner")])
+        .org("Beta", &[("bob@beta.test", "owner")])
+        .agent("Alpha Agent", Some("Alpha"))
+        .agent("Beta Agent", Some("Beta"))
+        .await
 }
 
 async fn save(w: &World, token: &str, fields: &[(&str, &str)]) -> server::testing::TestResponse {
@@ -73,16 +42,16 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
     let w = world().await;
     for (token, title, body) in [
         (
-            &w.alice,
+            w.token("alice"),
             "Alpha refund policy",
             "Refunds within 30 days for the Alpha plan.",
         ),
         (
-            &w.alice,
+            w.token("alice"),
             "Alpha onboarding",
             "Welcome packets mention refunds only once.",
         ),
-        (&w.bob, "Beta refund policy", "Beta never refunds."),
+        (w.token("bob"), "Beta refund policy", "Beta never refunds."),
     ] {
         let saved = save(
             &w,
@@ -98,7 +67,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
         assert_eq!(saved.status, 200, "{title}: {}", saved.body);
     }
     // Ranked: the entry about refunds in its title and tags comes first.
-    let found = agent_search(&w, &w.alpha_key, "refund").await;
+    let found = agent_search(&w, w.key("Alpha Agent"), "refund").await;
     assert_eq!(titles(&found), ["Alpha refund policy", "Alpha onboarding"]);
     assert!(found[0]["rank"].as_f64().unwrap() > found[1]["rank"].as_f64().unwrap());
     assert!(
@@ -106,14 +75,14 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
         "{found}"
     );
     assert_eq!(
-        titles(&agent_search(&w, &w.beta_key, "refund").await),
+        titles(&agent_search(&w, w.key("Beta Agent"), "refund").await),
         ["Beta refund policy"]
     );
 
     // Sharing is the platform owner's org's alone.
     let refused = save(
         &w,
-        &w.alice,
+        w.token("alice"),
         &[
             ("title", "Not mine to share"),
             ("visibility", "organization"),
@@ -128,13 +97,13 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
         .call(
             "knowledge/mark_platform_owner",
             Some(&w.root),
-            &[("org_id", &w.platform.to_string())],
+            &[("org_id", &w.org("Platform").to_string())],
         )
         .await;
     assert!(marked.status < 400, "{}", marked.body);
     let shared = save(
         &w,
-        &w.pam,
+        w.token("pam"),
         &[
             ("title", "Platform refund rules"),
             ("body", "Every refund follows these rules."),
@@ -147,7 +116,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
     let shared_id = shared.json().as_str().unwrap().to_string();
     let unshared = save(
         &w,
-        &w.pam,
+        w.token("pam"),
         &[
             ("title", "Platform internal refund notes"),
             ("body", "refund"),
@@ -157,7 +126,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
     .await;
     assert_eq!(unshared.status, 200);
 
-    for key in [&w.alpha_key, &w.beta_key] {
+    for key in [w.key("Alpha Agent"), w.key("Beta Agent")] {
         let found = titles(&agent_search(&w, key, "refund").await);
         assert!(
             found.contains(&"Platform refund rules".to_string()),
@@ -168,7 +137,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
             "{found:?}"
         );
     }
-    let beta_sees = titles(&agent_search(&w, &w.beta_key, "refund").await);
+    let beta_sees = titles(&agent_search(&w, w.key("Beta Agent"), "refund").await);
     assert!(
         !beta_sees.iter().any(|t| t.starts_with("Alpha")),
         "{beta_sees:?}"
@@ -177,7 +146,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
     // Readable by Alpha's editors, marked read-only, and not editable or deletable there.
     let listed = w
         .app
-        .call("knowledge/list_entries", Some(&w.alice), &[])
+        .call("knowledge/list_entries", Some(w.token("alice")), &[])
         .await
         .json();
     let entry = listed["rows"]
@@ -189,7 +158,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
     assert_eq!(entry["read_only"], true);
     let edit = save(
         &w,
-        &w.alice,
+        w.token("alice"),
         &[
             ("entry_id", &shared_id),
             ("title", "Hijacked"),
@@ -202,7 +171,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
         .app
         .call(
             "knowledge/delete_entry",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("entry_id", &shared_id)],
         )
         .await;
@@ -217,7 +186,7 @@ async fn each_org_searches_its_own_knowledge_plus_what_the_platform_shares() {
     // In the owner org it is edited as usual.
     let edit = save(
         &w,
-        &w.pam,
+        w.token("pam"),
         &[
             ("entry_id", &shared_id),
             ("title", "Platform refund rules v2"),
@@ -234,7 +203,7 @@ async fn private_entries_stay_with_their_author_and_out_of_agent_search() {
     let w = world().await;
     let private = save(
         &w,
-        &w.alice,
+        w.token("alice"),
         &[
             ("title", "My draft about pricing"),
             ("body", "pricing draft"),
@@ -243,12 +212,12 @@ async fn private_entries_stay_with_their_author_and_out_of_agent_search() {
     )
     .await;
     assert_eq!(private.status, 200, "{}", private.body);
-    assert!(titles(&agent_search(&w, &w.alpha_key, "pricing").await).is_empty());
+    assert!(titles(&agent_search(&w, w.key("Alpha Agent"), "pricing").await).is_empty());
     let mine = w
         .app
         .call(
             "knowledge/list_entries",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("q", "pricing")],
         )
         .await
@@ -301,7 +270,7 @@ async fn bad_entries_and_searches_are_refused_naming_the_field() {
             "body",
         ),
     ] {
-        let response = save(&w, &w.bob, &fields).await;
+        let response = save(&w, w.token("bob"), &fields).await;
         assert_eq!(response.status, 400, "{field}: {}", response.body);
         assert!(
             response.json()["Validation"][field].is_array(),
@@ -311,19 +280,28 @@ async fn bad_entries_and_searches_are_refused_naming_the_field() {
     }
     let empty = w
         .app
-        .agent_call("GET", "/api/v1/knowledge/search?q=", &w.beta_key, None, &[])
+        .agent_call(
+            "GET",
+            "/api/v1/knowledge/search?q=",
+            w.key("Beta Agent"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(empty.status, 400, "{}", empty.body);
     assert!(empty.json()["fields"]["q"].is_array(), "{}", empty.body);
     let long = format!("/api/v1/knowledge/search?q={}", "a".repeat(201));
-    let long = w.app.agent_call("GET", &long, &w.beta_key, None, &[]).await;
+    let long = w
+        .app
+        .agent_call("GET", &long, w.key("Beta Agent"), None, &[])
+        .await;
     assert_eq!(long.status, 400, "{}", long.body);
     let bad_limit = w
         .app
         .agent_call(
             "GET",
             "/api/v1/knowledge/search?q=x&limit=many",
-            &w.beta_key,
+            w.key("Beta Agent"),
             None,
             &[],
         )

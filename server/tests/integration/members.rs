@@ -2,37 +2,10 @@
 //! them, the client-org binding, and the permission editor.
 
 use serde_json::Value;
-use server::testing::{TestApp, TEST_PASSWORD};
-use uuid::Uuid;
-
-struct World {
-    app: TestApp,
-    root: String,
-    alpha: Uuid,
-    beta: Uuid,
-    alice: String,
-    alice_id: Uuid,
-}
+use server::testing::{World, TEST_PASSWORD};
 
 async fn world() -> World {
-    let app = TestApp::new().await;
-    app.user("root@platform.test", true, None).await;
-    let root = app.sign_in("root@platform.test").await;
-    let alpha = app.create_org(&root, "Alpha", "alpha.example").await;
-    let beta = app.create_org(&root, "Beta", "beta.example").await;
-    let alice_id = app.user("alice@alpha.test", false, None).await;
-    app.add_member(alpha, alice_id, "admin").await;
-    let bob = app.user("bob@beta.test", false, None).await;
-    app.add_member(beta, bob, "admin").await;
-    let alice = app.sign_in("alice@alpha.test").await;
-    World {
-        app,
-        root,
-        alpha,
-        beta,
-        alice,
-        alice_id,
-    }
+    World::alpha_beta().await
 }
 
 fn emails(page: &Value) -> Vec<String> {
@@ -81,7 +54,7 @@ async fn superadmins_list_everyone_and_org_admins_their_members() {
 
     let mine = w
         .app
-        .call("members/list_users", Some(&w.alice), &[])
+        .call("members/list_users", Some(w.token("alice")), &[])
         .await
         .json();
     assert_eq!(mine["all_orgs"], false);
@@ -90,19 +63,25 @@ async fn superadmins_list_everyone_and_org_admins_their_members() {
         .call(
             "orgs/add_role",
             Some(&w.root),
-            &[("org_id", &w.beta.to_string()), ("role_name", "auditor")],
+            &[
+                ("org_id", &w.org("Beta").to_string()),
+                ("role_name", "auditor"),
+            ],
         )
         .await;
     w.app
         .call(
             "orgs/add_role",
             Some(&w.root),
-            &[("org_id", &w.alpha.to_string()), ("role_name", "analyst")],
+            &[
+                ("org_id", &w.org("Alpha").to_string()),
+                ("role_name", "analyst"),
+            ],
         )
         .await;
     let mine = w
         .app
-        .call("members/list_users", Some(&w.alice), &[])
+        .call("members/list_users", Some(w.token("alice")), &[])
         .await
         .json();
     let mut expected: Vec<&str> = builtin.to_vec();
@@ -117,14 +96,14 @@ async fn superadmins_list_everyone_and_org_admins_their_members() {
         .app
         .call(
             "members/get_user",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("user_id", all["rows"][1]["id"].as_str().unwrap())],
         )
         .await;
     assert_eq!(other.status, 404, "bob is not in Alpha: {}", other.body);
 
     let carol = w.app.user("carol@alpha.test", false, None).await;
-    w.app.add_member(w.alpha, carol, "member").await;
+    w.app.add_member(w.org("Alpha"), carol, "member").await;
     let carol = w.app.sign_in("carol@alpha.test").await;
     let refused = w.app.call("members/list_users", Some(&carol), &[]).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
@@ -133,11 +112,11 @@ async fn superadmins_list_everyone_and_org_admins_their_members() {
 #[tokio::test]
 async fn an_admin_creates_a_user_who_can_sign_in_with_a_member_number() {
     let w = world().await;
-    let org = w.alpha.to_string();
+    let org = w.org("Alpha").to_string();
     let create = |email: &'static str, role: &'static str| {
         let org = org.clone();
         let app = &w.app;
-        let token = w.alice.clone();
+        let token = w.token("alice").to_string();
         async move {
             app.call(
                 "members/create_user",
@@ -169,9 +148,9 @@ async fn an_admin_creates_a_user_who_can_sign_in_with_a_member_number() {
         .app
         .call(
             "members/create_user",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[
-                ("org_id", &w.beta.to_string()),
+                ("org_id", &w.org("Beta").to_string()),
                 ("name", "X"),
                 ("email", "x@x.test"),
                 ("password", TEST_PASSWORD),
@@ -192,7 +171,7 @@ async fn an_admin_creates_a_user_who_can_sign_in_with_a_member_number() {
         .app
         .call(
             "members/list_users",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("query[q]", "dana")],
         )
         .await
@@ -207,7 +186,7 @@ async fn an_admin_creates_a_user_who_can_sign_in_with_a_member_number() {
 async fn disabling_binding_and_the_permission_editor() {
     let w = world().await;
     let erin = w.app.user("erin@alpha.test", false, None).await;
-    w.app.add_member(w.alpha, erin, "member").await;
+    w.app.add_member(w.org("Alpha"), erin, "member").await;
     let erin_token = w.app.sign_in("erin@alpha.test").await;
     let id = erin.to_string();
     let save = |status: &'static str, bound: String, token: String| {
@@ -230,7 +209,7 @@ async fn disabling_binding_and_the_permission_editor() {
     };
     // An org admin disables her: her open session is refused on its next request.
     assert_eq!(
-        save("disabled", String::new(), w.alice.clone())
+        save("disabled", String::new(), w.token("alice").to_string())
             .await
             .status,
         200
@@ -243,9 +222,13 @@ async fn disabling_binding_and_the_permission_editor() {
         403
     );
     assert_eq!(
-        save("active", w.alpha.to_string(), w.alice.clone())
-            .await
-            .status,
+        save(
+            "active",
+            w.org("Alpha").to_string(),
+            w.token("alice").to_string()
+        )
+        .await
+        .status,
         200
     );
     let erin_token = w.app.sign_in("erin@alpha.test").await;
@@ -257,7 +240,7 @@ async fn disabling_binding_and_the_permission_editor() {
         true
     );
     // Binding to an org she does not belong to is refused, for a superadmin too.
-    let wrong = save("active", w.beta.to_string(), w.root.clone()).await;
+    let wrong = save("active", w.org("Beta").to_string(), w.root.clone()).await;
     assert!(
         wrong.json()["Validation"]["bound_org_id"].is_array(),
         "{}",
@@ -292,9 +275,9 @@ async fn disabling_binding_and_the_permission_editor() {
         .app
         .call(
             "members/update_user",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[
-                ("user_id", &w.alice_id.to_string()),
+                ("user_id", &w.user("alice").to_string()),
                 ("name", "Alice"),
                 ("email", "alice@alpha.test"),
                 ("status", "disabled"),
@@ -309,9 +292,9 @@ async fn disabling_binding_and_the_permission_editor() {
         .app
         .call(
             "members/set_membership",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[
-                ("org_id", &w.alpha.to_string()),
+                ("org_id", &w.org("Alpha").to_string()),
                 ("user_id", &id),
                 ("role", "viewer"),
                 ("own_pages", "on"),
@@ -331,9 +314,9 @@ async fn disabling_binding_and_the_permission_editor() {
         .app
         .call(
             "members/set_membership",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[
-                ("org_id", &w.alpha.to_string()),
+                ("org_id", &w.org("Alpha").to_string()),
                 ("user_id", &id),
                 ("role", "viewer"),
                 ("own_pages", "on"),
@@ -346,10 +329,10 @@ async fn disabling_binding_and_the_permission_editor() {
         .app
         .call(
             "members/set_membership",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[
-                ("org_id", &w.alpha.to_string()),
-                ("user_id", &w.alice_id.to_string()),
+                ("org_id", &w.org("Alpha").to_string()),
+                ("user_id", &w.user("alice").to_string()),
                 ("role", "member"),
             ],
         )

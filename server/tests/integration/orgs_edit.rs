@@ -2,33 +2,14 @@
 //! only the org it acts in; subscription rules; custom roles and their limits; delete refused
 //! while products are installed.
 
-use server::testing::TestApp;
-use uuid::Uuid;
-
-struct World {
-    app: TestApp,
-    root: String,
-    alpha: Uuid,
-    beta: Uuid,
-    alice: String,
-}
+use server::testing::World;
 
 async fn world() -> World {
-    let app = TestApp::new().await;
-    app.user("root@platform.test", true, None).await;
-    let root = app.sign_in("root@platform.test").await;
-    let alpha = app.create_org(&root, "Alpha", "alpha.example").await;
-    let beta = app.create_org(&root, "Beta", "beta.example").await;
-    let alice = app.user("alice@alpha.test", false, None).await;
-    app.add_member(alpha, alice, "admin").await;
-    let alice = app.sign_in("alice@alpha.test").await;
-    World {
-        app,
-        root,
-        alpha,
-        beta,
-        alice,
-    }
+    // Beta has no members: a test deletes it.
+    World::build()
+        .org("Alpha", &[("alice@alpha.test", "admin")])
+        .org("Beta", &[])
+        .await
 }
 
 #[tokio::test]
@@ -40,7 +21,7 @@ async fn a_superadmin_edits_any_org_and_an_admin_only_its_active_org() {
         .call(
             "orgs/get_org",
             Some(&w.root),
-            &[("org_id", &w.beta.to_string())],
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await;
     assert_eq!(beta.status, 200, "{}", beta.body);
@@ -50,8 +31,8 @@ async fn a_superadmin_edits_any_org_and_an_admin_only_its_active_org() {
         .app
         .call(
             "orgs/get_org",
-            Some(&w.alice),
-            &[("org_id", &w.alpha.to_string())],
+            Some(w.token("alice")),
+            &[("org_id", &w.org("Alpha").to_string())],
         )
         .await;
     assert_eq!(alpha.status, 200, "{}", alpha.body);
@@ -59,8 +40,8 @@ async fn a_superadmin_edits_any_org_and_an_admin_only_its_active_org() {
         .app
         .call(
             "orgs/get_org",
-            Some(&w.alice),
-            &[("org_id", &w.beta.to_string())],
+            Some(w.token("alice")),
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await;
     // Not a member of Beta: the same answer as for an org that does not exist.
@@ -72,7 +53,7 @@ async fn a_superadmin_edits_any_org_and_an_admin_only_its_active_org() {
 #[tokio::test]
 async fn the_subscription_tab_validates_and_records_cancellation_and_grace() {
     let w = world().await;
-    let id = w.alpha.to_string();
+    let id = w.org("Alpha").to_string();
     let save =
         |plan: &'static str, seats: &'static str, status: &'static str, reason: &'static str| {
             let id = id.clone();
@@ -108,7 +89,7 @@ async fn the_subscription_tab_validates_and_records_cancellation_and_grace() {
     assert_eq!(save("pro_monthly", "12", "past_due", "").await.status, 200);
     let org = w
         .app
-        .call("orgs/get_org", Some(&w.alice), &[("org_id", &id)])
+        .call("orgs/get_org", Some(w.token("alice")), &[("org_id", &id)])
         .await
         .json();
     assert_eq!(org["subscription"]["seats"], 12);
@@ -124,7 +105,7 @@ async fn the_subscription_tab_validates_and_records_cancellation_and_grace() {
     );
     let org = w
         .app
-        .call("orgs/get_org", Some(&w.alice), &[("org_id", &id)])
+        .call("orgs/get_org", Some(w.token("alice")), &[("org_id", &id)])
         .await
         .json();
     assert!(org["subscription"]["cancelled_at"].is_string());
@@ -144,13 +125,13 @@ async fn the_subscription_tab_validates_and_records_cancellation_and_grace() {
 #[tokio::test]
 async fn custom_roles_up_to_twenty_and_admin_and_user_stay() {
     let w = world().await;
-    let id = w.alpha.to_string();
+    let id = w.org("Alpha").to_string();
     for n in 1..=20 {
         let r = w
             .app
             .call(
                 "orgs/add_role",
-                Some(&w.alice),
+                Some(w.token("alice")),
                 &[("org_id", &id), ("role_name", &format!("team-{n}"))],
             )
             .await;
@@ -160,7 +141,7 @@ async fn custom_roles_up_to_twenty_and_admin_and_user_stay() {
         .app
         .call(
             "orgs/add_role",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("org_id", &id), ("role_name", "team-21")],
         )
         .await;
@@ -196,7 +177,7 @@ async fn custom_roles_up_to_twenty_and_admin_and_user_stay() {
             .app
             .call(
                 "orgs/remove_role",
-                Some(&w.alice),
+                Some(w.token("alice")),
                 &[("org_id", &id), ("role_name", required)],
             )
             .await;
@@ -205,12 +186,12 @@ async fn custom_roles_up_to_twenty_and_admin_and_user_stay() {
     }
     // A role somebody holds stays until they get another.
     let carol = w.app.user("carol@alpha.test", false, None).await;
-    w.app.add_member(w.alpha, carol, "team-1").await;
+    w.app.add_member(w.org("Alpha"), carol, "team-1").await;
     let held = w
         .app
         .call(
             "orgs/remove_role",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("org_id", &id), ("role_name", "team-1")],
         )
         .await;
@@ -219,14 +200,14 @@ async fn custom_roles_up_to_twenty_and_admin_and_user_stay() {
         .app
         .call(
             "orgs/remove_role",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[("org_id", &id), ("role_name", "team-2")],
         )
         .await;
     assert_eq!(removed.status, 200, "{}", removed.body);
     let org = w
         .app
-        .call("orgs/get_org", Some(&w.alice), &[("org_id", &id)])
+        .call("orgs/get_org", Some(w.token("alice")), &[("org_id", &id)])
         .await
         .json();
     let names: Vec<&str> = org["roles"]
@@ -243,7 +224,7 @@ async fn custom_roles_up_to_twenty_and_admin_and_user_stay() {
 async fn delete_is_refused_while_products_are_installed() {
     let w = world().await;
     sqlx::query("insert into org_product (org_id, product) values ($1, 'crm')")
-        .bind(w.beta)
+        .bind(w.org("Beta"))
         .execute(&w.app.owner)
         .await
         .unwrap();
@@ -252,7 +233,7 @@ async fn delete_is_refused_while_products_are_installed() {
         .call(
             "orgs/delete_org",
             Some(&w.root),
-            &[("org_id", &w.beta.to_string())],
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await;
     assert_eq!(refused.status, 409);
@@ -262,7 +243,7 @@ async fn delete_is_refused_while_products_are_installed() {
         refused.body
     );
     sqlx::query("delete from org_product where org_id = $1")
-        .bind(w.beta)
+        .bind(w.org("Beta"))
         .execute(&w.app.owner)
         .await
         .unwrap();
@@ -271,7 +252,7 @@ async fn delete_is_refused_while_products_are_installed() {
         .call(
             "orgs/delete_org",
             Some(&w.root),
-            &[("org_id", &w.beta.to_string())],
+            &[("org_id", &w.org("Beta").to_string())],
         )
         .await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
@@ -281,7 +262,7 @@ async fn delete_is_refused_while_products_are_installed() {
 #[tokio::test]
 async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() {
     let w = world().await;
-    let id = w.alpha.to_string();
+    let id = w.org("Alpha").to_string();
     let sub = [
         ("org_id", id.as_str()),
         ("plan_name", "pro"),
@@ -298,7 +279,7 @@ async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() 
     );
     let session = w
         .app
-        .call("auth/current_session", Some(&w.alice), &[])
+        .call("auth/current_session", Some(w.token("alice")), &[])
         .await
         .json();
     assert!(session["pages"]
@@ -308,7 +289,7 @@ async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() 
 
     // Alice keeps her admin role but loses Billing.
     sqlx::query("update membership set pages = '{organizations,users}' where org_id = $1 and user_id = (select user_id from app_user where email = 'alice@alpha.test')")
-        .bind(w.alpha)
+        .bind(w.org("Alpha"))
         .execute(&w.app.owner)
         .await
         .unwrap();
@@ -316,8 +297,8 @@ async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() 
         .app
         .call(
             "billing/org_billing",
-            Some(&w.alice),
-            &[("org_id", w.alpha.to_string().as_str())],
+            Some(w.token("alice")),
+            &[("org_id", w.org("Alpha").to_string().as_str())],
         )
         .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
@@ -328,7 +309,7 @@ async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() 
     );
     let session = w
         .app
-        .call("auth/current_session", Some(&w.alice), &[])
+        .call("auth/current_session", Some(w.token("alice")), &[])
         .await
         .json();
     assert_eq!(
@@ -338,13 +319,13 @@ async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() 
     // Organizations she still has: her org's details stay editable.
     let get = w
         .app
-        .call("orgs/get_org", Some(&w.alice), &[("org_id", &id)])
+        .call("orgs/get_org", Some(w.token("alice")), &[("org_id", &id)])
         .await;
     assert_eq!(get.status, 200);
 
     // A plain member's role opens neither.
     let dan = w.app.user("dan@alpha.test", false, None).await;
-    w.app.add_member(w.alpha, dan, "member").await;
+    w.app.add_member(w.org("Alpha"), dan, "member").await;
     let dan = w.app.sign_in("dan@alpha.test").await;
     let session = w
         .app

@@ -3,36 +3,14 @@
 
 use app::auth::token::Claims;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use server::testing::{server_fn_request, TestApp, TestResponse};
+use server::testing::{server_fn_request, TestApp, TestResponse, World};
 use uuid::Uuid;
 
-/// A platform with a superadmin, two orgs (Alpha and Beta) and an admin in each.
-struct World {
-    app: TestApp,
-    root: String,
-    alpha: Uuid,
-    beta: Uuid,
-    alice: String,
-}
-
 async fn world() -> World {
-    let app = TestApp::new().await;
-    app.user("root@platform.test", true, None).await;
-    let root = app.sign_in("root@platform.test").await;
-    let alpha = app.create_org(&root, "Alpha Corp", "alpha.example").await;
-    let beta = app.create_org(&root, "Beta Corp", "beta.example").await;
-    let alice_id = app.user("alice@alpha.test", false, None).await;
-    app.add_member(alpha, alice_id, "admin").await;
-    let bob_id = app.user("bob@beta.test", false, None).await;
-    app.add_member(beta, bob_id, "admin").await;
-    let alice = app.sign_in("alice@alpha.test").await;
-    World {
-        app,
-        root,
-        alpha,
-        beta,
-        alice,
-    }
+    World::build()
+        .org("Alpha Corp", &[("alice@alpha.test", "admin")])
+        .org("Beta Corp", &[("bob@beta.test", "admin")])
+        .await
 }
 
 fn error_text(response: &TestResponse) -> String {
@@ -42,9 +20,12 @@ fn error_text(response: &TestResponse) -> String {
 #[tokio::test]
 async fn a_member_reads_its_own_org_and_sign_in_lands_in_it() {
     let w = world().await;
-    let response = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    let response = w
+        .app
+        .call("orgs/current_org", Some(w.token("alice")), &[])
+        .await;
     assert_eq!(response.status, 200, "{}", response.body);
-    assert_eq!(response.json()["id"], w.alpha.to_string());
+    assert_eq!(response.json()["id"], w.org("Alpha Corp").to_string());
     assert_eq!(response.json()["details"]["name"], "Alpha Corp");
 }
 
@@ -61,9 +42,9 @@ async fn org_resolution_refuses_missing_conflicting_unknown_and_disabled() {
         .app
         .send(server_fn_request(
             "orgs/current_org",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[],
-            &[("x-tenantry-org", &w.beta.to_string())],
+            &[("x-tenantry-org", &w.org("Beta Corp").to_string())],
         ))
         .await;
     // Alice may not enter Beta: "conflicting" would tell her Beta exists.
@@ -75,7 +56,7 @@ async fn org_resolution_refuses_missing_conflicting_unknown_and_disabled() {
         .app
         .send(server_fn_request(
             "orgs/current_org",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[],
             &[("host", "beta-corp.tenantry.test")],
         ))
@@ -99,7 +80,7 @@ async fn org_resolution_refuses_missing_conflicting_unknown_and_disabled() {
         .call(
             "orgs/disable_org",
             Some(&w.root),
-            &[("org_id", &w.beta.to_string())],
+            &[("org_id", &w.org("Beta Corp").to_string())],
         )
         .await;
     assert_eq!(disable.status, 200, "{}", disable.body);
@@ -109,7 +90,7 @@ async fn org_resolution_refuses_missing_conflicting_unknown_and_disabled() {
             "orgs/current_org",
             Some(&w.root),
             &[],
-            &[("x-tenantry-org", &w.beta.to_string())],
+            &[("x-tenantry-org", &w.org("Beta Corp").to_string())],
         ))
         .await;
     assert_eq!(disabled.status, 403);
@@ -128,13 +109,17 @@ async fn subdomain_and_custom_domain_resolve_the_org() {
             .app
             .send(server_fn_request(
                 "orgs/current_org",
-                Some(&w.alice),
+                Some(w.token("alice")),
                 &[],
                 &[("host", host)],
             ))
             .await;
         assert_eq!(response.status, 200, "{host}: {}", response.body);
-        assert_eq!(response.json()["id"], w.alpha.to_string(), "{host}");
+        assert_eq!(
+            response.json()["id"],
+            w.org("Alpha Corp").to_string(),
+            "{host}"
+        );
     }
 }
 
@@ -145,8 +130,8 @@ async fn a_member_of_one_org_is_refused_in_another_and_the_refusal_is_audited() 
         .app
         .call(
             "orgs/get_org",
-            Some(&w.alice),
-            &[("org_id", &w.beta.to_string())],
+            Some(w.token("alice")),
+            &[("org_id", &w.org("Beta Corp").to_string())],
         )
         .await;
     assert_eq!(
@@ -162,8 +147,8 @@ async fn a_member_of_one_org_is_refused_in_another_and_the_refusal_is_audited() 
         .app
         .call(
             "auth/switch_org",
-            Some(&w.alice),
-            &[("org_id", &w.beta.to_string())],
+            Some(w.token("alice")),
+            &[("org_id", &w.org("Beta Corp").to_string())],
         )
         .await;
     assert_eq!(switch.status, 403, "{}", switch.body);
@@ -178,8 +163,8 @@ async fn a_member_of_one_org_is_refused_in_another_and_the_refusal_is_audited() 
         .await
         .unwrap()
     };
-    assert_eq!(audited(Some(w.beta)).await, 0);
-    assert_eq!(audited(Some(w.alpha)).await, 1);
+    assert_eq!(audited(Some(w.org("Beta Corp"))).await, 0);
+    assert_eq!(audited(Some(w.org("Alpha Corp"))).await, 1);
     assert_eq!(audited(None).await, 1);
 }
 
@@ -187,7 +172,7 @@ async fn a_member_of_one_org_is_refused_in_another_and_the_refusal_is_audited() 
 async fn disabling_an_org_locks_its_members_out_at_once_and_enabling_restores_access() {
     let w = world().await;
     let before: i64 = sqlx::query_scalar("select count(*) from membership where org_id = $1")
-        .bind(w.alpha)
+        .bind(w.org("Alpha Corp"))
         .fetch_one(&w.app.owner)
         .await
         .unwrap();
@@ -196,13 +181,16 @@ async fn disabling_an_org_locks_its_members_out_at_once_and_enabling_restores_ac
         .app
         .call(
             "orgs/disable_org",
-            Some(&w.alice),
-            &[("org_id", &w.alpha.to_string())],
+            Some(w.token("alice")),
+            &[("org_id", &w.org("Alpha Corp").to_string())],
         )
         .await;
     assert_eq!(disable.status, 200, "{}", disable.body);
     // …and her existing session is refused on the very next request.
-    let locked = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    let locked = w
+        .app
+        .call("orgs/current_org", Some(w.token("alice")), &[])
+        .await;
     assert_eq!(locked.status, 403);
     assert!(error_text(&locked).contains("organization disabled"));
     // Only a superadmin can enable it again.
@@ -210,8 +198,8 @@ async fn disabling_an_org_locks_its_members_out_at_once_and_enabling_restores_ac
         .app
         .call(
             "orgs/enable_org",
-            Some(&w.alice),
-            &[("org_id", &w.alpha.to_string())],
+            Some(w.token("alice")),
+            &[("org_id", &w.org("Alpha Corp").to_string())],
         )
         .await;
     assert_eq!(refused.status, 403);
@@ -220,15 +208,18 @@ async fn disabling_an_org_locks_its_members_out_at_once_and_enabling_restores_ac
         .call(
             "orgs/enable_org",
             Some(&w.root),
-            &[("org_id", &w.alpha.to_string())],
+            &[("org_id", &w.org("Alpha Corp").to_string())],
         )
         .await;
     assert_eq!(enable.status, 200, "{}", enable.body);
-    let back = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    let back = w
+        .app
+        .call("orgs/current_org", Some(w.token("alice")), &[])
+        .await;
     assert_eq!(back.status, 200, "{}", back.body);
     assert_eq!(back.json()["details"]["name"], "Alpha Corp");
     let after: i64 = sqlx::query_scalar("select count(*) from membership where org_id = $1")
-        .bind(w.alpha)
+        .bind(w.org("Alpha Corp"))
         .fetch_one(&w.app.owner)
         .await
         .unwrap();
@@ -246,7 +237,7 @@ async fn bad_tokens_get_401() {
         .app
         .services
         .tokens
-        .verify(&w.alice)
+        .verify(w.token("alice"))
         .expect("a valid token");
     let now = chrono::Utc::now().timestamp();
     let b64 = |s: &str| {
@@ -308,7 +299,7 @@ async fn bad_tokens_get_401() {
             }),
         ),
         ("tampered", {
-            let mut parts: Vec<String> = w.alice.split('.').map(String::from).collect();
+            let mut parts: Vec<String> = w.token("alice").split('.').map(String::from).collect();
             let other = Claims {
                 sub: Uuid::new_v4(),
                 ..good.clone()
@@ -336,7 +327,10 @@ async fn bad_tokens_get_401() {
         assert_eq!(response.status, 401, "{case}: {}", response.body);
     }
     // And the untouched token still works, so the 401s above are about the tokens.
-    let ok = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    let ok = w
+        .app
+        .call("orgs/current_org", Some(w.token("alice")), &[])
+        .await;
     assert_eq!(ok.status, 200);
 }
 
@@ -386,16 +380,19 @@ async fn sign_in_is_rate_limited_per_email_with_a_time_to_retry() {
 #[tokio::test]
 async fn a_bound_user_cannot_switch_and_a_superadmin_can_switch_anywhere() {
     let w = world().await;
-    let carol = w.app.user("carol@alpha.test", false, Some(w.alpha)).await;
-    w.app.add_member(w.alpha, carol, "member").await;
-    w.app.add_member(w.beta, carol, "member").await;
+    let carol = w
+        .app
+        .user("carol@alpha.test", false, Some(w.org("Alpha Corp")))
+        .await;
+    w.app.add_member(w.org("Alpha Corp"), carol, "member").await;
+    w.app.add_member(w.org("Beta Corp"), carol, "member").await;
     let carol_token = w.app.sign_in("carol@alpha.test").await;
     let forged = w
         .app
         .call(
             "auth/switch_org",
             Some(&carol_token),
-            &[("org_id", &w.beta.to_string())],
+            &[("org_id", &w.org("Beta Corp").to_string())],
         )
         .await;
     assert_eq!(forged.status, 403, "{}", forged.body);
@@ -403,13 +400,13 @@ async fn a_bound_user_cannot_switch_and_a_superadmin_can_switch_anywhere() {
     // Even a token naming Beta does not get a bound user in.
     let claims = w.app.services.tokens.verify(&carol_token).unwrap();
     let beta_token = w.app.services.tokens.sign(&Claims {
-        org: Some(w.beta),
+        org: Some(w.org("Beta Corp")),
         ..claims
     });
     let refused = w.app.call("orgs/current_org", Some(&beta_token), &[]).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
 
-    let root_in_beta = w.app.switch(&w.root, w.beta).await;
+    let root_in_beta = w.app.switch(&w.root, w.org("Beta Corp")).await;
     let response = w
         .app
         .call("orgs/current_org", Some(&root_in_beta), &[])
@@ -433,15 +430,15 @@ async fn cross_site_posts_are_refused_before_they_run() {
             .app
             .send(server_fn_request(
                 "orgs/disable_org",
-                Some(&w.alice),
-                &[("org_id", &w.alpha.to_string())],
+                Some(w.token("alice")),
+                &[("org_id", &w.org("Alpha Corp").to_string())],
                 &headers,
             ))
             .await;
         assert_eq!(response.status, 403, "{headers:?}");
     }
     let status: String = sqlx::query_scalar("select status from organization where org_id = $1")
-        .bind(w.alpha)
+        .bind(w.org("Alpha Corp"))
         .fetch_one(&w.app.owner)
         .await
         .unwrap();
@@ -450,7 +447,7 @@ async fn cross_site_posts_are_refused_before_they_run() {
         .app
         .send(server_fn_request(
             "orgs/current_org",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[],
             &[("sec-fetch-site", "same-origin")],
         ))
@@ -522,7 +519,7 @@ async fn creating_an_org_provisions_its_schema_and_deleting_drops_it() {
         .app
         .call(
             "orgs/create_org",
-            Some(&w.alice),
+            Some(w.token("alice")),
             &[
                 ("org[name]", "Rogue"),
                 ("org[domain]", "rogue.example"),
@@ -539,11 +536,11 @@ async fn creating_an_org_provisions_its_schema_and_deleting_drops_it() {
         .call(
             "orgs/delete_org",
             Some(&w.root),
-            &[("org_id", &w.alpha.to_string())],
+            &[("org_id", &w.org("Alpha Corp").to_string())],
         )
         .await;
     assert_eq!(refused.status, 409, "{}", refused.body);
-    assert!(app::orgs::schema_exists(&w.app.owner, w.alpha)
+    assert!(app::orgs::schema_exists(&w.app.owner, w.org("Alpha Corp"))
         .await
         .unwrap());
 
@@ -571,10 +568,10 @@ async fn the_slug_is_permanent() {
     let w = world().await;
     let org = w
         .app
-        .call("orgs/current_org", Some(&w.alice), &[])
+        .call("orgs/current_org", Some(w.token("alice")), &[])
         .await
         .json();
-    let id = w.alpha.to_string();
+    let id = w.org("Alpha Corp").to_string();
     let mut fields = vec![
         ("org_id", id.as_str()),
         ("details[name]", "Alpha Corporation"),
@@ -590,10 +587,16 @@ async fn the_slug_is_permanent() {
         ("details[zip]", ""),
         ("details[product]", "crm"),
     ];
-    let ok = w.app.call("orgs/update_org", Some(&w.alice), &fields).await;
+    let ok = w
+        .app
+        .call("orgs/update_org", Some(w.token("alice")), &fields)
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     fields.push(("slug", "renamed"));
-    let refused = w.app.call("orgs/update_org", Some(&w.alice), &fields).await;
+    let refused = w
+        .app
+        .call("orgs/update_org", Some(w.token("alice")), &fields)
+        .await;
     assert_eq!(refused.status, 400);
     assert!(
         refused.body.contains("cannot be changed"),
@@ -602,14 +605,14 @@ async fn the_slug_is_permanent() {
     );
     // Even the database refuses, for any writer.
     let err = sqlx::query("update organization set slug = 'renamed' where org_id = $1")
-        .bind(w.alpha)
+        .bind(w.org("Alpha Corp"))
         .execute(&w.app.owner)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cannot be changed"));
     let after = w
         .app
-        .call("orgs/current_org", Some(&w.alice), &[])
+        .call("orgs/current_org", Some(w.token("alice")), &[])
         .await
         .json();
     assert_eq!(after["slug"], org["slug"]);
@@ -672,7 +675,7 @@ async fn every_org_has_the_built_in_roles_at_most_20_custom_ones_and_keeps_admin
     let runtime = w.app.db.runtime_pool().await;
     let mut tx = runtime.begin().await.unwrap();
     sqlx::query("select set_config('app.org_id', $1, true)")
-        .bind(w.alpha.to_string())
+        .bind(w.org("Alpha Corp").to_string())
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -687,14 +690,14 @@ async fn every_org_has_the_built_in_roles_at_most_20_custom_ones_and_keeps_admin
     );
     for n in 1..=20 {
         sqlx::query("insert into org_role (org_id, role_name, pages) values ($1, $2, '{agents}')")
-            .bind(w.alpha)
+            .bind(w.org("Alpha Corp"))
             .bind(format!("custom-{n}"))
             .execute(&mut *tx)
             .await
             .unwrap();
     }
     let err = sqlx::query("insert into org_role (org_id, role_name) values ($1, 'one-too-many')")
-        .bind(w.alpha)
+        .bind(w.org("Alpha Corp"))
         .execute(&mut *tx)
         .await
         .unwrap_err();
@@ -704,12 +707,12 @@ async fn every_org_has_the_built_in_roles_at_most_20_custom_ones_and_keeps_admin
     for role in ["admin", "member"] {
         let mut tx = runtime.begin().await.unwrap();
         sqlx::query("select set_config('app.org_id', $1, true)")
-            .bind(w.alpha.to_string())
+            .bind(w.org("Alpha Corp").to_string())
             .execute(&mut *tx)
             .await
             .unwrap();
         let err = sqlx::query("delete from org_role where org_id = $1 and role_name = $2")
-            .bind(w.alpha)
+            .bind(w.org("Alpha Corp"))
             .bind(role)
             .execute(&mut *tx)
             .await
@@ -721,7 +724,7 @@ async fn every_org_has_the_built_in_roles_at_most_20_custom_ones_and_keeps_admin
     }
     // Page permissions name only the Admin App's sections.
     let err = sqlx::query("update org_role set pages = '{secrets}' where org_id = $1")
-        .bind(w.alpha)
+        .bind(w.org("Alpha Corp"))
         .execute(&w.app.owner)
         .await
         .unwrap_err();
@@ -732,12 +735,12 @@ async fn every_org_has_the_built_in_roles_at_most_20_custom_ones_and_keeps_admin
 async fn member_numbers_count_up_per_org() {
     let w = world().await;
     let extra = w.app.user("erin@alpha.test", false, None).await;
-    w.app.add_member(w.alpha, extra, "member").await;
+    w.app.add_member(w.org("Alpha Corp"), extra, "member").await;
     let rows: Vec<(i64, i32)> = sqlx::query_as(
         "select o.org_number, m.member_seq from membership m join organization o using (org_id)
           where m.org_id = $1 order by m.member_seq",
     )
-    .bind(w.alpha)
+    .bind(w.org("Alpha Corp"))
     .fetch_all(&w.app.owner)
     .await
     .unwrap();
@@ -838,7 +841,7 @@ async fn disabling_a_user_refuses_its_live_session_at_once() {
     let w = world().await;
     assert_eq!(
         w.app
-            .call("orgs/current_org", Some(&w.alice), &[])
+            .call("orgs/current_org", Some(w.token("alice")), &[])
             .await
             .status,
         200
@@ -847,7 +850,10 @@ async fn disabling_a_user_refuses_its_live_session_at_once() {
         .execute(&w.app.owner)
         .await
         .unwrap();
-    let refused = w.app.call("orgs/current_org", Some(&w.alice), &[]).await;
+    let refused = w
+        .app
+        .call("orgs/current_org", Some(w.token("alice")), &[])
+        .await;
     assert_eq!(refused.status, 403);
     assert!(
         refused.body.contains("account is disabled"),

@@ -15,6 +15,9 @@ use std::{
 
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
 
+mod world;
+pub use world::{World, WorldBuilder};
+
 use crate::{
     db,
     embedded_pg::{Cluster, ClusterOptions, PgBinaries, SUPERUSER},
