@@ -72,9 +72,17 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/organizations") view=orgs::OrganizationsPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=orgs::NewOrgDialog ssr=SsrMode::Async />
-                        <Route path=path!(":id") view=orgs::OrgDetail ssr=SsrMode::Async />
                         <Route path=path!(":id/edit") view=orgs::EditOrgDialog ssr=SsrMode::Async />
                         <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
+                        // The detail view: one route per tab, each from its capability.
+                        <ParentRoute path=path!(":id") view=orgs::OrgDetail ssr=SsrMode::Async>
+                            <Route path=path!("") view=orgs::OverviewTab ssr=SsrMode::Async />
+                            <Route path=path!("members") view=members::OrgMembersTab ssr=SsrMode::Async />
+                            <Route path=path!("agents") view=agents::OrgAgentsTab ssr=SsrMode::Async />
+                            <Route path=path!("credentials") view=credentials::CredentialsTab ssr=SsrMode::Async />
+                            <Route path=path!("billing") view=billing::OrgBillingTab ssr=SsrMode::Async />
+                            <Route path=path!("products") view=orgs::ProductsTab ssr=SsrMode::Async />
+                        </ParentRoute>
                     </ParentRoute>
                     <ParentRoute path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />

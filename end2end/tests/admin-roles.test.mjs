@@ -258,7 +258,7 @@ describe('An agency org admin', () => {
     assert.equal(sql(`select city || '/' || name from organization where org_id = '${clientOrgs[2]}'`),
       `Riyadh/Client ${tag} 02 Renamed`);
     // Entitlements are the platform's: the server refuses the org admin too.
-    const sub = await callServerFn('orgs/update_subscription', {
+    const sub = await callServerFn('billing/update_subscription', {
       org_id: clientOrgs[2], plan_name: 'enterprise', seats: '40', platform: 'custom', status: 'active',
     }, agency.token);
     assert.equal(sub.status, 403, sub.body);

@@ -68,7 +68,7 @@ describe('Agents', () => {
     await page.waitForURL((url) => url.pathname === '/agents');
 
     // Assign from the org detail view.
-    await page.goto(`${BASE_URL}/organizations/${client.orgId}?tab=agents`);
+    await page.goto(`${BASE_URL}/organizations/${client.orgId}/agents`);
     await waitForHydration(page);
     await page.getByTestId('org-agents-empty').waitFor();
     const choice = await page.locator('#assign-agent option', { hasText: `Support Bot ${tag}` }).getAttribute('value');

@@ -66,7 +66,7 @@ describe('Billing & Costs', () => {
     const first = await agent(`Ledger Bot ${tag}`);
     const second = await agent(`Tally Bot ${tag}`);
 
-    await page.goto(`${BASE_URL}/organizations/${client.orgId}?tab=billing`);
+    await page.goto(`${BASE_URL}/organizations/${client.orgId}/billing`);
     await waitForHydration(page);
     await page.getByTestId('billing-tab').waitFor();
     assert.equal(await page.getByTestId('billing-margin').textContent(), '—', 'no revenue: no margin');

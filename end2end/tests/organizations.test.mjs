@@ -96,9 +96,9 @@ describe('Direct loads', () => {
   test('every dialog and detail tab loads by its address and hydrates without errors', async () => {
     const page = await openPage(browser);
     await signInThroughPage(page, root.email);
-    const tabs = ['overview', 'members', 'agents', 'credentials', 'billing', 'products'];
+    const tabs = ['', '/members', '/agents', '/credentials', '/billing', '/products'];
     const addresses = [
-      ...tabs.map((tab) => `/organizations/${admin.orgId}?tab=${tab}`),
+      ...tabs.map((tab) => `/organizations/${admin.orgId}${tab}`),
       `/organizations/${admin.orgId}/edit?tab=roles`,
       `/organizations/${admin.orgId}/confirm/disable`,
       '/organizations/new',

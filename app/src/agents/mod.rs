@@ -17,8 +17,6 @@ use serde::{Deserialize, Serialize};
 pub use page::{AgentKeysDialog, AgentsPage, OrgAgentsTab};
 #[cfg(feature = "ssr")]
 pub use server::assigned_count;
-#[cfg(feature = "ssr")]
-pub(crate) use server::org_agents_in;
 
 use crate::AppError;
 
@@ -147,18 +145,14 @@ pub async fn org_agents(org_id: String) -> Result<OrgAgentList, AppError> {
 #[server(endpoint = "agents/assign_agent")]
 pub async fn assign_agent(org_id: String, agent_id: String) -> Result<(), AppError> {
     server::assign(&org_id, &agent_id).await?;
-    leptos_axum::redirect(&format!(
-        "/organizations/{org_id}?tab=agents&saved=assigned"
-    ));
+    leptos_axum::redirect(&format!("/organizations/{org_id}/agents?saved=assigned"));
     Ok(())
 }
 
 #[server(endpoint = "agents/unassign_agent")]
 pub async fn unassign_agent(org_id: String, agent_id: String) -> Result<(), AppError> {
     server::unassign(&org_id, &agent_id).await?;
-    leptos_axum::redirect(&format!(
-        "/organizations/{org_id}?tab=agents&saved=unassigned"
-    ));
+    leptos_axum::redirect(&format!("/organizations/{org_id}/agents?saved=unassigned"));
     Ok(())
 }
 

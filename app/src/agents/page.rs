@@ -190,9 +190,17 @@ fn AgentTable(rows: Vec<AgentRow>, registry: bool) -> impl IntoView {
     .into_any()
 }
 
-/// The Agents tab of the org detail view, with the data the view loads; a change refetches it.
+/// The Agents tab of the org detail view (`/organizations/:id/agents`); a change refetches it.
 #[component]
-pub fn OrgAgentsTab(
+pub fn OrgAgentsTab() -> impl IntoView {
+    crate::orgs::detail_tab(
+        |id, _| super::org_agents(id),
+        |org_id, agents| view! { <OrgAgentsTabView org_id agents /> },
+    )
+}
+
+#[component]
+fn OrgAgentsTabView(
     org_id: String,
     agents: Result<OrgAgentList, crate::AppError>,
 ) -> impl IntoView {

@@ -8,11 +8,13 @@ mod page;
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod stripe;
+mod subscription_tab;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use page::{Allowances, BillingPage, BillingTabView};
+pub use page::{Allowances, BillingPage, OrgBillingTab};
+pub use subscription_tab::SubscriptionTab;
 
 use crate::AppError;
 
@@ -153,6 +155,49 @@ pub struct PlanRow {
     pub max_tokens_per_month: Option<i64>,
 }
 
+/// An org's subscription record: set by superadmins and by Stripe's webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub plan_name: String,
+    pub seats: i32,
+    /// `stripe` or `custom`.
+    pub platform: String,
+    /// `active`, `trialing`, `past_due` or `cancelled`.
+    pub status: String,
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    pub trial_end: Option<chrono::DateTime<chrono::Utc>>,
+    pub current_period_end: Option<chrono::DateTime<chrono::Utc>>,
+    pub cancelled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub cancel_reason: String,
+    pub grace_period_end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Subscription statuses: (stored value, label).
+pub const SUBSCRIPTION_STATUSES: [(&str, &str); 4] = [
+    ("active", "Active"),
+    ("trialing", "Trialing"),
+    ("past_due", "Past Due"),
+    ("cancelled", "Cancelled"),
+];
+
+/// Saves the Subscription tab: plan, seats, platform and status (Stripe's fields are read-only).
+#[server(endpoint = "billing/update_subscription")]
+pub async fn update_subscription(
+    org_id: String,
+    plan_name: String,
+    seats: String,
+    platform: String,
+    status: String,
+    #[server(default)] cancel_reason: String,
+) -> Result<(), AppError> {
+    server::update_subscription(&org_id, plan_name, seats, platform, status, cancel_reason).await?;
+    leptos_axum::redirect(&format!(
+        "/organizations/{org_id}/edit?tab=subscription&saved=1"
+    ));
+    Ok(())
+}
+
 /// The org's Billing & Costs tab for one month (`""`: the current one): read-only to the org,
 /// whose rates and plan are the platform's to set.
 #[server(endpoint = "billing/org_billing")]
@@ -168,7 +213,7 @@ pub async fn org_billing(
 #[server(endpoint = "billing/set_default_rate")]
 pub async fn set_default_rate(org_id: String, rate: String) -> Result<(), AppError> {
     server::set_default_rate(&org_id, &rate).await?;
-    leptos_axum::redirect(&format!("/organizations/{org_id}?tab=billing&saved=rate"));
+    leptos_axum::redirect(&format!("/organizations/{org_id}/billing?saved=rate"));
     Ok(())
 }
 
@@ -180,7 +225,7 @@ pub async fn set_agent_rate(
     #[server(default)] rate: String,
 ) -> Result<(), AppError> {
     server::set_agent_rate(&org_id, &agent_id, &rate).await?;
-    leptos_axum::redirect(&format!("/organizations/{org_id}?tab=billing&saved=rate"));
+    leptos_axum::redirect(&format!("/organizations/{org_id}/billing?saved=rate"));
     Ok(())
 }
 

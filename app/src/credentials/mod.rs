@@ -51,7 +51,7 @@ pub struct CredentialRow {
 }
 
 #[server(endpoint = "credentials/list_credentials")]
-pub async fn list_credentials(org_id: String) -> Result<Vec<CredentialRow>, AppError> {
+pub async fn list_credentials(org_id: String) -> Result<CredentialTab, AppError> {
     server::list(&org_id).await
 }
 
@@ -65,7 +65,7 @@ pub async fn save_credential(
     secret: String,
 ) -> Result<String, AppError> {
     let masked = server::save(&org_id, name, kind, agent_id, secret).await?;
-    leptos_axum::redirect(&format!("/organizations/{org_id}?tab=credentials&saved=1"));
+    leptos_axum::redirect(&format!("/organizations/{org_id}/credentials?saved=1"));
     Ok(masked)
 }
 
@@ -73,7 +73,7 @@ pub async fn save_credential(
 pub async fn delete_credential(org_id: String, credential_id: String) -> Result<(), AppError> {
     server::delete(&org_id, &credential_id).await?;
     leptos_axum::redirect(&format!(
-        "/organizations/{org_id}?tab=credentials&saved=deleted"
+        "/organizations/{org_id}/credentials?saved=deleted"
     ));
     Ok(())
 }

@@ -17,8 +17,17 @@ use crate::{
     AppError,
 };
 
+/// The Credentials tab of the org detail view (`/organizations/:id/credentials`).
 #[component]
-pub fn CredentialsTab(org_id: String, tab: Result<CredentialTab, AppError>) -> impl IntoView {
+pub fn CredentialsTab() -> impl IntoView {
+    crate::orgs::detail_tab(
+        |id, _| super::list_credentials(id),
+        |org_id, tab| view! { <CredentialsTabView org_id tab /> },
+    )
+}
+
+#[component]
+fn CredentialsTabView(org_id: String, tab: Result<CredentialTab, AppError>) -> impl IntoView {
     let save = ServerAction::<SaveCredential>::new();
     let delete = ServerAction::<DeleteCredential>::new();
     refetch_detail_after(save);

@@ -18,15 +18,12 @@ fn masked(last4: &str) -> String {
     format!("••••{last4}")
 }
 
-pub async fn list(org_id: &str) -> Result<Vec<CredentialRow>, AppError> {
-    Ok(tab_in(Gate::open(super::ListCredentials::PATH)?, org_id)
-        .await?
-        .rows)
-}
-
-/// The detail view's tab: the credentials and the agents one may be scoped to.
-pub async fn tab_in(gate: Gate, org_id: &str) -> Result<super::CredentialTab, AppError> {
-    let mut tenant = gate.tenant_in(org_id).await?;
+/// The detail view's tab: the credentials, the agents one may be scoped to, and the org's LLM
+/// keys.
+pub async fn list(org_id: &str) -> Result<super::CredentialTab, AppError> {
+    let mut tenant = Gate::open(super::ListCredentials::PATH)?
+        .tenant_in(org_id)
+        .await?;
     let org = tenant.org_id;
     let rows = sqlx::query!(
         r#"select c.credential_id, c.name, c.kind, c.agent_id, a.name as "agent_name?",

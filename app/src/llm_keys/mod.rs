@@ -183,8 +183,8 @@ pub async fn own_llm_keys() -> Result<OwnKeyList, AppError> {
 fn back(own: bool, org_id: &str, done: &str) -> String {
     match own {
         true => format!("/llm-keys?done={done}"),
-        _ if done == "saved" => format!("/organizations/{org_id}?tab=credentials&saved=llm"),
-        _ => format!("/organizations/{org_id}?tab=credentials&saved=llm-deleted"),
+        _ if done == "saved" => format!("/organizations/{org_id}/credentials?saved=llm"),
+        _ => format!("/organizations/{org_id}/credentials?saved=llm-deleted"),
     }
 }
 
@@ -196,7 +196,7 @@ pub async fn set_allow_user_keys(
 ) -> Result<(), AppError> {
     server::set_allow(&org_id, allow.is_some()).await?;
     leptos_axum::redirect(&format!(
-        "/organizations/{org_id}?tab=credentials&saved=llm-policy"
+        "/organizations/{org_id}/credentials?saved=llm-policy"
     ));
     Ok(())
 }

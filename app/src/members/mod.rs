@@ -12,9 +12,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use page::{EditUserDialog, NewUserDialog, UsersPage};
-#[cfg(feature = "ssr")]
-pub(crate) use server::org_members_in;
+pub use page::{EditUserDialog, NewUserDialog, OrgMembersTab, UsersPage};
 
 use crate::AppError;
 

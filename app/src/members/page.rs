@@ -422,3 +422,39 @@ fn UserEditor(
         </Modal>
     }
 }
+
+/// The Members tab of the org detail view (`/organizations/:id/members`).
+#[component]
+pub fn OrgMembersTab() -> impl IntoView {
+    use crate::orgs::{detail_tab, placeholder, tab_error};
+    detail_tab(
+        |id, _| super::org_members(id),
+        |_, members| {
+            match members {
+            Ok(rows) if rows.is_empty() => {
+                placeholder("No members yet. Add users from the Users page.").into_any()
+            }
+            Ok(rows) => view! {
+                <ul class="mt-4 divide-y divide-slate-100 rounded-md border border-slate-200 text-sm" data-testid="org-members">
+                    {rows.into_iter().map(|u| {
+                        let m = u.memberships.first().cloned();
+                        view! {
+                            <li class="flex items-center justify-between px-3 py-2">
+                                <span>
+                                    <A href=format!("/users/{}", u.id) attr:class=format!("font-medium hover:text-indigo-600 {FOCUS_RING}")>{u.name.clone()}</A>
+                                    <span class="ml-2 text-xs text-slate-500">{u.email.clone()}</span>
+                                </span>
+                                <span class="text-xs text-slate-600">
+                                    {m.map(|m| format!("{} · {}", crate::orgs::role_label(&m.role), m.label()))}
+                                </span>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }
+            .into_any(),
+            Err(err) => tab_error(err),
+        }
+        },
+    )
+}

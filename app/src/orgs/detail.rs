@@ -1,19 +1,21 @@
-//! The org detail view (`/organizations/:id?tab=overview|members|agents|billing|products`):
-//! what an admin checks first about one org, and the places later capabilities fill in.
+//! The org detail view: a dialog with one nested route per tab (`/organizations/:id` for the
+//! overview, then `/members`, `/agents`, `/credentials`, `/billing`, `/products`). The frame
+//! here names the org; each tab is a component of its own capability, loading its own data
+//! through its own endpoint under that endpoint's need ([`detail_tab`]).
+
+use std::future::Future;
 
 use leptos::prelude::*;
 use leptos_router::{
-    components::A,
-    hooks::{use_location, use_params_map, use_query_map},
+    components::{Outlet, A},
+    hooks::{use_location, use_params_map},
+    params::ParamsMap,
 };
+use serde::{de::DeserializeOwned, Serialize};
 
-use super::{org_detail, Organization, TabData, PRODUCTS};
+use super::{org_header, org_overview, OrgOverviewData, OrgTitle, Organization, PRODUCTS};
 use crate::{
-    agents::OrgAgentsTab,
     auth::SessionInfo,
-    billing::BillingTabView,
-    credentials::CredentialsTab,
-    members::UserRow,
     ui::{
         style::{FOCUS_RING, PRIMARY, SECONDARY},
         Modal, TabNav,
@@ -21,8 +23,9 @@ use crate::{
     AppError,
 };
 
+/// The tabs: (route below `/organizations/:id`, label); the first is the view's own address.
 const TABS: [(&str, &str); 6] = [
-    ("overview", "Overview"),
+    ("", "Overview"),
     ("members", "Members"),
     ("agents", "Agents"),
     ("credentials", "Credentials"),
@@ -34,6 +37,11 @@ const TABS: [(&str, &str); 6] = [
 /// redirects to the very address it came from (the router then sees no change).
 #[derive(Clone, Copy)]
 pub struct DetailRefresh(RwSignal<u64>);
+
+/// The frame's answer, for the tabs: a tab shows nothing of its own while the org itself
+/// cannot be read (the frame explains why, once).
+#[derive(Clone, Copy)]
+struct Frame(Resource<Result<OrgTitle, AppError>>);
 
 /// Makes the org detail view refetch after each successful submission of `action`. (Only on
 /// success: a refetch re-renders the tab, which would take a refused form's errors with it.)
@@ -55,110 +63,149 @@ where
     });
 }
 
+/// The id in the address (`/organizations/:id/...`).
+fn org_id() -> impl Fn() -> String + Clone + Send + Sync + 'static {
+    let params = use_params_map();
+    move || params.with(|p| p.get("id").unwrap_or_default())
+}
+
 #[component]
 pub fn OrgDetail() -> impl IntoView {
-    let params = use_params_map();
-    let query = use_query_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let month = move || query.with(|q| q.get("month").unwrap_or_default());
-    let tab = move || {
-        query
-            .with(|q| q.get("tab"))
-            .filter(|t| TABS.iter().any(|(k, _)| k == t))
-            .unwrap_or_else(|| "overview".to_string())
-    };
-    let search = use_location().search;
+    let id = org_id();
+    let path = use_location().pathname;
     let refresh = RwSignal::new(0u64);
     provide_context(DetailRefresh(refresh));
-    // The org and the open tab's data from one server function: a tab with a resource of its
-    // own, inside this Suspense, did not hydrate after a direct load.
-    let org = Resource::new(
-        move || (id(), tab(), month(), search.get(), refresh.get()),
-        |(id, tab, month, _, _)| org_detail(id, tab, month),
+    let header = Resource::new(
+        {
+            let id = id.clone();
+            move || (id(), refresh.get())
+        },
+        |(id, _)| org_header(id),
+    );
+    provide_context(Frame(header));
+    // The tab shown: the last segment of the address when it names one.
+    let current = Signal::derive(move || {
+        path.with(|p| {
+            let last = p
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            TABS.iter()
+                .find(|(key, _)| !key.is_empty() && *key == last)
+                .map(|(key, _)| key.to_string())
+                .unwrap_or_default()
+        })
+    });
+    let title = Signal::derive({
+        let id = id.clone();
+        move || match header.get() {
+            Some(Ok(h)) => format!("ORG{} · {}", h.number, h.name),
+            _ => known_org(&id())
+                .map(|o| format!("ORG{} · {}", o.number, o.name))
+                .unwrap_or_else(|| "Organization".to_string()),
+        }
+    });
+    view! {
+        <Modal title close="/organizations">
+            <Suspense fallback=|| ()>
+                {move || header.get().map(|result| match result {
+                    Ok(org) => view! {
+                        <div class="mt-1 flex items-center justify-between">
+                            <p class="text-sm text-slate-600">{format!("{} · {}", org.slug, if org.active { "Active" } else { "Disabled" })}</p>
+                            <A href=format!("/organizations/{}/edit", org.id) attr:class=format!("text-sm font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>"Edit…"</A>
+                        </div>
+                        <TabNav label="Organization views" tabs=&TABS current base=format!("/organizations/{}", org.id) nested=true />
+                    }.into_any(),
+                    Err(err) => org_unavailable_body(&id(), err),
+                })}
+            </Suspense>
+            <Outlet />
+        </Modal>
+    }
+}
+
+/// One tab of the org detail view: `load` fetches its data for the org in the address (with
+/// the address's query, for a tab that takes one), again after each save inside the view, and
+/// `show` renders it. While the org itself cannot be read, the tab shows nothing: the frame
+/// says why.
+pub fn detail_tab<T, Fut, V>(
+    load: impl Fn(String, ParamsMap) -> Fut + Send + Sync + 'static,
+    show: impl Fn(String, Result<T, AppError>) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, AppError>> + Send + 'static,
+    V: IntoView + 'static,
+{
+    let id = org_id();
+    let query = leptos_router::hooks::use_query_map();
+    let search = use_location().search;
+    let refresh = use_context::<DetailRefresh>().map(|DetailRefresh(r)| r);
+    let frame = use_context::<Frame>();
+    let data = Resource::new(
+        {
+            let id = id.clone();
+            move || {
+                (
+                    id(),
+                    query.get(),
+                    search.get(),
+                    refresh.map(|r| r.get()).unwrap_or_default(),
+                )
+            }
+        },
+        move |(id, query, _, _)| load(id, query),
     );
     view! {
         <Suspense fallback=|| ()>
-            {move || org.get().map(|result| match result {
-                Ok((org, data)) => {
-                    let current = tab();
-                    let title = format!("ORG{} · {}", org.number, org.details.name);
-                    view! {
-                        <Modal title close="/organizations">
-                            <div class="mt-1 flex items-center justify-between">
-                                <p class="text-sm text-slate-600">{format!("{} · {}", org.slug, if org.status == "active" { "Active" } else { "Disabled" })}</p>
-                                <A href=format!("/organizations/{}/edit", org.id) attr:class=format!("text-sm font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>"Edit…"</A>
-                            </div>
-                            <TabNav label="Organization views" tabs=&TABS current=current.clone() base=format!("/organizations/{}", org.id) />
-                            {match current.as_str() {
-                                "members" => match data {
-                                    TabData::Members(members) => view! { <MembersTab members /> }.into_any(),
-                                    _ => ().into_any(),
-                                },
-                                "credentials" => match data {
-                                    TabData::Credentials(tab) => view! {
-                                        <CredentialsTab org_id=org.id.clone() tab />
-                                    }.into_any(),
-                                    _ => ().into_any(),
-                                },
-                                "agents" => match data {
-                                    TabData::Agents(agents) => view! {
-                                        <OrgAgentsTab org_id=org.id.clone() agents />
-                                    }.into_any(),
-                                    _ => ().into_any(),
-                                },
-                                "billing" => match data {
-                                    TabData::Billing(tab) => view! {
-                                        <BillingTabView org_id=org.id.clone() tab />
-                                    }.into_any(),
-                                    _ => ().into_any(),
-                                },
-                                "products" => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", org.products)).into_any(),
-                                _ => view! {
-                                    <OverviewTab org=org.clone() />
-                                    {match data {
-                                        TabData::Overview(Ok((allowances, plan))) => view! { <Health allowances plan /> }.into_any(),
-                                        _ => ().into_any(),
-                                    }}
-                                }.into_any(),
-                            }}
-                        </Modal>
-                    }.into_any()
-                }
-                Err(err) => org_unavailable(&id(), err),
-            })}
+            {move || {
+                let framed = frame.is_none_or(|Frame(h)| matches!(h.get(), Some(Ok(_))));
+                let data = data.get()?;
+                framed.then(|| show(id(), data))
+            }}
         </Suspense>
     }
+}
+
+/// The org `org_id` as the signed-in user's switcher knows it (not for superadmins and
+/// locked client users, who never switch to reach an org).
+fn known_org(org_id: &str) -> Option<crate::auth::OrgSummary> {
+    use_context::<SessionInfo>()
+        .filter(|s| !s.superadmin && !s.locked)
+        .and_then(|s| s.orgs.into_iter().find(|o| o.id == org_id))
+}
+
+/// A dialog about one org that cannot be read (the edit dialog's).
+pub(super) fn org_unavailable(org_id: &str, err: AppError) -> AnyView {
+    let title = known_org(org_id)
+        .map(|o| format!("ORG{} · {}", o.number, o.name))
+        .unwrap_or_else(|| "Organization".to_string());
+    let body = org_unavailable_body(org_id, err);
+    view! { <Modal title close="/organizations">{body}</Modal> }.into_any()
 }
 
 /// What a dialog about one org shows when that org cannot be read. An org admin looking at one
 /// of its orgs other than the one it is acting in is offered the switch (the gate takes one org
 /// per request); a plain form, so the whole page reloads in the new org.
-pub(super) fn org_unavailable(org_id: &str, err: AppError) -> AnyView {
-    let session = use_context::<SessionInfo>();
-    let known = session
-        .as_ref()
-        .filter(|s| !s.superadmin && !s.locked)
-        .and_then(|s| s.orgs.iter().find(|o| o.id == org_id).cloned());
+fn org_unavailable_body(org_id: &str, err: AppError) -> AnyView {
+    let known = known_org(org_id);
     if let Some(org) = known.clone().filter(|o| !o.active) {
-        let title = format!("ORG{} · {}", org.number, org.name);
         return view! {
-            <Modal title close="/organizations">
-                <p role="alert" class="mt-4 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-800">
-                    {format!("{} is disabled: nobody can work in it, and its data is kept. Only a platform superadmin can enable it again.", org.name)}
-                </p>
-            </Modal>
+            <p role="alert" class="mt-4 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-800">
+                {format!("{} is disabled: nobody can work in it, and its data is kept. Only a platform superadmin can enable it again.", org.name)}
+            </p>
         }
         .into_any();
     }
+    let session = use_context::<SessionInfo>();
     let acting_in = session.as_ref().and_then(|s| s.active_org.as_ref());
     let other = known
         .filter(|o| acting_in.is_none_or(|a| a.id != o.id))
         .map(|o| (o, acting_in.map(|a| a.name.clone())));
     let Some((org, acting_in)) = other else {
         return view! {
-            <Modal title="Organization".to_string() close="/organizations">
-                <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
-            </Modal>
+            <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
         }
         .into_any();
     };
@@ -174,26 +221,25 @@ pub(super) fn org_unavailable(org_id: &str, err: AppError) -> AnyView {
         next
     };
     view! {
-        <Modal title=format!("ORG{} · {}", org.number, org.name) close="/organizations">
-            <p class="mt-3 text-sm text-slate-700" data-testid="switch-prompt">
-                {format!(
-                    "You are working in {}. Switch to {} to manage it: the Admin App then shows its data, and the header names it.",
-                    acting_in.unwrap_or_else(|| "no organization".to_string()),
-                    org.name,
-                )}
-            </p>
-            <form method="post" action="/api/auth/switch_org" class="mt-6 flex justify-end gap-3">
-                <input type="hidden" name="org_id" value=org.id.clone() />
-                <input type="hidden" name="next" value=next />
-                <A href="/organizations" attr:class=format!("{SECONDARY} {FOCUS_RING}")>"Cancel"</A>
-                <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>{format!("Switch to {}", org.name)}</button>
-            </form>
-        </Modal>
+        <p class="mt-3 text-sm text-slate-700" data-testid="switch-prompt">
+            {format!(
+                "You are working in {}. Switch to {} to manage it: the Admin App then shows its data, and the header names it.",
+                acting_in.unwrap_or_else(|| "no organization".to_string()),
+                org.name,
+            )}
+        </p>
+        <form method="post" action="/api/auth/switch_org" class="mt-6 flex justify-end gap-3">
+            <input type="hidden" name="org_id" value=org.id.clone() />
+            <input type="hidden" name="next" value=next />
+            <A href="/organizations" attr:class=format!("{SECONDARY} {FOCUS_RING}")>"Cancel"</A>
+            <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>{format!("Switch to {}", org.name)}</button>
+        </form>
     }
     .into_any()
 }
 
-fn placeholder(text: &str) -> impl IntoView {
+/// A dashed box for a tab with nothing to show yet.
+pub fn placeholder(text: &str) -> impl IntoView {
     view! {
         <div class="mt-4 rounded-lg border border-dashed border-slate-300 p-8 text-center text-sm text-slate-600" data-testid="placeholder">
             {text.to_string()}
@@ -201,8 +247,47 @@ fn placeholder(text: &str) -> impl IntoView {
     }
 }
 
+/// A tab's data could not be read: why, in place of the tab.
+pub fn tab_error(err: AppError) -> AnyView {
+    view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any()
+}
+
+/// The Overview tab (`/organizations/:id`): the org's details and its health.
 #[component]
-fn OverviewTab(org: Organization) -> impl IntoView {
+pub fn OverviewTab() -> impl IntoView {
+    detail_tab(
+        |id, _| org_overview(id),
+        |_, result| match result {
+            Ok(OrgOverviewData {
+                org,
+                allowances,
+                plan,
+            }) => view! {
+                <Details org />
+                <Health allowances plan />
+            }
+            .into_any(),
+            Err(err) => tab_error(err),
+        },
+    )
+}
+
+/// The Products tab (`/organizations/:id/products`), until the products capability fills it.
+#[component]
+pub fn ProductsTab() -> impl IntoView {
+    detail_tab(
+        |id, _| org_overview(id),
+        |_, result| {
+            match result {
+            Ok(o) => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", o.org.products)).into_any(),
+            Err(err) => tab_error(err),
+        }
+        },
+    )
+}
+
+#[component]
+fn Details(org: Organization) -> impl IntoView {
     let product = PRODUCTS
         .iter()
         .find(|(v, _)| *v == org.details.product)
@@ -270,34 +355,6 @@ fn OverviewTab(org: Organization) -> impl IntoView {
                 </div>
             }).collect_view()}
         </dl>
-    }
-}
-
-#[component]
-fn MembersTab(members: Result<Vec<UserRow>, AppError>) -> impl IntoView {
-    view! {
-            {match members {
-                Ok(rows) if rows.is_empty() => placeholder("No members yet. Add users from the Users page.").into_any(),
-                Ok(rows) => view! {
-                    <ul class="mt-4 divide-y divide-slate-100 rounded-md border border-slate-200 text-sm" data-testid="org-members">
-                        {rows.into_iter().map(|u| {
-                            let m = u.memberships.first().cloned();
-                            view! {
-                                <li class="flex items-center justify-between px-3 py-2">
-                                    <span>
-                                        <A href=format!("/users/{}", u.id) attr:class=format!("font-medium hover:text-indigo-600 {FOCUS_RING}")>{u.name.clone()}</A>
-                                        <span class="ml-2 text-xs text-slate-500">{u.email.clone()}</span>
-                                    </span>
-                                    <span class="text-xs text-slate-600">
-                                        {m.map(|m| format!("{} · {}", if m.role == "member" { "user".to_string() } else { m.role.clone() }, m.label()))}
-                                    </span>
-                                </li>
-                            }
-                        }).collect_view()}
-                    </ul>
-                }.into_any(),
-                Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
-            }}
     }
 }
 

@@ -13,7 +13,7 @@ use crate::{
     error::parse_uuid,
     tenancy::{
         access::BUILTIN_ROLES,
-        gate::{self, Gate, Tenant},
+        gate::{Gate, Tenant},
         host,
     },
     AppError,
@@ -270,57 +270,42 @@ fn unique_field_errors(err: sqlx::Error) -> AppError {
     }
 }
 
-pub async fn detail(
-    org_id: &str,
-    tab: &str,
-    month: &str,
-) -> Result<(Organization, super::TabData), AppError> {
-    // Each tab passes the gate of its own endpoint, as if called on its own: the context is
-    // read here, before the first `.await`.
-    let services = crate::context::services()?;
-    let parts = gate::request_parts()?;
-    let tab_gate = |endpoint| Gate::with(services.clone(), parts.clone(), endpoint);
-    // The org, and the overview's health, in one transaction; it ends before a tab opens its
-    // own (one connection at a time per request).
-    let mut tenant = tab_gate(super::OrgDetail::PATH)?.tenant_in(org_id).await?;
-    let org_uuid = tenant.org_id;
-    let org = read(tenant.conn(), org_uuid).await?;
-    let overview = match tab {
-        "overview" | "" => Some(super::TabData::Overview(
-            crate::billing::server::health(&mut tenant).await,
-        )),
-        _ => None,
-    };
+pub async fn header(org_id: &str) -> Result<super::OrgTitle, AppError> {
+    let mut tenant = Gate::open(super::OrgHeader::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org_id = tenant.org_id;
+    let row = sqlx::query!(
+        "select org_number, name, slug, status from organization where org_id = $1",
+        org_id
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
     tenant.commit().await?;
-    if let Some(overview) = overview {
-        return Ok((org, overview));
-    }
-    let data = match tab {
-        "members" => super::TabData::Members(
-            crate::members::org_members_in(tab_gate(crate::members::OrgMembers::PATH)?, org_id)
-                .await,
-        ),
-        "agents" => super::TabData::Agents(
-            crate::agents::org_agents_in(tab_gate(crate::agents::OrgAgents::PATH)?, org_id).await,
-        ),
-        "credentials" => super::TabData::Credentials(
-            crate::credentials::server::tab_in(
-                tab_gate(crate::credentials::ListCredentials::PATH)?,
-                org_id,
-            )
-            .await,
-        ),
-        "billing" => super::TabData::Billing(
-            crate::billing::server::tab_in(
-                tab_gate(crate::billing::OrgBilling::PATH)?,
-                org_id,
-                month,
-            )
-            .await,
-        ),
-        _ => super::TabData::None,
-    };
-    Ok((org, data))
+    Ok(super::OrgTitle {
+        id: org_id.to_string(),
+        number: row.org_number,
+        name: row.name,
+        slug: row.slug,
+        active: row.status == "active",
+    })
+}
+
+/// The org and its health, in one transaction.
+pub async fn overview(org_id: &str) -> Result<super::OrgOverviewData, AppError> {
+    let mut tenant = Gate::open(super::OrgOverview::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org_id = tenant.org_id;
+    let org = read(tenant.conn(), org_id).await?;
+    let (allowances, plan) = crate::billing::server::health(&mut tenant).await?;
+    tenant.commit().await?;
+    Ok(super::OrgOverviewData {
+        org,
+        allowances,
+        plan,
+    })
 }
 
 pub async fn get(org_id: Option<&str>) -> Result<Organization, AppError> {
@@ -364,7 +349,7 @@ async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, App
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
-    let subscription = super::settings::subscription(&mut *conn, org_id).await?;
+    let subscription = crate::billing::server::subscription(&mut *conn, org_id).await?;
     let roles = super::settings::roles(&mut *conn, org_id).await?;
     Ok(Organization {
         version: row.version,

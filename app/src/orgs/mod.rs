@@ -17,7 +17,9 @@ mod settings;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use detail::{refetch_detail_after, OrgDetail};
+pub use detail::{
+    detail_tab, placeholder, refetch_detail_after, tab_error, OrgDetail, OverviewTab, ProductsTab,
+};
 pub use edit::{ConfirmOrgAction, EditOrgDialog};
 #[cfg(feature = "ssr")]
 pub use lifecycle::{add_member, create_in, schema_exists};
@@ -122,29 +124,11 @@ pub struct Organization {
     pub schema: String,
     pub members: i32,
     pub products: i32,
-    pub subscription: Option<Subscription>,
+    pub subscription: Option<crate::billing::Subscription>,
     pub roles: Vec<RoleInfo>,
     /// When it was last changed (microseconds): an edit made from an older version is refused
     /// rather than allowed to overwrite what someone saved meanwhile.
     pub version: i64,
-}
-
-/// The subscription record, edited by hand until Stripe sync lands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Subscription {
-    pub plan_name: String,
-    pub seats: i32,
-    /// `stripe` or `custom`.
-    pub platform: String,
-    /// `active`, `trialing`, `past_due` or `cancelled`.
-    pub status: String,
-    pub stripe_customer_id: Option<String>,
-    pub stripe_subscription_id: Option<String>,
-    pub trial_end: Option<chrono::DateTime<chrono::Utc>>,
-    pub current_period_end: Option<chrono::DateTime<chrono::Utc>>,
-    pub cancelled_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub cancel_reason: String,
-    pub grace_period_end: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A role of an org, as the Roles tab lists it.
@@ -175,32 +159,6 @@ pub fn role_label(name: &str) -> &str {
 
 /// The most custom roles an org may have.
 pub const MAX_CUSTOM_ROLES: usize = 20;
-
-/// Subscription statuses: (stored value, label).
-pub const SUBSCRIPTION_STATUSES: [(&str, &str); 4] = [
-    ("active", "Active"),
-    ("trialing", "Trialing"),
-    ("past_due", "Past Due"),
-    ("cancelled", "Cancelled"),
-];
-
-/// Saves the Subscription tab: plan, seats, platform and status (Stripe's fields are read-only).
-#[server(endpoint = "orgs/update_subscription")]
-pub async fn update_subscription(
-    org_id: String,
-    plan_name: String,
-    seats: String,
-    platform: String,
-    status: String,
-    #[server(default)] cancel_reason: String,
-) -> Result<(), AppError> {
-    settings::update_subscription(&org_id, plan_name, seats, platform, status, cancel_reason)
-        .await?;
-    leptos_axum::redirect(&format!(
-        "/organizations/{org_id}/edit?tab=subscription&saved=1"
-    ));
-    Ok(())
-}
 
 /// Adds a custom role (at most 20 per org).
 #[server(endpoint = "orgs/add_role")]
@@ -376,27 +334,35 @@ pub async fn current_org() -> Result<Organization, AppError> {
     lifecycle::get(None).await
 }
 
-/// What the detail view's open tab shows besides the org itself.
+/// Who an org is, for the title of its detail view: what any member may see of it (their org
+/// switcher names it too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TabData {
-    None,
-    Members(Result<Vec<crate::members::UserRow>, AppError>),
-    Agents(Result<crate::agents::OrgAgentList, AppError>),
-    Credentials(Result<crate::credentials::CredentialTab, AppError>),
-    Billing(Result<crate::billing::BillingTab, AppError>),
-    /// The org's allowances and its plan, for its health.
-    Overview(Result<(Vec<crate::billing::Allowance>, String), AppError>),
+pub struct OrgTitle {
+    pub id: String,
+    pub number: i64,
+    pub name: String,
+    pub slug: String,
+    pub active: bool,
 }
 
-/// The org detail view in one call: the org, and the data of the tab open (`members`,
-/// `agents`), each tab refused on its own if its section is not the caller's.
-#[server(endpoint = "orgs/org_detail")]
-pub async fn org_detail(
-    org_id: String,
-    #[server(default)] tab: String,
-    #[server(default)] month: String,
-) -> Result<(Organization, TabData), AppError> {
-    lifecycle::detail(&org_id, &tab, &month).await
+/// The detail view's frame: the org's title line. Each tab loads its own data through its own
+/// endpoint, under that endpoint's need.
+#[server(endpoint = "orgs/org_header")]
+pub async fn org_header(org_id: String) -> Result<OrgTitle, AppError> {
+    lifecycle::header(&org_id).await
+}
+
+/// The Overview tab: the org, and its allowances under its plan (its health).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgOverviewData {
+    pub org: Organization,
+    pub allowances: Vec<crate::billing::Allowance>,
+    pub plan: String,
+}
+
+#[server(endpoint = "orgs/org_overview")]
+pub async fn org_overview(org_id: String) -> Result<OrgOverviewData, AppError> {
+    lifecycle::overview(&org_id).await
 }
 
 #[server(endpoint = "orgs/get_org")]

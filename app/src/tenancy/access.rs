@@ -213,13 +213,13 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/api/orgs/list_orgs", SignedIn),
     ("/api/orgs/current_org", Member),
     ("/api/orgs/create_org", Platform),
-    ("/api/orgs/org_detail", section(Organizations, Read)),
+    ("/api/orgs/org_header", Member),
+    ("/api/orgs/org_overview", section(Organizations, Read)),
     ("/api/orgs/get_org", section(Organizations, Read)),
     ("/api/orgs/update_org", section(Organizations, Admin)),
     ("/api/orgs/disable_org", section(Organizations, Admin)),
     ("/api/orgs/enable_org", Platform),
     ("/api/orgs/delete_org", Platform),
-    ("/api/orgs/update_subscription", Platform),
     ("/api/orgs/add_role", section(Users, Admin)),
     ("/api/orgs/remove_role", section(Users, Admin)),
     // Users and memberships.
@@ -264,6 +264,7 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/api/guardrails/delete_policy", section(Guardrails, Admin)),
     // Billing: rates, prices and plans are entitlements; the org's tab is read-only to it.
     ("/api/billing/org_billing", section(Section::Billing, Read)),
+    ("/api/billing/update_subscription", Platform),
     ("/api/billing/set_default_rate", Platform),
     ("/api/billing/set_agent_rate", Platform),
     ("/api/billing/overview", Platform),
@@ -279,7 +280,16 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/", SignedIn),
     ("/organizations", SignedIn),
     ("/organizations/new", Platform),
+    // The org detail view: one page per tab, each needing what its data needs.
     ("/organizations/:id", section(Organizations, Read)),
+    ("/organizations/:id/members", section(Users, Admin)),
+    ("/organizations/:id/agents", section(Agents, Read)),
+    ("/organizations/:id/credentials", section(Agents, Admin)),
+    (
+        "/organizations/:id/billing",
+        section(Section::Billing, Read),
+    ),
+    ("/organizations/:id/products", section(Organizations, Read)),
     ("/organizations/:id/edit", section(Organizations, Admin)),
     (
         "/organizations/:id/confirm/:action",

@@ -149,6 +149,11 @@ impl Superadmin {
         if found.is_none() {
             return Err(AppError::NotFound("Organization".to_string()));
         }
+        self.act_in_existing(pool, org_id).await
+    }
+
+    /// Acts in `org_id`, which the caller has just seen exist.
+    async fn act_in_existing(&self, pool: &PgPool, org_id: Uuid) -> Result<Tenant, AppError> {
         let grant = Grant {
             superadmin: true,
             role: None,
@@ -568,7 +573,7 @@ async fn tenant(
             Err(Resolve::Failed(err)) => return Err(err),
             Ok(org) => org,
         };
-        let tenant = authorize(services, org_id.0, &principal).await?;
+        let tenant = authorize(services, parts, org_id.0, &principal).await?;
         if org_id.1 != "active" {
             return Err(AppError::Forbidden("organization disabled".to_string()));
         }
@@ -615,7 +620,10 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
     let principal = principal(services, parts).await?;
     match principal.superadmin() {
         Ok(admin) => {
-            let tenant = admin.act_in(services.db.pool(), org_id).await?;
+            if org_status(services, parts, org_id).await?.is_none() {
+                return Err(AppError::NotFound("Organization".to_string()));
+            }
+            let tenant = admin.act_in_existing(services.db.pool(), org_id).await?;
             tracing::info!(
                 target: "tenancy", decision = "allow", org = %org_id, user = %principal.user_id,
                 role = "superadmin", path = %principal.client.path, via = "platform",
@@ -628,7 +636,7 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
 
 /// The caller, without an org (sign-out, the switcher, the platform path).
 pub(crate) async fn principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
-    match parts.extensions.get::<RequestCache>() {
+    match RequestCache::of(parts) {
         Some(cache) => cache
             .principal
             .get_or_init(|| read_principal(services, parts))
@@ -639,11 +647,63 @@ pub(crate) async fn principal(services: &Services, parts: &Parts) -> Result<Prin
 }
 
 /// What one request has already learnt, shared by every gate call it makes (a page renders
-/// several server functions): the caller's session is read once per request. The server puts
-/// a fresh one into each request's extensions.
+/// several server functions): the caller's session, each org's status and the caller's grant
+/// in each org are read once per request. The server puts a fresh one into each request's
+/// extensions. (A request is one server function or one page render; a change it makes to a
+/// membership takes effect from the next request.)
 #[derive(Clone, Default)]
 pub struct RequestCache {
     principal: std::sync::Arc<tokio::sync::OnceCell<Result<Principal, AppError>>>,
+    /// org id → its status (`None`: no such org).
+    orgs: Memo<Option<String>>,
+    /// org id → what the caller holds there (`None`: not a member).
+    grants: Memo<Option<Grant>>,
+}
+
+/// Values one request looks up by org, each looked up once even when the page's server
+/// functions ask at the same moment (the later ones wait for the first).
+type Memo<T> = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<tokio::sync::OnceCell<T>>>>,
+>;
+
+/// The cell for `key` in `memo`, made empty if there is none yet.
+fn cell<T>(memo: &Memo<T>, key: Uuid) -> std::sync::Arc<tokio::sync::OnceCell<T>> {
+    lock(memo).entry(key).or_default().clone()
+}
+
+impl RequestCache {
+    fn of(parts: &Parts) -> Option<&Self> {
+        parts.extensions.get::<Self>()
+    }
+}
+
+/// The status of the org `org_id` (`None`: there is none), once per request.
+async fn org_status(
+    services: &Services,
+    parts: &Parts,
+    org_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    let read = || async {
+        sqlx::query_scalar!(
+            r#"select status as "status!" from platform.org_by_id($1)"#,
+            org_id
+        )
+        .fetch_optional(services.db.pool())
+        .await
+    };
+    match RequestCache::of(parts) {
+        Some(cache) => cell(&cache.orgs, org_id)
+            .get_or_try_init(read)
+            .await
+            .cloned(),
+        None => read().await,
+    }
+}
+
+/// A request cache's map (a poisoned lock only means another reader panicked: the map is
+/// still whole).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn read_principal(services: &Services, parts: &Parts) -> Result<Principal, AppError> {
@@ -774,12 +834,7 @@ pub(crate) async fn resolve(
         ("argument", explicit),
     ] {
         if let Some(id) = id {
-            let org = sqlx::query_scalar!(
-                r#"select status as "status!" from platform.org_by_id($1)"#,
-                id
-            )
-            .fetch_optional(pool)
-            .await?;
+            let org = org_status(services, parts, id).await?;
             found.push((source, org.map(|status| (id, status))));
         }
     }
@@ -808,6 +863,7 @@ pub(crate) async fn resolve(
 /// Steps 2 and 3: the membership, read inside the scoped transaction, as the caller's grant.
 async fn authorize(
     services: &Services,
+    parts: &Parts,
     org_id: Uuid,
     principal: &Principal,
 ) -> Result<Tenant, AppError> {
@@ -823,29 +879,40 @@ async fn authorize(
         Grant::default(),
     )
     .await?;
-    let row = sqlx::query!(
-        r#"select m.role_name, coalesce(m.pages, r.pages) as "pages!"
+    let conn = tenant.conn();
+    let read = || async move {
+        let row = sqlx::query!(
+            r#"select m.role_name, coalesce(m.pages, r.pages) as "pages!"
              from membership m
              join org_role r on r.org_id = m.org_id and r.role_name = m.role_name
             where m.org_id = $1 and m.user_id = $2"#,
-        org_id,
-        principal.user_id
-    )
-    .fetch_optional(tenant.conn())
-    .await?;
-    tenant.grant = match (row, principal.superadmin) {
-        (_, true) => Grant {
-            superadmin: true,
-            role: None,
-            sections: Section::ALL.to_vec(),
-        },
-        (Some(row), false) => Grant {
-            superadmin: false,
-            role: Some(row.role_name),
-            sections: Section::parse_all(&row.pages),
-        },
-        (None, false) => return Err(not_a_member()),
+            org_id,
+            principal.user_id
+        )
+        .fetch_optional(conn)
+        .await?;
+        Ok::<_, AppError>(match (row, principal.superadmin) {
+            (_, true) => Some(Grant {
+                superadmin: true,
+                role: None,
+                sections: Section::ALL.to_vec(),
+            }),
+            (Some(row), false) => Some(Grant {
+                superadmin: false,
+                role: Some(row.role_name),
+                sections: Section::parse_all(&row.pages),
+            }),
+            (None, false) => None,
+        })
     };
+    let grant = match RequestCache::of(parts) {
+        Some(cache) => cell(&cache.grants, org_id)
+            .get_or_try_init(read)
+            .await?
+            .clone(),
+        None => read().await?,
+    };
+    tenant.grant = grant.ok_or_else(not_a_member)?;
     Ok(tenant)
 }
 

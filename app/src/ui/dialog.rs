@@ -10,7 +10,11 @@ use super::style::FOCUS_RING;
 
 #[component]
 pub fn Modal(
-    title: String,
+    /// The dialog's heading and the page's title. It may read a resource: it is read inside
+    /// a `Suspense` of its own, so that waiting for it holds up only the heading (read outside
+    /// one, it would hold up, and then re-render, whatever `Suspense` encloses the dialog).
+    #[prop(into)]
+    title: Signal<String>,
     /// Where closing goes (the list behind the dialog).
     #[prop(into)]
     close: String,
@@ -65,12 +69,12 @@ pub fn Modal(
         }
     });
     view! {
-        <Title text=title.clone() />
+        <Suspense fallback=|| ()>{move || view! { <Title text=title.get() /> }}</Suspense>
         <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 px-4 py-12">
             <div node_ref=panel role="dialog" aria-modal="true" aria-labelledby="dialog-title"
                 class="w-full max-w-2xl rounded-lg bg-white p-6 shadow-xl">
                 <div class="flex items-start justify-between gap-4">
-                    <h2 id="dialog-title" class="text-lg font-semibold">{title}</h2>
+                    <h2 id="dialog-title" class="text-lg font-semibold"><Suspense fallback=|| ()>{move || title.get()}</Suspense></h2>
                     <A href=close attr:aria-label="Close" attr:class=format!("rounded p-1 text-slate-500 hover:bg-slate-100 {FOCUS_RING}")>
                         "✕"
                     </A>
@@ -208,26 +212,37 @@ pub fn form_alert(error: Signal<Option<crate::AppError>>) -> impl IntoView {
     }
 }
 
-/// Tabs as links (`<base>?tab=<key>`), so each tab has an address and works without JavaScript.
+/// Tabs as links, so each tab has an address and works without JavaScript: `<base>?tab=<key>`,
+/// or, for tabs that are nested routes, `<base>/<key>` (the first tab is `<base>` itself).
 #[component]
 pub fn TabNav(
     label: &'static str,
     tabs: &'static [(&'static str, &'static str)],
-    current: String,
-    /// The address the tabs add `?tab=` to.
+    /// The key of the tab shown.
+    #[prop(into)]
+    current: Signal<String>,
+    /// The address the tabs are made from.
     base: String,
+    /// Whether the tabs are nested routes (`<base>/<key>`) rather than `?tab=<key>`.
+    #[prop(optional)]
+    nested: bool,
 ) -> impl IntoView {
     view! {
         <nav aria-label=label class="mt-4 border-b border-slate-200">
             <ul class="-mb-px flex flex-wrap gap-4 text-sm">
-                {tabs.iter().map(|(key, text)| {
-                    let selected = *key == current;
+                {tabs.iter().enumerate().map(|(i, (key, text))| {
+                    let selected = move || current.with(|c| c == key);
+                    let href = match (nested, i) {
+                        (true, 0) => base.clone(),
+                        (true, _) => format!("{base}/{key}"),
+                        (false, _) => format!("{base}?tab={key}"),
+                    };
                     view! {
                         <li>
-                            <A href=format!("{base}?tab={key}")
-                                attr:aria-current=selected.then_some("page")
-                                attr:class=format!("inline-block border-b-2 px-1 pb-2 {FOCUS_RING} {}",
-                                    if selected { "border-indigo-600 font-medium text-indigo-700" }
+                            <A href
+                                attr:aria-current=move || selected().then_some("page")
+                                attr:class=move || format!("inline-block border-b-2 px-1 pb-2 {FOCUS_RING} {}",
+                                    if selected() { "border-indigo-600 font-medium text-indigo-700" }
                                     else { "border-transparent text-slate-600 hover:text-slate-900" })>
                                 {*text}
                             </A>

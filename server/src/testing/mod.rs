@@ -597,7 +597,6 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("params", r#"{"keywords": ["probe"]}"#),
         ("enabled", "on"),
         ("action", "block"),
-        ("tab", "members"),
         ("month", ""),
         ("rate", "1"),
         ("effective_from", "2099-01-01"),

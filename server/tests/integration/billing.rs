@@ -427,13 +427,8 @@ async fn parallel_usage_at_the_edge_of_the_allowance_never_overshoots_and_alerts
     assert_eq!(audited, 3);
     // The org's health shows the pressure.
     let org = w.acme().to_string();
-    let v = w
-        .ok("orgs/org_detail", &[("org_id", &org), ("tab", "overview")])
-        .await;
-    let allowances = v[1]["Overview"]["Ok"][0]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let v = w.ok("orgs/org_overview", &[("org_id", &org)]).await;
+    let allowances = v["allowances"].as_array().cloned().unwrap_or_default();
     let tokens = allowances
         .iter()
         .find(|a| a["resource"] == json!("tokens"))

@@ -71,7 +71,7 @@ async fn credentials_are_encrypted_masked_and_reach_only_their_agents() {
         "{}",
         listed.body
     );
-    assert_eq!(listed.json().as_array().unwrap().len(), 2);
+    assert_eq!(listed.json()["rows"].as_array().unwrap().len(), 2);
 
     // The agent it is scoped to gets its own; another agent of the org the org-wide one; an
     // agent of another org nothing.

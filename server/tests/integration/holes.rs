@@ -82,7 +82,7 @@ async fn an_org_admin_cannot_set_its_own_plan_seats_or_rates() {
     let (agent, _) = w.app.agent(&w.root, "Billed Agent", Some(w.a)).await;
     for (endpoint, fields) in [
         (
-            "orgs/update_subscription",
+            "billing/update_subscription",
             vec![
                 ("org_id", a.as_str()),
                 ("plan_name", "enterprise"),

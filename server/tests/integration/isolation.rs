@@ -487,23 +487,10 @@ async fn cross_org_probe_over_every_route_and_server_function() {
                 vec![("x-tenantry-org", &a_header), ("host", &b_host)],
             ),
         ];
-        // The org detail view answers each tab's data through one function: probe every tab.
-        let tabs: &[&str] = if endpoint.ends_with("/org_detail") {
-            &["overview", "members", "agents", "credentials", "billing"]
-        } else {
-            &["members"]
-        };
-        for (tab, (scenario, token, headers)) in tabs
-            .iter()
-            .flat_map(|tab| scenarios.iter().map(move |s| (*tab, s)))
-        {
+        for (scenario, token, headers) in &scenarios {
             let (token, headers) = (*token, headers.clone());
             let request = if server_fns.contains(endpoint) {
                 let endpoint = endpoint.trim_start_matches("/api/");
-                let fields: Vec<(&str, &str)> = fields
-                    .iter()
-                    .map(|(k, v)| (*k, if *k == "tab" { tab } else { *v }))
-                    .collect();
                 server_fn_request(endpoint, Some(token), &fields, &headers)
             } else {
                 let mut request = axum::http::Request::get(endpoint.as_str())

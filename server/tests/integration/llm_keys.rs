@@ -95,9 +95,9 @@ async fn keys_resolve_user_then_org_then_environment_and_stay_masked() {
     // Admins see them masked in the Credentials tab.
     let r = app
         .call(
-            "orgs/org_detail",
+            "credentials/list_credentials",
             Some(&admin_token),
-            &[("org_id", &org_id), ("tab", "credentials")],
+            &[("org_id", &org_id)],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);

@@ -62,7 +62,7 @@ async fn the_subscription_tab_validates_and_records_cancellation_and_grace() {
             let token = w.root.clone();
             async move {
                 app.call(
-                    "orgs/update_subscription",
+                    "billing/update_subscription",
                     Some(&token),
                     &[
                         ("org_id", &id),
@@ -272,7 +272,7 @@ async fn page_permissions_are_enforced_on_the_server_and_shape_the_navigation() 
     ];
     assert_eq!(
         w.app
-            .call("orgs/update_subscription", Some(&w.root), &sub)
+            .call("billing/update_subscription", Some(&w.root), &sub)
             .await
             .status,
         200

@@ -341,7 +341,7 @@ async fn pages_render_concurrently_on_one_runtime() {
             let path = match (round + n) % 3 {
                 0 => format!("/organizations/{org}"),
                 1 => format!("/organizations/{org}/edit"),
-                _ => format!("/organizations/{org}?tab=billing"),
+                _ => format!("/organizations/{org}/billing"),
             };
             tasks.spawn(async move {
                 let request = axum::http::Request::get(path.as_str())

@@ -1,0 +1,258 @@
+//! `serve`: start-up. Reads the configuration and its secrets, reaches the database (the
+//! embedded cluster or a URL), builds the services and the router, offers the first
+//! superadmin, starts the jobs, and serves until a signal.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io,
+    net::SocketAddr,
+};
+
+use crate::cluster::*;
+use crate::config::Config;
+use crate::jobs::*;
+use crate::{db, http, Error};
+
+pub(crate) async fn serve(config: Config) -> Result<(), Error> {
+    let base_domain =
+        app::tenancy::host::base_domain(&config.base_domain).map_err(|e| Error::BaseDomain {
+            domain: config.base_domain.clone(),
+            reason: e.to_string(),
+        })?;
+    let leptos_options = leptos_options()?;
+    let addr = config.bind.unwrap_or(leptos_options.site_addr);
+    // Bind before touching the database, so a busy port fails in a moment.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let addr = listener.local_addr()?;
+
+    let (pool, embedded, target) = match &config.database_url {
+        Some(url) => (connect_url(url).await?, None, redact(url)),
+        None => {
+            let embedded = Embedded::start(&config).await?;
+            embedded.migrate().await?;
+            let pool = embedded.runtime_pool().await?;
+            (pool, Some(embedded), "the embedded PostgreSQL".to_string())
+        }
+    };
+    let connect_err = |source| Error::Connect {
+        target: target.clone(),
+        source,
+    };
+    // Tenant isolation rests on row-level security; never serve as a role that escapes it.
+    if let Some(violation) = db::runtime_role_violation(&pool)
+        .await
+        .map_err(connect_err)?
+    {
+        return Err(Error::UnsafeRole(violation));
+    }
+    let pending = db::pending_migrations(&pool).await.map_err(connect_err)?;
+    if !pending.is_empty() {
+        return Err(Error::PendingMigrations(pending.len()));
+    }
+
+    let services = app::context::Services {
+        db: app::tenancy::Db::new(pool.clone()),
+        base_domain: base_domain.clone(),
+        tokens: app::auth::token::TokenKeys::new(&token_secret(&config)?),
+        sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
+            SIGN_IN_ATTEMPTS,
+            SIGN_IN_ATTEMPTS_PER_IP,
+            std::time::Duration::from_secs(SIGN_IN_WINDOW_SECS),
+            std::time::Duration::from_secs(SIGN_IN_MAX_BACKOFF_SECS),
+        )),
+        allow_registration: config.allow_registration,
+        secure_cookies: config.secure_cookies,
+        credentials: credentials_key(&config)?,
+        setup_token: Default::default(),
+        stripe: stripe(&config)?,
+        llm_env_keys: std::sync::Arc::new(
+            app::llm_keys::PROVIDERS
+                .iter()
+                .filter_map(|(p, _)| {
+                    std::env::var(app::llm_keys::env_var(p))
+                        .ok()
+                        .filter(|k| !k.trim().is_empty())
+                        .map(|k| (p.to_string(), k.trim().to_string()))
+                })
+                .collect(),
+        ),
+    };
+    offer_first_superadmin(&pool, &services, addr).await?;
+    spawn_monthly_jobs(services.clone());
+    let app = http::router(http::AppState {
+        leptos_options,
+        trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
+        pool: pool.clone(),
+        services,
+    });
+    tracing::info!(%addr, %base_domain, "serving the Admin App on http://{addr}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+
+    tracing::info!("shutting down");
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    Ok(())
+}
+
+/// Failed sign-ins allowed per email, and per IP address (shared by offices and proxies), within
+/// the window.
+const SIGN_IN_ATTEMPTS: usize = 5;
+
+const SIGN_IN_ATTEMPTS_PER_IP: usize = 50;
+
+/// After an email's free attempts, each more waits 1, 2, 4 … seconds, at most this long.
+const SIGN_IN_MAX_BACKOFF_SECS: u64 = 60;
+
+const SIGN_IN_WINDOW_SECS: u64 = 15 * 60;
+
+/// The Stripe connection, when a secret key is configured (it then needs the webhook secret).
+pub(crate) fn stripe(config: &Config) -> Result<Option<app::billing::stripe::Stripe>, Error> {
+    let Some(key) = config
+        .stripe_secret_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+    else {
+        return Ok(None);
+    };
+    let Some(secret) = config
+        .stripe_webhook_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    else {
+        return Err(Error::Stripe(
+            "TENANTRY_STRIPE_WEBHOOK_SECRET is required with TENANTRY_STRIPE_SECRET_KEY".into(),
+        ));
+    };
+    app::billing::stripe::Stripe::new(
+        key,
+        config.stripe_api_base.as_deref(),
+        secret,
+        config.stripe_grace_days.max(0),
+    )
+    .map(Some)
+    .map_err(Error::Stripe)
+}
+
+/// The token-signing secret: configured, else created once in the data directory (0600).
+pub(crate) fn token_secret(config: &Config) -> Result<Vec<u8>, Error> {
+    if let Some(secret) = &config.token_secret {
+        return if secret.len() >= 32 {
+            Ok(secret.as_bytes().to_vec())
+        } else {
+            Err(Error::TokenSecret)
+        };
+    }
+    secret_file(config, "token-secret", 48)
+}
+
+/// The credentials key (64 hexadecimal characters): configured, else created once in the data
+/// directory (0600). Losing it makes every stored credential unreadable.
+pub(crate) fn credentials_key(config: &Config) -> Result<app::credentials::cipher::Cipher, Error> {
+    let hex = match &config.credentials_key {
+        Some(key) => key.as_bytes().to_vec(),
+        None => secret_file(config, "credentials-key", 32)?,
+    };
+    std::str::from_utf8(&hex)
+        .ok()
+        .and_then(app::credentials::cipher::Cipher::from_hex)
+        .ok_or(Error::CredentialsKey)
+}
+
+/// `<data dir>/<name>`: `bytes` random bytes in hexadecimal, created (0600) if missing.
+pub(crate) fn secret_file(config: &Config, name: &str, bytes: usize) -> Result<Vec<u8>, Error> {
+    let path = config.data_dir.join(name);
+    let err = |source| Error::DataDir {
+        path: path.clone(),
+        source,
+    };
+    match fs::read(&path) {
+        Ok(secret) if secret.len() >= 2 * bytes => return Ok(secret),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    fs::create_dir_all(&config.data_dir).map_err(err)?;
+    let mut secret = vec![0u8; bytes];
+    File::open("/dev/urandom")
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut secret))
+        .map_err(err)?;
+    let secret: Vec<u8> = secret
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into_bytes();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(err)?;
+    io::Write::write_all(&mut file, &secret).map_err(err)?;
+    Ok(secret)
+}
+
+/// While no superadmin exists, prints a one-time link that creates the first one.
+pub(crate) async fn offer_first_superadmin(
+    pool: &sqlx::PgPool,
+    services: &app::context::Services,
+    addr: SocketAddr,
+) -> Result<(), Error> {
+    let count = sqlx::query_scalar!(r#"select platform.superadmin_count() as "n!""#)
+        .fetch_one(pool)
+        .await
+        .map_err(|source| Error::Connect {
+            target: "the database".to_string(),
+            source,
+        })?;
+    if count == 0 {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        *services
+            .setup_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+        // stdout, not the log: it is meant for the person starting the server.
+        println!(
+            "No superadmin exists yet. Create one at http://{addr}/setup?token={token} \
+             (works once), or run `server create-superadmin --email …`."
+        );
+    }
+    Ok(())
+}
+
+/// Leptos settings from the environment cargo-leptos sets, with defaults that work from the
+/// repository root when the binary is started directly.
+pub(crate) fn leptos_options() -> Result<leptos::config::LeptosOptions, Error> {
+    let mut options = leptos::config::get_config_from_env()
+        .map_err(|e| Error::Leptos(e.to_string()))?
+        .leptos_options;
+    if options.output_name.is_empty() {
+        options.output_name = "tenantry".into();
+    }
+    Ok(options)
+}
+
+pub(crate) async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("received SIGINT"),
+        _ = terminate.recv() => tracing::info!("received SIGTERM"),
+    }
+}
