@@ -29,6 +29,8 @@ pub struct Services {
     pub stripe: Option<crate::billing::stripe::Stripe>,
     /// The server's fallback LLM keys by provider (`TENANTRY_LLM_KEY_<PROVIDER>`).
     pub llm_env_keys: Arc<std::collections::BTreeMap<String, String>>,
+    /// The product catalog and the install engine's settings.
+    pub products: crate::products::engine::Products,
 }
 
 /// The request's services. Names the caller when they are missing (a server function run

@@ -16,6 +16,7 @@ pub mod knowledge;
 pub mod llm_keys;
 pub mod members;
 pub mod orgs;
+pub mod products;
 pub mod tenancy;
 pub mod ui;
 
@@ -81,7 +82,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("agents") view=agents::OrgAgentsTab ssr=SsrMode::Async />
                             <Route path=path!("credentials") view=credentials::CredentialsTab ssr=SsrMode::Async />
                             <Route path=path!("billing") view=billing::OrgBillingTab ssr=SsrMode::Async />
-                            <Route path=path!("products") view=orgs::ProductsTab ssr=SsrMode::Async />
+                            <Route path=path!("products") view=products::OrgProductsTab ssr=SsrMode::Async />
                         </ParentRoute>
                     </ParentRoute>
                     <ParentRoute path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async>
@@ -96,6 +97,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!(":id") view=guardrails::PolicyEditor ssr=SsrMode::Async />
                     </ParentRoute>
+                    <Route path=path!("/products") view=products::ProductsPage ssr=SsrMode::Async />
                     <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async />
                     <Route path=path!("/llm-keys") view=llm_keys::OwnLlmKeysPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>

@@ -52,10 +52,11 @@ async fn create_roles(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(&format!(
         "do $$ begin
            if not exists (select from pg_roles where rolname = '{OWNER_ROLE}') then
-             create role {OWNER_ROLE} login nosuperuser nocreatedb nocreaterole bypassrls;
+             create role {OWNER_ROLE} login nosuperuser nocreatedb createrole bypassrls;
            end if;
-           -- Clusters made before the platform functions existed.
-           alter role {OWNER_ROLE} bypassrls;
+           -- Clusters made before the platform functions (bypassrls) and the per-org roles
+           -- that own each org's schema (createrole) existed.
+           alter role {OWNER_ROLE} bypassrls createrole;
            if not exists (select from pg_roles where rolname = '{RUNTIME_ROLE}') then
              create role {RUNTIME_ROLE} login nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
            end if;
@@ -98,10 +99,15 @@ pub async fn connect(
 
 /// Why the connected role must not serve requests, if it must not: row-level security only
 /// protects tenants from a role that is not a superuser, cannot bypass RLS (itself or through a
-/// role it belongs to), and owns nothing (an owner can switch RLS off on its own tables).
+/// role it belongs to), and owns nothing (an owner can switch RLS off on its own tables). The
+/// per-org roles it may take inside an org's transaction (members of `tenantry_org`) own that
+/// org's schema and product tables: those are isolated by schema privileges, not RLS.
 pub async fn runtime_role_violation(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query!(
-        r#"select current_user::text as "role!",
+        r#"with org_roles as (
+             select m.member as org_role from pg_auth_members m
+               join pg_roles g on g.oid = m.roleid where g.rolname = 'tenantry_org')
+           select current_user::text as "role!",
                   exists (select from pg_roles r
                            where pg_has_role(current_user, r.oid, 'member') and r.rolsuper)
                     as "superuser!",
@@ -113,11 +119,13 @@ pub async fn runtime_role_violation(pool: &PgPool) -> Result<Option<String>, sql
                                       n.nspname, c.relname)
                           from pg_class c join pg_namespace n on n.oid = c.relnamespace
                          where pg_has_role(current_user, c.relowner, 'member')
+                           and c.relowner not in (select org_role from org_roles)
                            and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
                            and n.nspname not in ('pg_catalog', 'information_schema')
                         union all
                         select format('schema %I', n.nspname) from pg_namespace n
                          where pg_has_role(current_user, n.nspowner, 'member')
+                           and n.nspowner not in (select org_role from org_roles)
                            and n.nspname not like 'pg\_%' and n.nspname <> 'information_schema'
                          order by 1 limit 5) as "owned!""#
     )

@@ -24,6 +24,8 @@ use tracing_subscriber::EnvFilter;
 pub enum Error {
     #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
     LogFilter { filter: String, reason: String },
+    #[error("the product catalog is invalid: {0}")]
+    Catalog(String),
     #[error("Stripe configuration: {0}")]
     Stripe(String),
     #[error("invalid TENANTRY_BASE_DOMAIN {domain:?}: {reason}")]

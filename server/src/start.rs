@@ -78,9 +78,13 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
                 })
                 .collect(),
         ),
+        products: app::products::engine::Products::new(
+            app::products::catalog::Catalog::builtin().map_err(Error::Catalog)?,
+        ),
     };
     offer_first_superadmin(&pool, &services, addr).await?;
     spawn_monthly_jobs(services.clone());
+    app::products::engine::spawn_worker(services.clone());
     let app = http::router(http::AppState {
         leptos_options,
         trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),

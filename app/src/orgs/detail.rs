@@ -38,6 +38,17 @@ const TABS: [(&str, &str); 6] = [
 #[derive(Clone, Copy)]
 pub struct DetailRefresh(RwSignal<u64>);
 
+/// What reads the open tab (and the frame) again: for a tab that watches something change.
+/// Taken while the tab renders; called later (from a timer).
+pub fn refresh_detail() -> impl Fn() + Clone + Send + Sync + 'static {
+    let refresh = use_context::<DetailRefresh>().map(|DetailRefresh(r)| r);
+    move || {
+        if let Some(refresh) = refresh {
+            refresh.try_update(|n| *n += 1);
+        }
+    }
+}
+
 /// The frame's answer, for the tabs: a tab shows nothing of its own while the org itself
 /// cannot be read (the frame explains why, once).
 #[derive(Clone, Copy)]
@@ -268,20 +279,6 @@ pub fn OverviewTab() -> impl IntoView {
             }
             .into_any(),
             Err(err) => tab_error(err),
-        },
-    )
-}
-
-/// The Products tab (`/organizations/:id/products`), until the products capability fills it.
-#[component]
-pub fn ProductsTab() -> impl IntoView {
-    detail_tab(
-        |id, _| org_overview(id),
-        |_, result| {
-            match result {
-            Ok(o) => placeholder(&format!("{} product(s) installed. Installing and uninstalling products comes with the products capability.", o.org.products)).into_any(),
-            Err(err) => tab_error(err),
-        }
         },
     )
 }

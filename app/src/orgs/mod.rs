@@ -18,7 +18,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use detail::{
-    detail_tab, placeholder, refetch_detail_after, tab_error, OrgDetail, OverviewTab, ProductsTab,
+    detail_tab, placeholder, refetch_detail_after, refresh_detail, tab_error, OrgDetail,
+    OverviewTab,
 };
 pub use edit::{ConfirmOrgAction, EditOrgDialog};
 #[cfg(feature = "ssr")]

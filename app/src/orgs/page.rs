@@ -315,6 +315,7 @@ fn row(org: OrgRow) -> impl IntoView {
         }
     };
     let edit_title = format!("Open {}", org.name);
+    let products_label = format!("Manage {}'s products", org.name);
     view! {
         <tr class="whitespace-nowrap hover:bg-slate-50" data-testid="org-row">
             <td class="whitespace-nowrap px-3 py-2 font-mono text-xs text-slate-600">{format!("ORG{}", org.number)}</td>
@@ -337,7 +338,21 @@ fn row(org: OrgRow) -> impl IntoView {
             <td class="px-3 py-2 text-slate-600">
                 {if org.template.is_empty() { "—".to_string() } else { org.template.clone() }}
             </td>
-            <td class="px-3 py-2 tabular-nums">{org.installed_products}</td>
+            <td class="px-3 py-2 tabular-nums">
+                <span class="inline-flex items-center gap-2">
+                    {org.installed_products}
+                    // The product management dialog: the detail view's Products tab.
+                    <A href=format!("/organizations/{}/products", org.id)
+                        attr:class=format!("rounded p-0.5 text-slate-500 hover:bg-slate-100 hover:text-indigo-600 {FOCUS_RING}")
+                        attr:aria-label=products_label
+                        attr:title="Manage products" attr:data-testid="org-products-link">
+                        <svg aria-hidden="true" viewBox="0 0 20 20" fill="none" stroke="currentColor" stroke-width="1.5" class="h-4 w-4">
+                            <path d="M3 6.5 10 3l7 3.5v7L10 17l-7-3.5v-7Z" />
+                            <path d="M3 6.5 10 10l7-3.5M10 10v7" />
+                        </svg>
+                    </A>
+                </span>
+            </td>
             <td class="px-3 py-2 tabular-nums">{org.users}</td>
             <td class="whitespace-nowrap px-3 py-2 tabular-nums text-slate-600">
                 <time datetime=org.created_at.to_rfc3339()>{org.created_at.format("%Y-%m-%d").to_string()}</time>

@@ -262,6 +262,23 @@ pub const NEEDS: &[(&str, Need)] = &[
     ),
     ("/api/guardrails/save_policy", section(Guardrails, Admin)),
     ("/api/guardrails/delete_policy", section(Guardrails, Admin)),
+    // Products: the catalog is public to the signed-in; installing is the org's admins'.
+    ("/api/products/catalog", SignedIn),
+    (
+        "/api/products/org_products",
+        section(Section::Products, Read),
+    ),
+    ("/api/products/install", section(Section::Products, Admin)),
+    (
+        "/api/products/uninstall_preview",
+        section(Section::Products, Admin),
+    ),
+    ("/api/products/uninstall", section(Section::Products, Admin)),
+    ("/api/products/retry_run", section(Section::Products, Admin)),
+    (
+        "/api/products/roll_back_run",
+        section(Section::Products, Admin),
+    ),
     // Billing: rates, prices and plans are entitlements; the org's tab is read-only to it.
     ("/api/billing/org_billing", section(Section::Billing, Read)),
     ("/api/billing/update_subscription", Platform),
@@ -289,7 +306,10 @@ pub const NEEDS: &[(&str, Need)] = &[
         "/organizations/:id/billing",
         section(Section::Billing, Read),
     ),
-    ("/organizations/:id/products", section(Organizations, Read)),
+    (
+        "/organizations/:id/products",
+        section(Section::Products, Read),
+    ),
     ("/organizations/:id/edit", section(Organizations, Admin)),
     (
         "/organizations/:id/confirm/:action",
@@ -301,6 +321,7 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/knowledge/:id", section(Knowledge, Read)),
     ("/guardrails", section(Guardrails, Read)),
     ("/guardrails/:id", section(Guardrails, Admin)),
+    ("/products", section(Section::Products, Read)),
     ("/billing", Platform),
     ("/llm-keys", SignedIn),
     ("/users", section(Users, Admin)),

@@ -35,7 +35,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Products",
-        href: None,
+        href: Some("/products"),
         page: Some(crate::tenancy::access::Section::Products),
     },
     Section {

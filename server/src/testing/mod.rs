@@ -260,6 +260,13 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         setup_token: Default::default(),
         stripe: None,
         llm_env_keys: Default::default(),
+        products: app::products::engine::Products {
+            // Short, so a test can wait out a dead worker's lease.
+            lease: std::time::Duration::from_secs(2),
+            ..app::products::engine::Products::new(
+                app::products::catalog::Catalog::builtin().expect("the catalog checks"),
+            )
+        },
     }
 }
 
@@ -645,8 +652,9 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("details[country]", ""),
         ("details[zip]", ""),
         ("details[product]", "crm"),
+        ("product", "done"),
     ];
-    let aimed: [(&'static str, &str); 13] = [
+    let aimed: [(&'static str, &str); 14] = [
         ("org_id", aim.org),
         ("user_id", aim.user),
         ("agent_id", aim.agent),
@@ -655,6 +663,7 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("entry_id", aim.record),
         ("credential_id", aim.record),
         ("llm_key_id", aim.record),
+        ("run_id", aim.record),
         ("slug", aim.slug),
         ("email", aim.email),
         ("details[domain]", aim.domain),

@@ -97,7 +97,15 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
         // Rows for the tables no endpoint writes yet.
         sqlx::raw_sql(&format!(
             "insert into subscription (org_id, plan_name) values ('{org}', 'pro_monthly');
-             insert into org_product (org_id, product) values ('{org}', 'crm');"
+             insert into org_product (org_id, product) values ('{org}', 'crm');
+             insert into org_skill (org_id, name, product) values ('{org}', 'probe_skill', 'crm');
+             insert into org_config (org_id, key, product, value) values ('{org}', 'probe.key', 'crm', '1');
+             insert into product_run (org_id, run_id, product, version, action, status, total)
+               values ('{org}', '{org}', 'crm', 1, 'install', 'succeeded', 1);
+             insert into product_step (org_id, run_id, seq, kind, name, op)
+               values ('{org}', '{org}', 0, 'skill', 'probe_skill', 'create');
+             insert into product_artifact (org_id, kind, name, product, definition, run_id, seq)
+               values ('{org}', 'skill', 'probe_skill', 'crm', '{{}}', '{org}', 0);"
         ))
         .execute(&app.owner)
         .await

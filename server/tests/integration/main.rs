@@ -17,6 +17,7 @@ mod llm_keys;
 mod members;
 mod orgs_edit;
 mod orgs_page;
+mod products;
 mod round_trips;
 mod sqlx_cache;
 mod stripe;

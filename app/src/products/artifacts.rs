@@ -1,0 +1,460 @@
+//! Making and removing one artifact inside the step's transaction, and recording it in the
+//! ledger (`product_artifact`) in that same transaction: a step and its artifact commit
+//! together or not at all.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::catalog::{entity_ddl, Artifact};
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Did {
+    Done,
+    /// The artifact was there already, with the same definition.
+    Skipped,
+}
+
+/// Why a step failed: a sentence for the admin (database detail goes to the log only).
+pub type Failure = String;
+
+fn db_failure(what: &str, err: sqlx::Error) -> Failure {
+    tracing::warn!(%err, what, "product step failed in the database");
+    match err.as_database_error().and_then(|e| e.code()) {
+        Some(code) if code == "42501" => format!("{what}: not permitted"),
+        _ => format!("{what}: the database refused it (see the server log)"),
+    }
+}
+
+/// The org's dedicated schema (as `platform.org_schema_name`).
+pub fn schema_of(org: Uuid) -> String {
+    format!("org_{}", org.simple())
+}
+
+/// Makes `artifact` for `product` in the org the transaction is scoped to, unless it is there
+/// with the same definition; records it in the ledger with `run_id`.
+pub async fn create(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &str,
+    run_id: Uuid,
+    seq: i32,
+    artifact: &Artifact,
+) -> Result<Did, Failure> {
+    let (kind, name, definition) = (artifact.kind(), artifact.name(), artifact.definition());
+    let here = format!("{kind} {name}");
+    let recorded = sqlx::query!(
+        "select product, definition, ref_id from product_artifact
+          where org_id = $1 and kind = $2 and name = $3",
+        org,
+        kind,
+        name
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db_failure(&here, e))?;
+    if let Some(r) = &recorded {
+        if r.product != product {
+            return Err(format!(
+                "{here} already belongs to the product {:?}",
+                r.product
+            ));
+        }
+        if r.definition != definition {
+            return Err(format!("{here} exists with another definition"));
+        }
+        if exists(conn, org, artifact, r.ref_id).await? {
+            return Ok(Did::Skipped);
+        }
+    }
+    let ref_id = make(conn, org, product, artifact, &here).await?;
+    sqlx::query!(
+        "insert into product_artifact (org_id, kind, name, product, definition, run_id, seq, ref_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         on conflict (org_id, kind, name) do update
+           set run_id = excluded.run_id, seq = excluded.seq, ref_id = excluded.ref_id",
+        org,
+        kind,
+        name,
+        product,
+        definition,
+        run_id,
+        seq,
+        ref_id
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| db_failure(&here, e))?;
+    Ok(Did::Done)
+}
+
+/// Whether a recorded artifact is still there (someone may have removed it by hand).
+async fn exists(
+    conn: &mut PgConnection,
+    org: Uuid,
+    artifact: &Artifact,
+    ref_id: Option<Uuid>,
+) -> Result<bool, Failure> {
+    let here = format!("{} {}", artifact.kind(), artifact.name());
+    let found = match artifact {
+        Artifact::Entity(e) => {
+            // The catalog, which anyone may read (the schema itself is the org role's).
+            sqlx::query_scalar!(
+                r#"select exists (select from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                                   where n.nspname = $1 and c.relname = $2) as "found!""#,
+                schema_of(org),
+                e.name
+            )
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Artifact::Skill { name, .. } => {
+            sqlx::query_scalar!(
+                r#"select exists (select from org_skill where org_id = $1 and name = $2) as "found!""#,
+                org,
+                name
+            )
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Artifact::Config { name, .. } => {
+            sqlx::query_scalar!(
+                r#"select exists (select from org_config where org_id = $1 and key = $2) as "found!""#,
+                org,
+                name
+            )
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Artifact::Guardrail { .. } => {
+            sqlx::query_scalar!(
+                r#"select exists (select from guardrail_policy where org_id = $1 and policy_id = $2) as "found!""#,
+                org,
+                ref_id
+            )
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Artifact::Knowledge { .. } => {
+            sqlx::query_scalar!(
+                r#"select exists (select from knowledge_entry where org_id = $1 and entry_id = $2) as "found!""#,
+                org,
+                ref_id
+            )
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Artifact::Agent { .. } => {
+            sqlx::query_scalar!(
+                r#"select exists (select from agent where org_id = $1 and agent_id = $2) as "found!""#,
+                org,
+                ref_id
+            )
+            .fetch_one(&mut *conn)
+            .await
+        }
+    };
+    found.map_err(|e| db_failure(&here, e))
+}
+
+/// Makes the artifact; returns the id of the row it is, if it is a row with an id.
+async fn make(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &str,
+    artifact: &Artifact,
+    here: &str,
+) -> Result<Option<Uuid>, Failure> {
+    let fail = |e| db_failure(here, e);
+    match artifact {
+        Artifact::Entity(e) => {
+            let schema = schema_of(org);
+            // The org's own role, the only one that may write in its schema.
+            sqlx::query!("select platform.enter_org_schema()")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(fail)?;
+            let taken = sqlx::query_scalar!(
+                r#"select to_regclass(format('%I.%I', $1::text, $2::text)) is not null as "taken!""#,
+                schema,
+                e.name
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+            if taken {
+                return Err(format!(
+                    "{here}: a table of that name is already in the organization's schema and was not made by this product; rename or drop it, then retry"
+                ));
+            }
+            // One batch: the table, its indexes, and back to the runtime role.
+            let mut batch = entity_ddl(&schema, e).join(";\n");
+            batch.push_str(";\nset local role none");
+            execute_batch(conn, batch).await.map_err(fail)?;
+            Ok(None)
+        }
+        Artifact::Skill {
+            name,
+            description,
+            definition,
+        } => {
+            let made = sqlx::query!(
+                "insert into org_skill (org_id, name, product, description, definition)
+                 values ($1, $2, $3, $4, $5) on conflict (org_id, name) do nothing",
+                org,
+                name,
+                product,
+                description,
+                definition
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(fail)?;
+            taken_by_hand(made.rows_affected(), here)?;
+            Ok(None)
+        }
+        Artifact::Config { name, value } => {
+            let made = sqlx::query!(
+                "insert into org_config (org_id, key, product, value) values ($1, $2, $3, $4)
+                 on conflict (org_id, key) do nothing",
+                org,
+                name,
+                product,
+                value
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(fail)?;
+            taken_by_hand(made.rows_affected(), here)?;
+            Ok(None)
+        }
+        Artifact::Guardrail {
+            name,
+            policy_kind,
+            params,
+        } => {
+            let id = sqlx::query_scalar!(
+                "insert into guardrail_policy (org_id, name, kind, params) values ($1, $2, $3, $4)
+                 on conflict (org_id, name) do nothing returning policy_id",
+                org,
+                name,
+                policy_kind,
+                params
+            )
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(fail)?;
+            taken_by_hand(id.is_some() as u64, here)?;
+            Ok(id)
+        }
+        Artifact::Knowledge {
+            title, body, tags, ..
+        } => {
+            let id = sqlx::query_scalar!(
+                "insert into knowledge_entry (org_id, title, body, tags, source, visibility)
+                 values ($1, $2, $3, $4, $5, 'organization') returning entry_id",
+                org,
+                title,
+                body,
+                tags,
+                format!("product:{product}")
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+            Ok(Some(id))
+        }
+        Artifact::Agent { name, model } => {
+            let room = sqlx::query!(
+                r#"select used as "used!", quota from org_allowances($1) where resource = 'agents'"#,
+                org
+            )
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(fail)?;
+            if let Some(room) = room {
+                if room.quota.is_some_and(|quota| room.used >= quota) {
+                    return Err(format!(
+                        "{here}: the plan allows {} agent(s) and the organization has {}; raise the plan's agent allowance or unassign an agent, then retry",
+                        room.quota.unwrap_or_default(),
+                        room.used
+                    ));
+                }
+            }
+            let email = format!(
+                "{}-{}-{}@products.tenantry.invalid",
+                product.replace('_', "-"),
+                name.to_lowercase()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect::<String>(),
+                &org.simple().to_string()[..12]
+            );
+            let id = sqlx::query_scalar!(
+                r#"select platform.create_agent($1, $2, $3, null) as "id!""#,
+                name,
+                email,
+                model
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+            sqlx::query!("select platform.assign_agent($1)", id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(fail)?;
+            Ok(Some(id))
+        }
+    }
+}
+
+/// An insert that did nothing: the row is there, made by someone else.
+fn taken_by_hand(inserted: u64, here: &str) -> Result<(), Failure> {
+    if inserted == 0 {
+        return Err(format!(
+            "{here}: one of that name already exists in the organization and was not made by this product; rename or remove it, then retry"
+        ));
+    }
+    Ok(())
+}
+
+/// Removes a recorded artifact and its ledger row; one that is gone already is skipped.
+pub async fn remove(
+    conn: &mut PgConnection,
+    org: Uuid,
+    kind: &str,
+    name: &str,
+) -> Result<Did, Failure> {
+    let here = format!("{kind} {name}");
+    let fail = |e| db_failure(&here, e);
+    let Some(r) = sqlx::query!(
+        "select definition, ref_id from product_artifact where org_id = $1 and kind = $2 and name = $3",
+        org,
+        kind,
+        name
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(fail)?
+    else {
+        return Ok(Did::Skipped);
+    };
+    let removed = match kind {
+        "entity" => {
+            sqlx::query!("select platform.enter_org_schema()")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(fail)?;
+            let batch = format!(
+                "drop table if exists \"{}\".\"{}\";\nset local role none",
+                schema_of(org),
+                name
+            );
+            execute_batch(conn, batch).await.map_err(fail)?;
+            1
+        }
+        "skill" => sqlx::query!(
+            "delete from org_skill where org_id = $1 and name = $2",
+            org,
+            name
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        "config" => sqlx::query!(
+            "delete from org_config where org_id = $1 and key = $2",
+            org,
+            name
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        "guardrail" => sqlx::query!(
+            "delete from guardrail_policy where org_id = $1 and policy_id = $2",
+            org,
+            r.ref_id
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        "knowledge" => sqlx::query!(
+            "delete from knowledge_entry where org_id = $1 and entry_id = $2",
+            org,
+            r.ref_id
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        "agent" => {
+            let gone =
+                sqlx::query_scalar!(r#"select platform.unassign_agent($1) as "gone!""#, r.ref_id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(fail)?;
+            if gone {
+                sqlx::query!("select platform.delete_unassigned_agent($1)", r.ref_id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(fail)?;
+            }
+            gone as u64
+        }
+        _ => return Err(format!("{here}: unknown kind of artifact")),
+    };
+    let _: &Value = &r.definition;
+    sqlx::query!(
+        "delete from product_artifact where org_id = $1 and kind = $2 and name = $3",
+        org,
+        kind,
+        name
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(fail)?;
+    Ok(if removed > 0 { Did::Done } else { Did::Skipped })
+}
+
+/// Runs statements built here (quoted, checked names) as one batch.
+async fn execute_batch(conn: &mut PgConnection, batch: String) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    conn.execute(sqlx::raw_sql(&batch)).await?;
+    Ok(())
+}
+
+/// The rows in each of the product's tables that exist: what an uninstall would delete.
+pub async fn table_rows(
+    conn: &mut PgConnection,
+    org: Uuid,
+    tables: &[String],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let schema = schema_of(org);
+    // As the org's role: only it may look names up in the org's schema.
+    sqlx::query!("select platform.enter_org_schema()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let present = sqlx::query_scalar!(
+        r#"select t as "t!" from unnest($1::text[]) t
+            where to_regclass(format('%I.%I', $2::text, t)) is not null"#,
+        tables,
+        schema
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if present.is_empty() {
+        execute_batch(conn, "set local role none".to_string()).await?;
+        return Ok(Vec::new());
+    }
+    let counts = present
+        .iter()
+        .map(|t| format!("select '{t}'::text, count(*) from \"{schema}\".\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(" union all ");
+    let rows: Vec<(String, i64)> = sqlx::query_as(&counts).fetch_all(&mut *conn).await?;
+    execute_batch(conn, "set local role none".to_string()).await?;
+    Ok(rows)
+}

@@ -1,0 +1,492 @@
+//! The product catalog: one JSON file per product in `catalog/`, compiled in, parsed and checked
+//! at start (a bad file stops the server with the file and the fault named; a test runs the same
+//! check). A product is versioned and lists its artifacts in the order they are made.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The files of the built-in catalog, in the order the Products page lists them.
+const FILES: [(&str, &str); 6] = [
+    ("eloquent.json", include_str!("catalog/eloquent.json")),
+    ("aafya.json", include_str!("catalog/aafya.json")),
+    ("done.json", include_str!("catalog/done.json")),
+    ("fahim.json", include_str!("catalog/fahim.json")),
+    ("shop_assist.json", include_str!("catalog/shop_assist.json")),
+    ("crm.json", include_str!("catalog/crm.json")),
+];
+
+/// The column types an entity may use (what current PostgreSQL and its Citus extension both
+/// handle plainly).
+pub const COLUMN_TYPES: [&str; 9] = [
+    "uuid",
+    "text",
+    "integer",
+    "bigint",
+    "numeric",
+    "boolean",
+    "date",
+    "timestamptz",
+    "jsonb",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    /// The key (`crm`), as organizations and runs name it.
+    pub product: String,
+    pub name: String,
+    pub description: String,
+    pub version: i32,
+    pub artifacts: Vec<Artifact>,
+}
+
+/// One thing a product makes in an org. Its JSON is also its definition: a step whose artifact
+/// is already there with the same definition is skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Artifact {
+    /// A table in the org's dedicated schema.
+    Entity(Entity),
+    Skill {
+        name: String,
+        description: String,
+        #[serde(default)]
+        definition: Value,
+    },
+    /// An agent created for the org and assigned to it (within its plan's agent allowance).
+    Agent {
+        name: String,
+        model: String,
+    },
+    Guardrail {
+        name: String,
+        policy_kind: String,
+        params: Value,
+    },
+    Knowledge {
+        name: String,
+        title: String,
+        body: String,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
+    Config {
+        name: String,
+        value: Value,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entity {
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Column sets that must be unique.
+    #[serde(default)]
+    pub unique: Vec<Vec<String>>,
+    /// Column sets to index.
+    #[serde(default)]
+    pub indexes: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(default)]
+    pub primary_key: bool,
+    #[serde(default)]
+    pub required: bool,
+    /// `"gen_random_uuid()"`, `"now()"`, or a JSON literal.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// Another entity of the same product (its primary key).
+    #[serde(default)]
+    pub references: Option<String>,
+}
+
+impl Artifact {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Artifact::Entity(_) => "entity",
+            Artifact::Skill { .. } => "skill",
+            Artifact::Agent { .. } => "agent",
+            Artifact::Guardrail { .. } => "guardrail",
+            Artifact::Knowledge { .. } => "knowledge",
+            Artifact::Config { .. } => "config",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Artifact::Entity(e) => &e.name,
+            Artifact::Skill { name, .. }
+            | Artifact::Agent { name, .. }
+            | Artifact::Guardrail { name, .. }
+            | Artifact::Knowledge { name, .. }
+            | Artifact::Config { name, .. } => name,
+        }
+    }
+
+    /// The definition stored with the step and the ledger.
+    pub fn definition(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The products there are to install.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    products: Vec<Product>,
+}
+
+impl Catalog {
+    /// The built-in catalog, checked; `Err` names each file's faults.
+    pub fn builtin() -> Result<Self, String> {
+        let mut products = Vec::new();
+        let mut faults = Vec::new();
+        for (file, text) in FILES {
+            match serde_json::from_str::<Product>(text) {
+                Ok(product) => {
+                    faults.extend(check(&product).into_iter().map(|f| format!("{file}: {f}")));
+                    products.push(product);
+                }
+                Err(e) => faults.push(format!("{file}: {e}")),
+            }
+        }
+        if faults.is_empty() {
+            Ok(Self { products })
+        } else {
+            Err(faults.join("; "))
+        }
+    }
+
+    /// This catalog with `product` added (tests install products of their own).
+    pub fn with(mut self, product: Product) -> Self {
+        self.products.retain(|p| p.product != product.product);
+        self.products.push(product);
+        self
+    }
+
+    pub fn products(&self) -> &[Product] {
+        &self.products
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.product == key)
+    }
+}
+
+/// A name PostgreSQL takes unquoted and we can quote safely: `[a-z][a-z0-9_]*`, at most 63.
+pub fn plain_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && name.len() <= 63
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+}
+
+/// What is wrong with a product's definition, one sentence each.
+pub fn check(p: &Product) -> Vec<String> {
+    let mut faults = Vec::new();
+    if !plain_name(&p.product) || p.product.len() > 40 {
+        faults.push(format!(
+            "product key {:?} must be lower-case letters, digits and _",
+            p.product
+        ));
+    }
+    if p.name.trim().is_empty() || p.description.trim().is_empty() {
+        faults.push("a product needs a name and a description".to_string());
+    }
+    if p.version < 1 {
+        faults.push("version must be 1 or more".to_string());
+    }
+    if p.artifacts.is_empty() {
+        faults.push("a product makes at least one artifact".to_string());
+    }
+    let mut seen = BTreeSet::new();
+    let mut entities = BTreeSet::new();
+    for a in &p.artifacts {
+        let here = format!("{} {:?}", a.kind(), a.name());
+        if !seen.insert((a.kind(), a.name().to_string())) {
+            faults.push(format!("{here} is listed twice"));
+        }
+        match a {
+            Artifact::Entity(e) => {
+                faults.extend(
+                    check_entity(e, &entities)
+                        .into_iter()
+                        .map(|f| format!("{here}: {f}")),
+                );
+                entities.insert(e.name.clone());
+            }
+            Artifact::Skill { name, .. } if !plain_name(name) => faults.push(format!(
+                "{here}: a skill's name is lower-case letters, digits and _"
+            )),
+            Artifact::Agent { name, model } => {
+                if name.trim().is_empty() || name.len() > 200 {
+                    faults.push(format!(
+                        "{here}: an agent needs a name of at most 200 characters"
+                    ));
+                }
+                if !crate::agents::MODELS.contains(&model.as_str()) {
+                    faults.push(format!("{here}: unknown model {model:?}"));
+                }
+            }
+            Artifact::Guardrail {
+                name,
+                policy_kind,
+                params,
+            } => {
+                if name.trim().is_empty() || name.len() > 200 {
+                    faults.push(format!(
+                        "{here}: a policy needs a name of at most 200 characters"
+                    ));
+                }
+                if let Err(errors) = crate::guardrails::eval::Rule::parse(
+                    policy_kind,
+                    params,
+                    &crate::agents::MODELS,
+                ) {
+                    faults.push(format!("{here}: {}", errors.join(", ")));
+                }
+            }
+            Artifact::Knowledge { title, body, .. } => {
+                if title.trim().is_empty() || title.len() > 300 || body.len() > 100_000 {
+                    faults.push(format!(
+                        "{here}: an entry needs a title (at most 300 characters)"
+                    ));
+                }
+            }
+            Artifact::Config { name, .. } => {
+                let ok = name.len() <= 100
+                    && name.starts_with(|c: char| c.is_ascii_lowercase())
+                    && name
+                        .chars()
+                        .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '.'));
+                if !ok {
+                    faults.push(format!(
+                        "{here}: a configuration key is lower-case letters, digits, _ and ."
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    faults
+}
+
+fn check_entity(e: &Entity, earlier: &BTreeSet<String>) -> Vec<String> {
+    let mut faults = Vec::new();
+    if !plain_name(&e.name) {
+        faults.push("a table's name is lower-case letters, digits and _".to_string());
+    }
+    let mut names = BTreeSet::new();
+    for c in &e.columns {
+        if !plain_name(&c.name) {
+            faults.push(format!(
+                "column {:?}: lower-case letters, digits and _",
+                c.name
+            ));
+        }
+        if !names.insert(c.name.as_str()) {
+            faults.push(format!("column {:?} is listed twice", c.name));
+        }
+        if !COLUMN_TYPES.contains(&c.ty.as_str()) {
+            faults.push(format!(
+                "column {:?}: type {:?} is not one of {}",
+                c.name,
+                c.ty,
+                COLUMN_TYPES.join(", ")
+            ));
+        }
+        if let Some(target) = &c.references {
+            if !earlier.contains(target) {
+                faults.push(format!(
+                    "column {:?} references {target:?}, which is not an entity listed before it",
+                    c.name
+                ));
+            }
+        }
+        if let Some(Value::String(s)) = &c.default {
+            if s.ends_with("()") && !matches!(s.as_str(), "gen_random_uuid()" | "now()") {
+                faults.push(format!(
+                    "column {:?}: default {s:?} is not gen_random_uuid() or now()",
+                    c.name
+                ));
+            }
+        }
+    }
+    if e.columns.is_empty() {
+        faults.push("a table needs columns".to_string());
+    }
+    if !e.columns.iter().any(|c| c.primary_key) {
+        faults.push("a table needs a primary key".to_string());
+    }
+    for set in e.unique.iter().chain(&e.indexes) {
+        if set.is_empty() {
+            faults.push("an index or unique constraint names no column".to_string());
+        }
+        for c in set {
+            if !names.contains(c.as_str()) {
+                faults.push(format!("index on {c:?}, which is not a column"));
+            }
+        }
+    }
+    faults
+}
+
+/// The statements that make `e` in `schema`: the table, then its indexes. Names are checked
+/// plain ([`plain_name`]) and quoted anyway; defaults are the two functions allowed or
+/// literals.
+pub fn entity_ddl(schema: &str, e: &Entity) -> Vec<String> {
+    let q = |n: &str| format!("\"{n}\"");
+    let table = format!("{}.{}", q(schema), q(&e.name));
+    let mut parts: Vec<String> = e
+        .columns
+        .iter()
+        .map(|c| {
+            let mut col = format!("{} {}", q(&c.name), c.ty);
+            if c.required || c.primary_key {
+                col.push_str(" not null");
+            }
+            if let Some(default) = &c.default {
+                col.push_str(&format!(" default {}", literal(default, &c.ty)));
+            }
+            col
+        })
+        .collect();
+    let keys: Vec<String> = e
+        .columns
+        .iter()
+        .filter(|c| c.primary_key)
+        .map(|c| q(&c.name))
+        .collect();
+    parts.push(format!("primary key ({})", keys.join(", ")));
+    for c in &e.columns {
+        if let Some(target) = &c.references {
+            parts.push(format!(
+                "foreign key ({}) references {}.{}",
+                q(&c.name),
+                q(schema),
+                q(target)
+            ));
+        }
+    }
+    for set in &e.unique {
+        let cols: Vec<String> = set.iter().map(|c| q(c)).collect();
+        parts.push(format!("unique ({})", cols.join(", ")));
+    }
+    let mut statements = vec![format!("create table {table} ({})", parts.join(", "))];
+    for set in &e.indexes {
+        let cols: Vec<String> = set.iter().map(|c| q(c)).collect();
+        statements.push(format!("create index on {table} ({})", cols.join(", ")));
+    }
+    statements
+}
+
+/// A column default as SQL.
+fn literal(value: &Value, ty: &str) -> String {
+    match value {
+        Value::String(s) if s == "gen_random_uuid()" || s == "now()" => s.clone(),
+        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_string(),
+        other if ty == "jsonb" => format!("'{}'::jsonb", other.to_string().replace('\'', "''")),
+        other => format!("'{}'", other.to_string().replace('\'', "''")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_catalog_is_whole_and_checked() {
+        let catalog = Catalog::builtin().expect("the catalog checks");
+        let keys: Vec<&str> = catalog
+            .products()
+            .iter()
+            .map(|p| p.product.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            ["eloquent", "aafya", "done", "fahim", "shop_assist", "crm"]
+        );
+        let crm = catalog.get("crm").unwrap();
+        let tables: Vec<&str> = crm
+            .artifacts
+            .iter()
+            .filter(|a| a.kind() == "entity")
+            .map(|a| a.name())
+            .collect();
+        assert_eq!(tables, ["company", "contact", "deal", "activity"]);
+        assert!(catalog
+            .get("aafya")
+            .unwrap()
+            .artifacts
+            .iter()
+            .any(|a| matches!(a, Artifact::Guardrail { policy_kind, .. } if policy_kind == "pii_redaction")));
+        assert!(catalog
+            .get("shop_assist")
+            .unwrap()
+            .artifacts
+            .iter()
+            .any(|a| a.kind() == "agent"));
+    }
+
+    #[test]
+    fn faults_are_named() {
+        let bad: Product = serde_json::from_value(serde_json::json!({
+            "product": "Bad Key", "name": "x", "description": "y", "version": 0,
+            "artifacts": [
+                {"kind": "entity", "name": "t", "columns": [
+                    {"name": "a", "type": "money"},
+                    {"name": "b", "type": "uuid", "references": "later"}
+                ], "indexes": [["c"]]},
+                {"kind": "guardrail", "name": "g", "policy_kind": "pii_redaction", "params": {"types": ["ssn"]}},
+                {"kind": "agent", "name": "A", "model": "gpt-0"}
+            ]
+        }))
+        .unwrap();
+        let faults = check(&bad).join("\n");
+        for expected in [
+            "product key",
+            "version must be 1",
+            "type \"money\"",
+            "references \"later\"",
+            "needs a primary key",
+            "index on \"c\"",
+            "\"ssn\" is not one of",
+            "unknown model",
+        ] {
+            assert!(
+                faults.contains(expected),
+                "{expected} missing from:\n{faults}"
+            );
+        }
+        // Unknown fields are refused when the file is read.
+        assert!(serde_json::from_str::<Product>(
+            r#"{"product":"x","name":"x","description":"x","version":1,"artifacts":[],"extra":1}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn entity_ddl_quotes_names_and_orders_keys() {
+        let e = Catalog::builtin().unwrap().get("crm").unwrap().artifacts[1].clone();
+        let Artifact::Entity(e) = e else { panic!() };
+        let ddl = entity_ddl("org_x", &e);
+        assert!(ddl[0].starts_with("create table \"org_x\".\"contact\" (\"contact_id\" uuid not null default gen_random_uuid()"), "{}", ddl[0]);
+        assert!(ddl[0].contains("foreign key (\"company_id\") references \"org_x\".\"company\""));
+        assert!(ddl[0].contains("unique (\"email\")"));
+        assert_eq!(
+            ddl[1],
+            "create index on \"org_x\".\"contact\" (\"company_id\")"
+        );
+    }
+}

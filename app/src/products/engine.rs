@@ -1,0 +1,468 @@
+//! The install engine: runs of artifact steps, saved as a plan before anything runs, executed by
+//! a worker under a lease, each step committed in the same transaction as its artifact.
+//!
+//! **Why a table of our own and not a job crate.** We weighed apalis, graphile_worker, underway
+//! and pgmq. Each stores a job as one opaque payload and retries it whole; what we need is the
+//! opposite: a plan of many steps whose progress commits inside the same transaction as the DDL
+//! each step runs, so that a step and its artifact are exactly-once together. That needs our
+//! transaction, our row-level security scope and our per-org role around the step, which none of
+//! them hand to the job body (pgmq comes closest, but it is an extension Debian does not ship).
+//! So the queue is two tenant tables (`product_run`, `product_step`) and one narrow cross-org
+//! function to claim a run (`platform.claim_product_run`): about a page of SQL, with the lease
+//! and heartbeat the crates would have given us.
+//!
+//! **Leases.** A worker claims a run for `lease` and renews it every `lease / 3` while it works;
+//! each step's transaction ends by advancing the run *only if the lease is still this worker's*,
+//! else it rolls back, artifact included. A worker that dies leaves its lease to run out; the
+//! next claim takes the run over and resumes at the first step not done. A run is never
+//! "running" without a lease: one whose lease ran out reads as interrupted and is taken over.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::json;
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::{
+    artifacts::{self, Did},
+    catalog::{Artifact, Catalog, Product},
+};
+use crate::{
+    context::Services,
+    tenancy::gate::{lookup, system_scope},
+    AppError,
+};
+
+/// What the server keeps for products: the catalog, the worker's wake-up, and its lease.
+#[derive(Clone)]
+pub struct Products {
+    pub catalog: Arc<Catalog>,
+    /// Rung when a run is planned, so the worker starts at once instead of at its next poll.
+    pub wake: Arc<Notify>,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+}
+
+impl Products {
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog: Arc::new(catalog),
+            wake: Arc::new(Notify::new()),
+            lease: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The run's actor in the audit log and the database's `app.system`.
+const ACTOR: &str = "product-engine";
+
+/// Saves a run and its plan in the caller's transaction. `steps` are (artifact, op); the unique
+/// index on active runs refuses a second operation on the same product in the org.
+pub async fn plan(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &Product,
+    action: &str,
+    steps: &[(String, String, serde_json::Value, &str)],
+    created_by: Option<Uuid>,
+) -> Result<Uuid, AppError> {
+    let run_id = Uuid::new_v4();
+    let inserted = sqlx::query!(
+        "insert into product_run (org_id, run_id, product, version, action, total, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+        org,
+        run_id,
+        product.product,
+        product.version,
+        action,
+        steps.len() as i32,
+        created_by
+    )
+    .execute(&mut *conn)
+    .await;
+    if let Err(err) = inserted {
+        if err
+            .as_database_error()
+            .and_then(|e| e.constraint())
+            .is_some_and(|c| c == "product_run_active_key")
+        {
+            return Err(AppError::Conflict(format!(
+                "{} is being installed or changed in this organization already: follow that run, or retry or roll it back.",
+                product.name
+            )));
+        }
+        return Err(err.into());
+    }
+    for (seq, (kind, name, definition, op)) in steps.iter().enumerate() {
+        sqlx::query!(
+            "insert into product_step (org_id, run_id, seq, kind, name, op, definition)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+            org,
+            run_id,
+            seq as i32,
+            kind,
+            name,
+            op,
+            definition
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(run_id)
+}
+
+/// The install plan of `product`: every artifact, in catalog order.
+pub fn install_steps(product: &Product) -> Vec<(String, String, serde_json::Value, &'static str)> {
+    product
+        .artifacts
+        .iter()
+        .map(|a| {
+            (
+                a.kind().to_string(),
+                a.name().to_string(),
+                a.definition(),
+                "create",
+            )
+        })
+        .collect()
+}
+
+/// What one call of [`work_once`] ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(String),
+    /// The worker stopped after the steps it was allowed (tests stop a worker mid-run this way,
+    /// as if it had died: the lease is left to run out).
+    Stopped,
+    /// Another worker holds the run now.
+    LostLease,
+}
+
+/// Claims the next run that needs a worker and works it to its end (or for at most `max_steps`
+/// steps). `None`: nothing to do.
+pub async fn work_once(
+    services: &Services,
+    worker: Uuid,
+    max_steps: Option<usize>,
+) -> Result<Option<(Uuid, Uuid, Outcome)>, AppError> {
+    let lease = services.products.lease;
+    let claimed = sqlx::query!(
+        r#"select org_id as "org_id!", run_id as "run_id!" from platform.claim_product_run($1, $2)"#,
+        worker,
+        lease.as_secs_f64().ceil() as i32
+    )
+    .fetch_optional(lookup(services).pool())
+    .await?;
+    let Some(claimed) = claimed else {
+        return Ok(None);
+    };
+    let (org, run) = (claimed.org_id, claimed.run_id);
+    // The heartbeat renews the lease while the steps run (a step may take longer than a lease).
+    let heartbeat = {
+        let services = services.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(lease / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if renew(&services, org, run, worker).await.unwrap_or(false) {
+                    continue;
+                }
+                break;
+            }
+        })
+    };
+    let outcome = work(services, org, run, worker, max_steps).await;
+    heartbeat.abort();
+    Ok(Some((org, run, outcome?)))
+}
+
+async fn renew(services: &Services, org: Uuid, run: Uuid, worker: Uuid) -> Result<bool, AppError> {
+    let mut tx = system_scope(services, org, ACTOR).await?;
+    let renewed = sqlx::query!(
+        "update product_run set lease_until = now() + make_interval(secs => $4)
+          where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
+        org,
+        run,
+        worker,
+        services.products.lease.as_secs_f64()
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(renewed == 1)
+}
+
+async fn work(
+    services: &Services,
+    org: Uuid,
+    run: Uuid,
+    worker: Uuid,
+    max_steps: Option<usize>,
+) -> Result<Outcome, AppError> {
+    let mut steps_taken = 0;
+    loop {
+        if max_steps.is_some_and(|max| steps_taken >= max) {
+            return Ok(Outcome::Stopped);
+        }
+        let mut tx = system_scope(services, org, ACTOR).await?;
+        let next = sqlx::query!(
+            r#"select r.product, r.action, s.seq as "seq?", s.kind as "kind?", s.name as "name?",
+                    s.op as "op?", s.definition as "definition?"
+               from product_run r
+               left join lateral (
+                 select seq, kind, name, op, definition from product_step
+                  where org_id = r.org_id and run_id = r.run_id and status = 'pending'
+                  order by seq limit 1) s on true
+              where r.org_id = $1 and r.run_id = $2 and r.lease_owner = $3
+                and r.status = 'running'"#,
+            org,
+            run,
+            worker
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(next) = next else {
+            return Ok(Outcome::LostLease);
+        };
+        let Some(seq) = next.seq else {
+            finish(&mut tx, org, run, &next.product, &next.action).await?;
+            notify(&mut tx, run).await?;
+            tx.commit().await?;
+            return Ok(Outcome::Succeeded);
+        };
+        let started = std::time::Instant::now();
+        // The step runs in a savepoint: if it fails, its half-made artifact goes, and the
+        // failure is recorded in the same transaction.
+        let result = {
+            let mut step = Connection::begin(&mut *tx).await?;
+            let result = run_step(
+                &mut *step,
+                org,
+                &next.product,
+                run,
+                seq,
+                next.kind.as_deref().unwrap_or_default(),
+                next.name.as_deref().unwrap_or_default(),
+                next.op.as_deref().unwrap_or_default(),
+                next.definition.unwrap_or_default(),
+            )
+            .await;
+            match result {
+                Ok(did) => {
+                    step.commit().await?;
+                    Ok(did)
+                }
+                Err(failure) => {
+                    step.rollback().await?;
+                    Err(failure)
+                }
+            }
+        };
+        let ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+        match result {
+            Ok(did) => {
+                let status = if did == Did::Done { "done" } else { "skipped" };
+                sqlx::query!(
+                    "update product_step set status = $4, duration_ms = $5, finished_at = now(), error = ''
+                      where org_id = $1 and run_id = $2 and seq = $3",
+                    org,
+                    run,
+                    seq,
+                    status,
+                    ms
+                )
+                .execute(&mut *tx)
+                .await?;
+                // Only while the lease is still this worker's: else the step (and its
+                // artifact) is rolled back, and the run's new worker does it.
+                let advanced = sqlx::query!(
+                    "update product_run set done = done + 1,
+                            lease_until = now() + make_interval(secs => $4)
+                      where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
+                    org,
+                    run,
+                    worker,
+                    services.products.lease.as_secs_f64()
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if advanced != 1 {
+                    tx.rollback().await?;
+                    return Ok(Outcome::LostLease);
+                }
+                notify(&mut tx, run).await?;
+                tx.commit().await?;
+                steps_taken += 1;
+            }
+            Err(failure) => {
+                let failure: String = failure.chars().take(2000).collect();
+                sqlx::query!(
+                    "update product_step set status = 'failed', error = $4, duration_ms = $5,
+                            finished_at = now()
+                      where org_id = $1 and run_id = $2 and seq = $3",
+                    org,
+                    run,
+                    seq,
+                    failure,
+                    ms
+                )
+                .execute(&mut *tx)
+                .await?;
+                let failed = sqlx::query!(
+                    "update product_run set status = 'failed', error = $4, lease_owner = null,
+                            lease_until = null, finished_at = now()
+                      where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
+                    org,
+                    run,
+                    worker,
+                    failure
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if failed != 1 {
+                    tx.rollback().await?;
+                    return Ok(Outcome::LostLease);
+                }
+                audit(
+                    &mut tx,
+                    org,
+                    "product.run_failed",
+                    &next.product,
+                    json!({"run": run, "error": failure}),
+                )
+                .await?;
+                notify(&mut tx, run).await?;
+                tx.commit().await?;
+                return Ok(Outcome::Failed(failure));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &str,
+    run: Uuid,
+    seq: i32,
+    kind: &str,
+    name: &str,
+    op: &str,
+    definition: serde_json::Value,
+) -> Result<Did, String> {
+    match op {
+        "create" => {
+            let artifact: Artifact = serde_json::from_value(definition)
+                .map_err(|e| format!("{kind} {name}: its definition cannot be read ({e})"))?;
+            artifacts::create(conn, org, product, run, seq, &artifact).await
+        }
+        _ => artifacts::remove(conn, org, kind, name).await,
+    }
+}
+
+/// The run's end: what it changes about the org's products, in the transaction of its last
+/// step's check.
+async fn finish(
+    tx: &mut Transaction<'static, Postgres>,
+    org: Uuid,
+    run: Uuid,
+    product: &str,
+    action: &str,
+) -> Result<(), AppError> {
+    match action {
+        "install" | "upgrade" => {
+            sqlx::query!(
+                "insert into org_product (org_id, product, status, version, run_id)
+                 select org_id, product, 'installed', version, run_id from product_run
+                  where org_id = $1 and run_id = $2
+                 on conflict (org_id, product) do update
+                   set version = excluded.version, run_id = excluded.run_id, status = 'installed'",
+                org,
+                run
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+        "uninstall" => {
+            sqlx::query!(
+                "delete from org_product where org_id = $1 and product = $2",
+                org,
+                product
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+        _ => {}
+    }
+    sqlx::query!(
+        "update product_run set status = 'succeeded', lease_owner = null, lease_until = null,
+                finished_at = now()
+          where org_id = $1 and run_id = $2",
+        org,
+        run
+    )
+    .execute(&mut **tx)
+    .await?;
+    audit(
+        tx,
+        org,
+        &format!("product.{action}ed"),
+        product,
+        json!({ "run": run }),
+    )
+    .await
+}
+
+/// Tells progress listeners the run changed, when the transaction commits.
+async fn notify(tx: &mut Transaction<'static, Postgres>, run: Uuid) -> Result<(), AppError> {
+    sqlx::query!("select pg_notify('product_run', $1)", run.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn audit(
+    tx: &mut Transaction<'static, Postgres>,
+    org: Uuid,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "insert into audit_event (org_id, action, target, details) values ($1, $2, $3, $4)",
+        org,
+        action,
+        target,
+        details
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Works runs for as long as the server serves: woken when a run is planned, and every second
+/// in case another node planned one or a lease ran out.
+pub fn spawn_worker(services: Services) {
+    tokio::spawn(async move {
+        let worker = Uuid::new_v4();
+        loop {
+            match work_once(&services, worker, None).await {
+                Ok(Some((org, run, outcome))) => {
+                    tracing::info!(%org, %run, ?outcome, "product run worked");
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%err, "product worker failed; retrying"),
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), services.products.wake.notified())
+                .await;
+        }
+    });
+}

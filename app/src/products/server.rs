@@ -1,0 +1,359 @@
+//! The server side of the Products endpoints: each opens the gate for its own need, plans or
+//! reads runs in the org's tenant scope, and wakes the worker.
+
+use leptos::server_fn::ServerFn;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{
+    artifacts, engine, CatalogEntry, OrgProductRow, ProductsOfOrg, RunView, StepView, UninstallPlan,
+};
+use crate::{
+    error::parse_uuid,
+    tenancy::{access::Level, access::Section, gate::Gate},
+    AppError,
+};
+
+fn products() -> Result<engine::Products, AppError> {
+    Ok(crate::context::services()?.products)
+}
+
+pub async fn catalog() -> Result<Vec<CatalogEntry>, AppError> {
+    Gate::open(super::Catalog::PATH)?.principal().await?;
+    Ok(products()?
+        .catalog
+        .products()
+        .iter()
+        .map(|p| CatalogEntry {
+            product: p.product.clone(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            version: p.version,
+            artifacts: p
+                .artifacts
+                .iter()
+                .map(|a| (a.kind().to_string(), a.name().to_string()))
+                .collect(),
+        })
+        .collect())
+}
+
+/// Runs with their steps.
+async fn runs(conn: &mut PgConnection, org: Uuid, ids: &[Uuid]) -> Result<Vec<RunView>, AppError> {
+    let runs = sqlx::query!(
+        r#"select run_id, product, version, action, status, error, total, done,
+                  coalesce(lease_until > now(), false) as "live!"
+             from product_run where org_id = $1 and run_id = any($2)"#,
+        org,
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let steps = sqlx::query!(
+        "select run_id, seq, kind, name, op, status, error, duration_ms from product_step
+          where org_id = $1 and run_id = any($2) order by run_id, seq",
+        org,
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(runs
+        .into_iter()
+        .map(|r| RunView {
+            steps: steps
+                .iter()
+                .filter(|s| s.run_id == r.run_id)
+                .map(|s| StepView {
+                    seq: s.seq,
+                    kind: s.kind.clone(),
+                    name: s.name.clone(),
+                    op: s.op.clone(),
+                    status: s.status.clone(),
+                    error: s.error.clone(),
+                    duration_ms: s.duration_ms,
+                })
+                .collect(),
+            run_id: r.run_id.to_string(),
+            product: r.product,
+            version: r.version,
+            action: r.action,
+            status: r.status,
+            error: r.error,
+            total: r.total,
+            done: r.done,
+            live: r.live,
+        })
+        .collect())
+}
+
+pub async fn org_products(org_id: &str) -> Result<ProductsOfOrg, AppError> {
+    let catalog = products()?.catalog;
+    let mut tenant = Gate::open(super::OrgProducts::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org = tenant.org_id;
+    let installed = sqlx::query!(
+        "select product, version from org_product where org_id = $1",
+        org
+    )
+    .fetch_all(tenant.conn())
+    .await?;
+    // The latest run of each product.
+    let latest = sqlx::query_scalar!(
+        r#"select distinct on (product) run_id as "run_id!" from product_run
+            where org_id = $1 order by product, created_at desc"#,
+        org
+    )
+    .fetch_all(tenant.conn())
+    .await?;
+    let runs = runs(tenant.conn(), org, &latest).await?;
+    let can_manage = tenant.may(Section::Products, Level::Admin);
+    tenant.commit().await?;
+    let rows = catalog
+        .products()
+        .iter()
+        .map(|p| OrgProductRow {
+            product: p.product.clone(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            version: p.version,
+            installed: installed
+                .iter()
+                .find(|i| i.product == p.product)
+                .map(|i| i.version),
+            run: runs.iter().find(|r| r.product == p.product).cloned(),
+        })
+        .collect();
+    Ok(ProductsOfOrg { rows, can_manage })
+}
+
+fn product_of<'a>(
+    catalog: &'a super::catalog::Catalog,
+    key: &str,
+) -> Result<&'a super::catalog::Product, AppError> {
+    catalog
+        .get(key)
+        .ok_or_else(|| AppError::field("product", "There is no such product in the catalog."))
+}
+
+pub async fn install(org_id: &str, product: &str) -> Result<String, AppError> {
+    let products = products()?;
+    let product = product_of(&products.catalog, product)?;
+    let mut tenant = Gate::open(super::Install::PATH)?.tenant_in(org_id).await?;
+    let org = tenant.org_id;
+    let installed = sqlx::query_scalar!(
+        "select version from org_product where org_id = $1 and product = $2",
+        org,
+        product.product
+    )
+    .fetch_optional(tenant.conn())
+    .await?;
+    if installed.is_some() {
+        return Err(AppError::Conflict(format!(
+            "{} is installed in this organization already.",
+            product.name
+        )));
+    }
+    let actor = Some(tenant.principal.user_id);
+    let steps = engine::install_steps(product);
+    let run = engine::plan(tenant.conn(), org, product, "install", &steps, actor).await?;
+    tenant
+        .audit(
+            "product.install_started",
+            &product.product,
+            json!({ "run": run, "version": product.version }),
+        )
+        .await?;
+    tenant.commit().await?;
+    products.wake.notify_one();
+    Ok(run.to_string())
+}
+
+/// The artifacts the product's runs made in the org, last made first.
+async fn ledger(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &str,
+    run: Option<Uuid>,
+) -> Result<Vec<(String, String)>, AppError> {
+    Ok(sqlx::query!(
+        "select kind, name from product_artifact
+          where org_id = $1 and product = $2 and ($3::uuid is null or run_id = $3)
+          order by seq desc, created_at desc",
+        org,
+        product,
+        run
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.kind, r.name))
+    .collect())
+}
+
+pub async fn uninstall_preview(org_id: &str, product: &str) -> Result<UninstallPlan, AppError> {
+    let products = products()?;
+    let product = product_of(&products.catalog, product)?;
+    let mut tenant = Gate::open(super::UninstallPreview::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org = tenant.org_id;
+    let made = ledger(tenant.conn(), org, &product.product, None).await?;
+    let tables: Vec<String> = made
+        .iter()
+        .filter(|(kind, _)| kind == "entity")
+        .map(|(_, name)| name.clone())
+        .collect();
+    let rows = artifacts::table_rows(tenant.conn(), org, &tables).await?;
+    tenant.commit().await?;
+    Ok(UninstallPlan {
+        product: product.product.clone(),
+        name: product.name.clone(),
+        artifacts: made
+            .into_iter()
+            .map(|(kind, name)| {
+                let n = rows
+                    .iter()
+                    .find(|(t, _)| kind == "entity" && *t == name)
+                    .map(|(_, n)| *n);
+                (kind, name, n)
+            })
+            .collect(),
+    })
+}
+
+pub async fn uninstall(org_id: &str, product: &str) -> Result<String, AppError> {
+    let products = products()?;
+    let product = product_of(&products.catalog, product)?;
+    let mut tenant = Gate::open(super::Uninstall::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org = tenant.org_id;
+    let installed = sqlx::query_scalar!(
+        "select version from org_product where org_id = $1 and product = $2",
+        org,
+        product.product
+    )
+    .fetch_optional(tenant.conn())
+    .await?;
+    if installed.is_none() {
+        return Err(AppError::Conflict(format!(
+            "{} is not installed in this organization.",
+            product.name
+        )));
+    }
+    let steps: Vec<_> = ledger(tenant.conn(), org, &product.product, None)
+        .await?
+        .into_iter()
+        .map(|(kind, name)| (kind, name, json!({}), "remove"))
+        .collect();
+    let actor = Some(tenant.principal.user_id);
+    let run = engine::plan(tenant.conn(), org, product, "uninstall", &steps, actor).await?;
+    tenant
+        .audit(
+            "product.uninstall_started",
+            &product.product,
+            json!({ "run": run }),
+        )
+        .await?;
+    tenant.commit().await?;
+    products.wake.notify_one();
+    Ok(run.to_string())
+}
+
+/// The failed run `run_id` of the caller's org, locked.
+async fn failed_run(
+    conn: &mut PgConnection,
+    org: Uuid,
+    run_id: &str,
+) -> Result<(Uuid, String, String), AppError> {
+    let run = parse_uuid(run_id, "run_id", "a run")?;
+    let row = sqlx::query!(
+        "select product, action, status from product_run
+          where org_id = $1 and run_id = $2 for update",
+        org,
+        run
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| AppError::NotFound("Run".to_string()))?;
+    if row.status != "failed" {
+        return Err(AppError::Conflict(format!(
+            "This run is {}, not failed: only a failed run is retried or rolled back.",
+            row.status.replace('_', " ")
+        )));
+    }
+    Ok((run, row.product, row.action))
+}
+
+pub async fn retry(org_id: &str, run_id: &str) -> Result<String, AppError> {
+    let products = products()?;
+    let mut tenant = Gate::open(super::RetryRun::PATH)?.tenant_in(org_id).await?;
+    let org = tenant.org_id;
+    let (run, product, _) = failed_run(tenant.conn(), org, run_id).await?;
+    sqlx::query!(
+        "update product_step set status = 'pending', error = '', duration_ms = null,
+                finished_at = null
+          where org_id = $1 and run_id = $2 and status = 'failed'",
+        org,
+        run
+    )
+    .execute(tenant.conn())
+    .await?;
+    sqlx::query!(
+        "update product_run set status = 'pending', error = '', finished_at = null
+          where org_id = $1 and run_id = $2",
+        org,
+        run
+    )
+    .execute(tenant.conn())
+    .await?;
+    tenant
+        .audit("product.retried", &product, json!({ "run": run }))
+        .await?;
+    tenant.commit().await?;
+    products.wake.notify_one();
+    Ok(run.to_string())
+}
+
+pub async fn roll_back(org_id: &str, run_id: &str) -> Result<String, AppError> {
+    let products = products()?;
+    let mut tenant = Gate::open(super::RollBackRun::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org = tenant.org_id;
+    let (run, product_key, action) = failed_run(tenant.conn(), org, run_id).await?;
+    if action != "install" {
+        return Err(AppError::Conflict(
+            "Only a failed install is rolled back; retry this run instead.".to_string(),
+        ));
+    }
+    let product = product_of(&products.catalog, &product_key)?;
+    // The failed run ends here, so the rollback can be the product's one active run.
+    sqlx::query!(
+        "update product_run set status = 'rolled_back', finished_at = now()
+          where org_id = $1 and run_id = $2",
+        org,
+        run
+    )
+    .execute(tenant.conn())
+    .await?;
+    let steps: Vec<_> = ledger(tenant.conn(), org, &product_key, Some(run))
+        .await?
+        .into_iter()
+        .map(|(kind, name)| (kind, name, json!({}), "remove"))
+        .collect();
+    let actor = Some(tenant.principal.user_id);
+    let rollback = engine::plan(tenant.conn(), org, product, "rollback", &steps, actor).await?;
+    tenant
+        .audit(
+            "product.rollback_started",
+            &product_key,
+            json!({ "run": run, "rollback": rollback }),
+        )
+        .await?;
+    tenant.commit().await?;
+    products.wake.notify_one();
+    Ok(rollback.to_string())
+}

@@ -1,0 +1,513 @@
+//! Products: install and uninstall as runs of artifact steps, through the endpoints and the
+//! engine's worker, against a real PostgreSQL: exactly-once after a worker dies mid-run, one
+//! operation per product at a time, a failing step that is retried or rolled back, and the
+//! per-org schema roles that keep one org's scope out of another's product tables.
+
+use serde_json::Value;
+use server::testing::World;
+use uuid::Uuid;
+
+async fn world() -> World {
+    World::build()
+        .org("Alpha", &[("alice@alpha.test", "owner")])
+        .org("Beta", &[("bob@beta.test", "owner")])
+        .await
+}
+
+async fn install(
+    w: &World,
+    token: &str,
+    org: Uuid,
+    product: &str,
+) -> server::testing::TestResponse {
+    w.app
+        .call(
+            "products/install",
+            Some(token),
+            &[("org_id", &org.to_string()), ("product", product)],
+        )
+        .await
+}
+
+/// Works every run there is to its end, as one worker.
+async fn work_all(w: &World) -> Vec<app::products::engine::Outcome> {
+    let worker = Uuid::new_v4();
+    let mut outcomes = Vec::new();
+    while let Some((_, _, outcome)) =
+        app::products::engine::work_once(&w.app.services, worker, None)
+            .await
+            .expect("the worker works")
+    {
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+async fn products_of(w: &World, token: &str, org: Uuid) -> Value {
+    let r = w
+        .app
+        .call(
+            "products/org_products",
+            Some(token),
+            &[("org_id", &org.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn row<'a>(list: &'a Value, product: &str) -> &'a Value {
+    list["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["product"] == product)
+        .unwrap()
+}
+
+/// The org's product tables, as the database has them.
+async fn tables(w: &World, org: Uuid) -> Vec<String> {
+    sqlx::query_scalar(
+        "select table_name::text from information_schema.tables
+          where table_schema = $1 order by 1",
+    )
+    .bind(format!("org_{}", org.simple()))
+    .fetch_all(&w.app.owner)
+    .await
+    .unwrap()
+}
+
+/// Compares the org with the plan of `product`: every artifact made exactly once and recorded
+/// once, nothing half-made.
+async fn assert_installed_exactly(w: &World, org: Uuid, product: &str) {
+    let catalog = app::products::catalog::Catalog::builtin().unwrap();
+    let p = catalog.get(product).unwrap();
+    let ledger: Vec<(String, String)> = sqlx::query_as(
+        "select kind, name from product_artifact where org_id = $1 and product = $2 order by seq",
+    )
+    .bind(org)
+    .bind(product)
+    .fetch_all(&w.app.owner)
+    .await
+    .unwrap();
+    let planned: Vec<(String, String)> = p
+        .artifacts
+        .iter()
+        .map(|a| (a.kind().to_string(), a.name().to_string()))
+        .collect();
+    assert_eq!(ledger, planned, "the ledger is the plan, once each");
+    let mut entities: Vec<String> = planned
+        .iter()
+        .filter(|(k, _)| k == "entity")
+        .map(|(_, n)| n.clone())
+        .collect();
+    entities.sort();
+    assert_eq!(tables(w, org).await, entities);
+    for (kind, table, column) in [
+        ("skill", "org_skill", "name"),
+        ("config", "org_config", "key"),
+    ] {
+        let expected = planned.iter().filter(|(k, _)| k == kind).count() as i64;
+        let n: i64 = sqlx::query_scalar(&format!(
+            "select count(*) from {table} where org_id = $1 and product = $2 and {column} is not null"
+        ))
+        .bind(org)
+        .bind(product)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+        assert_eq!(n, expected, "{kind}s made once each");
+    }
+    let entries: i64 = sqlx::query_scalar(
+        "select count(*) from knowledge_entry where org_id = $1 and source = $2",
+    )
+    .bind(org)
+    .bind(format!("product:{product}"))
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    let planned_entries = planned.iter().filter(|(k, _)| k == "knowledge").count() as i64;
+    assert_eq!(entries, planned_entries, "knowledge seeded once");
+}
+
+#[tokio::test]
+async fn crm_installs_step_by_step_uninstalls_exactly_and_installs_again() {
+    let w = world().await;
+    let alpha = w.org("Alpha");
+    let r = install(&w, w.token("alice"), alpha, "crm").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The plan is saved before anything runs.
+    let before = products_of(&w, w.token("alice"), alpha).await;
+    let run = &row(&before, "crm")["run"];
+    assert_eq!(run["status"], "pending");
+    assert_eq!(run["total"], 8);
+    assert_eq!(run["steps"].as_array().unwrap().len(), 8);
+
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    let after = products_of(&w, w.token("alice"), alpha).await;
+    let crm = row(&after, "crm");
+    assert_eq!(crm["installed"], 1);
+    assert_eq!(crm["run"]["status"], "succeeded");
+    assert_eq!(crm["run"]["done"], 8);
+    assert!(crm["run"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["status"] == "done" && s["duration_ms"].is_number()));
+    assert_installed_exactly(&w, alpha, "crm").await;
+    // The Organizations table counts it.
+    let orgs = w
+        .app
+        .call("orgs/list_orgs", Some(&w.root), &[])
+        .await
+        .json();
+    let listed = orgs["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Alpha")
+        .unwrap();
+    assert_eq!(listed["installed_products"], 1);
+
+    // Installed once: a second install is refused, saying so.
+    let again = install(&w, w.token("alice"), alpha, "crm").await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again
+        .body
+        .contains("installed in this organization already"));
+
+    // Rows in a product table, then the uninstall preview counts them.
+    sqlx::query(&format!(
+        "insert into org_{}.company (name) values ('Acme'), ('Globex')",
+        alpha.simple()
+    ))
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+    let preview = w
+        .app
+        .call(
+            "products/uninstall_preview",
+            Some(w.token("alice")),
+            &[("org_id", &alpha.to_string()), ("product", "crm")],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let artifacts = preview.json()["artifacts"].as_array().unwrap().clone();
+    assert_eq!(artifacts.len(), 8);
+    assert!(
+        artifacts.iter().any(|a| a[1] == "company" && a[2] == 2),
+        "{artifacts:?}"
+    );
+
+    let r = w
+        .app
+        .call(
+            "products/uninstall",
+            Some(w.token("alice")),
+            &[("org_id", &alpha.to_string()), ("product", "crm")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    assert!(tables(&w, alpha).await.is_empty(), "every table goes");
+    let left: i64 = sqlx::query_scalar(
+        "select (select count(*) from product_artifact where org_id = $1)
+              + (select count(*) from org_skill where org_id = $1)
+              + (select count(*) from org_config where org_id = $1)
+              + (select count(*) from knowledge_entry where org_id = $1)
+              + (select count(*) from org_product where org_id = $1)",
+    )
+    .bind(alpha)
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "nothing is left behind");
+
+    // Install after uninstall always works.
+    assert_eq!(
+        install(&w, w.token("alice"), alpha, "crm").await.status,
+        200
+    );
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    assert_installed_exactly(&w, alpha, "crm").await;
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where org_id = $1 and action like 'product.%'",
+    )
+    .bind(alpha)
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert!(
+        audited >= 6,
+        "installs and the uninstall are audited ({audited})"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_mid_run_is_taken_over_and_every_artifact_exists_once() {
+    let w = world().await;
+    let alpha = w.org("Alpha");
+    assert_eq!(
+        install(&w, w.token("alice"), alpha, "shop_assist")
+            .await
+            .status,
+        200
+    );
+    // The first worker does three steps and dies (its lease is left to run out).
+    let dead = Uuid::new_v4();
+    let (_, _, outcome) = app::products::engine::work_once(&w.app.services, dead, Some(3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, app::products::engine::Outcome::Stopped);
+    let mid = products_of(&w, w.token("alice"), alpha).await;
+    assert_eq!(row(&mid, "shop_assist")["run"]["done"], 3);
+    assert_eq!(row(&mid, "shop_assist")["run"]["status"], "running");
+    // While its lease lasts, nobody else takes the run.
+    let other = Uuid::new_v4();
+    assert!(
+        app::products::engine::work_once(&w.app.services, other, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(w.app.services.products.lease + std::time::Duration::from_millis(300)).await;
+    let late = products_of(&w, w.token("alice"), alpha).await;
+    assert_eq!(
+        late["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["product"] == "shop_assist")
+            .unwrap()["run"]["live"],
+        false,
+        "a running run without a live lease reads as interrupted"
+    );
+    let (_, _, outcome) = app::products::engine::work_once(&w.app.services, other, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, app::products::engine::Outcome::Succeeded);
+    assert_installed_exactly(&w, alpha, "shop_assist").await;
+    // The product's agent was made once, in the org.
+    let agents: i64 = sqlx::query_scalar("select count(*) from agent where org_id = $1")
+        .bind(alpha)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    assert_eq!(agents, 1);
+}
+
+#[tokio::test]
+async fn one_operation_per_product_at_a_time_and_twenty_orgs_at_once() {
+    let w = world().await;
+    let alpha = w.org("Alpha");
+    let (a, b) = tokio::join!(
+        install(&w, w.token("alice"), alpha, "done"),
+        install(&w, w.token("alice"), alpha, "done")
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.body, b.body);
+    let refused = if a.status == 409 { a } else { b };
+    assert!(
+        refused.body.contains("being installed or changed"),
+        "{}",
+        refused.body
+    );
+
+    let mut orgs = Vec::new();
+    for n in 0..20 {
+        orgs.push(
+            w.app
+                .create_org(&w.root, &format!("Fleet {n}"), &format!("fleet{n}.example"))
+                .await,
+        );
+    }
+    for org in &orgs {
+        assert_eq!(install(&w, &w.root, *org, "eloquent").await.status, 200);
+    }
+    // Two workers share the queue.
+    let (x, y) = tokio::join!(work_all(&w), work_all(&w));
+    assert_eq!(x.len() + y.len(), 21);
+    for org in orgs {
+        assert_installed_exactly(&w, org, "eloquent").await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_step_is_retried_after_the_fix_or_rolled_back_to_nothing() {
+    let w = world().await;
+    let (alpha, beta) = (w.org("Alpha"), w.org("Beta"));
+    // A table someone made by hand where the product wants one of its own.
+    for org in [alpha, beta] {
+        sqlx::query(&format!("create table org_{}.deal (x int)", org.simple()))
+            .execute(&w.app.owner)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        install(&w, w.token("alice"), alpha, "crm").await.status,
+        200
+    );
+    let outcomes = work_all(&w).await;
+    assert!(
+        matches!(&outcomes[..], [app::products::engine::Outcome::Failed(e)] if e.contains("entity deal")),
+        "{outcomes:?}"
+    );
+    let failed = products_of(&w, w.token("alice"), alpha).await;
+    let run = &row(&failed, "crm")["run"];
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["done"], 2);
+    let step = &run["steps"][2];
+    assert_eq!(step["status"], "failed");
+    assert!(step["error"]
+        .as_str()
+        .unwrap()
+        .contains("already in the organization's schema"));
+    let run_id = run["run_id"].as_str().unwrap().to_string();
+    // The fix, then Retry resumes at the failed step.
+    sqlx::query(&format!("drop table org_{}.deal", alpha.simple()))
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    let retried = w
+        .app
+        .call(
+            "products/retry_run",
+            Some(w.token("alice")),
+            &[("org_id", &alpha.to_string()), ("run_id", &run_id)],
+        )
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    assert_installed_exactly(&w, alpha, "crm").await;
+
+    // Beta rolls back instead: the org is as before the install.
+    assert_eq!(install(&w, w.token("bob"), beta, "crm").await.status, 200);
+    work_all(&w).await;
+    let failed = products_of(&w, w.token("bob"), beta).await;
+    let run_id = row(&failed, "crm")["run"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rolled = w
+        .app
+        .call(
+            "products/roll_back_run",
+            Some(w.token("bob")),
+            &[("org_id", &beta.to_string()), ("run_id", &run_id)],
+        )
+        .await;
+    assert_eq!(rolled.status, 200, "{}", rolled.body);
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    assert_eq!(
+        tables(&w, beta).await,
+        ["deal"],
+        "only the hand-made table is left"
+    );
+    let ledger: i64 = sqlx::query_scalar("select count(*) from product_artifact where org_id = $1")
+        .bind(beta)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    assert_eq!(ledger, 0);
+    let after = products_of(&w, w.token("bob"), beta).await;
+    assert_eq!(row(&after, "crm")["installed"], Value::Null);
+    // A second rollback of the same run is refused, saying why.
+    let again = w
+        .app
+        .call(
+            "products/roll_back_run",
+            Some(w.token("bob")),
+            &[("org_id", &beta.to_string()), ("run_id", &run_id)],
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+}
+
+#[tokio::test]
+async fn postgres_keeps_one_orgs_scope_out_of_another_orgs_product_tables() {
+    let w = world().await;
+    let (alpha, beta) = (w.org("Alpha"), w.org("Beta"));
+    assert_eq!(
+        install(&w, w.token("alice"), alpha, "crm").await.status,
+        200
+    );
+    work_all(&w).await;
+    let runtime = w.app.db.runtime_pool().await;
+    let mut tx = runtime.begin().await.unwrap();
+    // Org B's tenant scope, as its own schema role.
+    sqlx::query("select set_config('app.org_id', $1, true)")
+        .bind(beta.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("select platform.enter_org_schema()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let refused = sqlx::query(&format!(
+        "select count(*) from org_{}.company",
+        alpha.simple()
+    ))
+    .execute(&mut *tx)
+    .await
+    .expect_err("org B's role cannot read org A's table");
+    assert_eq!(
+        refused
+            .as_database_error()
+            .and_then(|e| e.code())
+            .as_deref(),
+        Some("42501"),
+        "{refused}"
+    );
+    tx.rollback().await.unwrap();
+    // Nor can the runtime role without a scope: it holds no org role's privileges itself.
+    let refused = sqlx::query(&format!(
+        "select count(*) from org_{}.company",
+        alpha.simple()
+    ))
+    .execute(&runtime)
+    .await
+    .expect_err("the runtime role alone cannot read an org's table");
+    assert_eq!(
+        refused
+            .as_database_error()
+            .and_then(|e| e.code())
+            .as_deref(),
+        Some("42501")
+    );
+    // A manager of org A may look but not install.
+    let viewer = w.app.user("vera@alpha.test", false, None).await;
+    w.app.add_member(alpha, viewer, "manager").await;
+    let vera = w.app.sign_in("vera@alpha.test").await;
+    assert_eq!(products_of(&w, &vera, alpha).await["can_manage"], false);
+    assert_eq!(install(&w, &vera, alpha, "done").await.status, 403);
+    // Bob (Beta's owner) cannot reach Alpha's products at all.
+    let r = w
+        .app
+        .call(
+            "products/org_products",
+            Some(w.token("bob")),
+            &[("org_id", &alpha.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}
