@@ -91,6 +91,9 @@ create table product_run (
   done         integer not null default 0 check (done >= 0),
   lease_owner  uuid,
   lease_until  timestamptz,
+  -- Claims so far: a run that keeps losing its worker without finishing is failed, not
+  -- claimed for ever.
+  attempts     integer not null default 0,
   created_by   uuid references app_user (user_id) on delete set null,
   created_at   timestamptz not null default now(),
   started_at   timestamptz,
@@ -131,7 +134,9 @@ create table product_step (
     check (status in ('pending', 'done', 'skipped', 'failed'))
 );
 select platform.tenant_table('product_step');
-revoke delete on product_step from tenantry_app;
+-- A step's plan is written once; afterwards only its outcome changes.
+revoke delete, update on product_step from tenantry_app;
+grant update (status, error, duration_ms, finished_at) on product_step to tenantry_app;
 
 -- The ledger: every artifact a product's run made in the org, with that run, so uninstall and
 -- rollback remove exactly what was made (and nothing an admin made by hand).
@@ -182,18 +187,21 @@ language sql volatile as $$
   select set_config('role',
     platform.org_schema_name(nullif(current_setting('app.org_id', true), '')::uuid), true)
 $$;
+revoke all on function platform.enter_org_schema() from public;
+grant execute on function platform.enter_org_schema() to tenantry_app;
 
 -- Workers take runs across orgs: the next run that is pending, or running under a lease that
 -- ran out (its worker died), leased to p_worker for p_seconds. Cross-org by nature (the worker
--- serves every org); it returns only the run's key, and the worker reads the rest in the org's
--- own scope.
+-- serves every org); it returns only the run's key and its claim count, and the worker reads
+-- the rest in the org's own scope. A lease lasts 1 to 300 seconds, whatever is asked.
 create function platform.claim_product_run(p_worker uuid, p_seconds integer)
-returns table (org_id uuid, run_id uuid)
+returns table (org_id uuid, run_id uuid, attempts integer)
 language sql volatile security definer set search_path = public, pg_temp as $$
   update product_run r
      set lease_owner = p_worker,
-         lease_until = now() + make_interval(secs => p_seconds),
+         lease_until = clock_timestamp() + make_interval(secs => least(greatest(p_seconds, 1), 300)),
          status = 'running',
+         attempts = r.attempts + 1,
          started_at = coalesce(r.started_at, now())
     from (select c.org_id, c.run_id from product_run c
            where c.status = 'pending'
@@ -202,21 +210,32 @@ language sql volatile security definer set search_path = public, pg_temp as $$
            limit 1
            for update skip locked) next
    where r.org_id = next.org_id and r.run_id = next.run_id
-  returning r.org_id, r.run_id
+  returning r.org_id, r.run_id, r.attempts
 $$;
 revoke all on function platform.claim_product_run(uuid, integer) from public;
 grant execute on function platform.claim_product_run(uuid, integer) to tenantry_app;
 
--- An agent a product made, once unassigned from the org, is deleted with it (agents the
--- platform registered are never deleted this way: only the product address marks them).
+-- An agent a product made leaves with it: unassigned from the org the transaction is scoped to
+-- and deleted, only by a verified system caller (the product engine) and only if a product made
+-- it (agents the platform registered are never deleted this way: the product address marks
+-- them).
 create function platform.delete_unassigned_agent(p_agent_id uuid) returns boolean
-language sql volatile security definer set search_path = public, pg_temp as $$
-  with gone as (
+language plpgsql volatile security definer set search_path = public, pg_temp as $$
+declare
+  scope uuid := nullif(current_setting('app.org_id', true), '')::uuid;
+  gone boolean;
+begin
+  if scope is null or coalesce(current_setting('app.system', true), '') = '' then
+    raise exception 'only the product engine removes a product''s agent'
+      using errcode = 'insufficient_privilege';
+  end if;
+  with removed as (
     delete from agent
-     where agent_id = p_agent_id and org_id is null
+     where agent_id = p_agent_id and (org_id = scope or org_id is null)
        and email like '%@products.tenantry.invalid'
     returning 1)
-  select exists (select from gone)
-$$;
+  select exists (select from removed) into gone;
+  return gone;
+end $$;
 revoke all on function platform.delete_unassigned_agent(uuid) from public;
 grant execute on function platform.delete_unassigned_agent(uuid) to tenantry_app;

@@ -101,7 +101,8 @@ pub async fn connect(
 /// protects tenants from a role that is not a superuser, cannot bypass RLS (itself or through a
 /// role it belongs to), and owns nothing (an owner can switch RLS off on its own tables). The
 /// per-org roles it may take inside an org's transaction (members of `tenantry_org`) own that
-/// org's schema and product tables: those are isolated by schema privileges, not RLS.
+/// org's schema (named after the role) and the product tables in it: those are isolated by
+/// schema privileges, not RLS, and are not counted here; anything such a role owns elsewhere is.
 pub async fn runtime_role_violation(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query!(
         r#"with org_roles as (
@@ -119,13 +120,15 @@ pub async fn runtime_role_violation(pool: &PgPool) -> Result<Option<String>, sql
                                       n.nspname, c.relname)
                           from pg_class c join pg_namespace n on n.oid = c.relnamespace
                          where pg_has_role(current_user, c.relowner, 'member')
-                           and c.relowner not in (select org_role from org_roles)
+                           and not (c.relowner in (select org_role from org_roles)
+                                    and n.nspname = pg_get_userbyid(c.relowner))
                            and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
                            and n.nspname not in ('pg_catalog', 'information_schema')
                         union all
                         select format('schema %I', n.nspname) from pg_namespace n
                          where pg_has_role(current_user, n.nspowner, 'member')
-                           and n.nspowner not in (select org_role from org_roles)
+                           and not (n.nspowner in (select org_role from org_roles)
+                                    and n.nspname = pg_get_userbyid(n.nspowner))
                            and n.nspname not like 'pg\_%' and n.nspname <> 'information_schema'
                          order by 1 limit 5) as "owned!""#
     )

@@ -2,7 +2,6 @@
 //! ledger (`product_artifact`) in that same transaction: a step and its artifact commit
 //! together or not at all.
 
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -21,8 +20,16 @@ pub type Failure = String;
 
 fn db_failure(what: &str, err: sqlx::Error) -> Failure {
     tracing::warn!(%err, what, "product step failed in the database");
-    match err.as_database_error().and_then(|e| e.code()) {
+    let db = err.as_database_error();
+    match db.and_then(|e| e.code()) {
         Some(code) if code == "42501" => format!("{what}: not permitted"),
+        // Our own refusals (allowances) are written for people.
+        Some(code) if code.starts_with("TQ") => {
+            format!("{what}: {}", db.map(|e| e.message()).unwrap_or_default())
+        }
+        Some(code) if code == "55P03" || code == "57014" => {
+            format!("{what}: timed out waiting for the database (another session holds what it needs); retry")
+        }
         _ => format!("{what}: the database refused it (see the server log)"),
     }
 }
@@ -282,14 +289,19 @@ async fn make(
                     ));
                 }
             }
+            // Unique per org, product and agent name (hashed: names may differ only in case
+            // or punctuation), and short enough for an address.
+            let digest = {
+                use sha2::Digest;
+                let hash = sha2::Sha256::digest(format!("{org}/{product}/{name}"));
+                hash.iter()
+                    .take(10)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            };
             let email = format!(
-                "{}-{}-{}@products.tenantry.invalid",
-                product.replace('_', "-"),
-                name.to_lowercase()
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                    .collect::<String>(),
-                &org.simple().to_string()[..12]
+                "{}-{digest}@products.tenantry.invalid",
+                product.replace('_', "-")
             );
             let id = sqlx::query_scalar!(
                 r#"select platform.create_agent($1, $2, $3, null) as "id!""#,
@@ -329,7 +341,7 @@ pub async fn remove(
     let here = format!("{kind} {name}");
     let fail = |e| db_failure(&here, e);
     let Some(r) = sqlx::query!(
-        "select definition, ref_id from product_artifact where org_id = $1 and kind = $2 and name = $3",
+        "select ref_id from product_artifact where org_id = $1 and kind = $2 and name = $3",
         org,
         kind,
         name
@@ -390,23 +402,20 @@ pub async fn remove(
         .await
         .map_err(fail)?
         .rows_affected(),
+        // Assigned here still, or unassigned by hand since: either way it leaves with the
+        // product.
         "agent" => {
-            let gone =
-                sqlx::query_scalar!(r#"select platform.unassign_agent($1) as "gone!""#, r.ref_id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(fail)?;
-            if gone {
-                sqlx::query!("select platform.delete_unassigned_agent($1)", r.ref_id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(fail)?;
-            }
+            let gone = sqlx::query_scalar!(
+                r#"select platform.delete_unassigned_agent($1) as "gone!""#,
+                r.ref_id
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
             gone as u64
         }
         _ => return Err(format!("{here}: unknown kind of artifact")),
     };
-    let _: &Value = &r.definition;
     sqlx::query!(
         "delete from product_artifact where org_id = $1 and kind = $2 and name = $3",
         org,
@@ -449,6 +458,10 @@ pub async fn table_rows(
         execute_batch(conn, "set local role none".to_string()).await?;
         return Ok(Vec::new());
     }
+    let present: Vec<String> = present
+        .into_iter()
+        .filter(|t| super::catalog::plain_name(t))
+        .collect();
     let counts = present
         .iter()
         .map(|t| format!("select '{t}'::text, count(*) from \"{schema}\".\"{t}\""))

@@ -189,6 +189,33 @@ pub fn plain_name(name: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
 }
 
+/// What is wrong with one artifact on its own (a definition read back from a saved plan is
+/// checked again before it reaches SQL).
+pub fn check_artifact(a: &Artifact) -> Vec<String> {
+    let lone = Product {
+        product: "check".to_string(),
+        name: "check".to_string(),
+        description: "check".to_string(),
+        version: 1,
+        artifacts: vec![a.clone()],
+    };
+    // Which entities come before a lone entity only its plan knows: its references are held
+    // to being table names.
+    let mut faults = check(&lone);
+    faults.retain(|f| !f.contains("which is not an entity listed before it"));
+    if let Artifact::Entity(e) = a {
+        for c in &e.columns {
+            if let Some(target) = c.references.as_ref().filter(|r| !plain_name(r)) {
+                faults.push(format!(
+                    "column {:?} references {target:?}, not a table name",
+                    c.name
+                ));
+            }
+        }
+    }
+    faults
+}
+
 /// What is wrong with a product's definition, one sentence each.
 pub fn check(p: &Product) -> Vec<String> {
     let mut faults = Vec::new();
@@ -343,7 +370,7 @@ fn check_entity(e: &Entity, earlier: &BTreeSet<String>) -> Vec<String> {
 /// plain ([`plain_name`]) and quoted anyway; defaults are the two functions allowed or
 /// literals.
 pub fn entity_ddl(schema: &str, e: &Entity) -> Vec<String> {
-    let q = |n: &str| format!("\"{n}\"");
+    let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
     let table = format!("{}.{}", q(schema), q(&e.name));
     let mut parts: Vec<String> = e
         .columns

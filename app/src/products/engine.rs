@@ -57,6 +57,42 @@ impl Products {
 /// The run's actor in the audit log and the database's `app.system`.
 const ACTOR: &str = "product-engine";
 
+/// Claims after which a run that never finishes is failed instead of claimed again (a worker
+/// that dies on the same step every time, say).
+const MAX_ATTEMPTS: i32 = 5;
+
+/// How long one step may wait for a lock, and run, before it fails (a step that waits for ever
+/// would hold its run, and the worker, for ever).
+const STEP_LIMITS: &str = "set local lock_timeout = '10s'; set local statement_timeout = '120s'";
+
+fn gave_up(attempts: i32) -> String {
+    format!("Stopped after {} attempts: a worker took this run {attempts} times without finishing it. Retry to try again.", attempts - 1)
+}
+
+async fn give_up(
+    services: &Services,
+    org: Uuid,
+    run: Uuid,
+    worker: Uuid,
+    attempts: i32,
+) -> Result<(), AppError> {
+    let mut tx = system_scope(services, org, ACTOR).await?;
+    sqlx::query!(
+        "update product_run set status = 'failed', error = $4, lease_owner = null,
+                lease_until = null, finished_at = now(), attempts = 0
+          where org_id = $1 and run_id = $2 and lease_owner = $3",
+        org,
+        run,
+        worker,
+        gave_up(attempts)
+    )
+    .execute(&mut *tx)
+    .await?;
+    notify(&mut tx, run).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Saves a run and its plan in the caller's transaction. `steps` are (artifact, op); the unique
 /// index on active runs refuses a second operation on the same product in the org.
 pub async fn plan(
@@ -149,7 +185,8 @@ pub async fn work_once(
 ) -> Result<Option<(Uuid, Uuid, Outcome)>, AppError> {
     let lease = services.products.lease;
     let claimed = sqlx::query!(
-        r#"select org_id as "org_id!", run_id as "run_id!" from platform.claim_product_run($1, $2)"#,
+        r#"select org_id as "org_id!", run_id as "run_id!", attempts as "attempts!"
+             from platform.claim_product_run($1, $2)"#,
         worker,
         lease.as_secs_f64().ceil() as i32
     )
@@ -159,6 +196,10 @@ pub async fn work_once(
         return Ok(None);
     };
     let (org, run) = (claimed.org_id, claimed.run_id);
+    if claimed.attempts > MAX_ATTEMPTS {
+        give_up(services, org, run, worker, claimed.attempts).await?;
+        return Ok(Some((org, run, Outcome::Failed(gave_up(claimed.attempts)))));
+    }
     // The heartbeat renews the lease while the steps run (a step may take longer than a lease).
     let heartbeat = {
         let services = services.clone();
@@ -182,7 +223,7 @@ pub async fn work_once(
 async fn renew(services: &Services, org: Uuid, run: Uuid, worker: Uuid) -> Result<bool, AppError> {
     let mut tx = system_scope(services, org, ACTOR).await?;
     let renewed = sqlx::query!(
-        "update product_run set lease_until = now() + make_interval(secs => $4)
+        "update product_run set lease_until = clock_timestamp() + make_interval(secs => $4)
           where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
         org,
         run,
@@ -209,6 +250,9 @@ async fn work(
             return Ok(Outcome::Stopped);
         }
         let mut tx = system_scope(services, org, ACTOR).await?;
+        // (Through `Executor::execute`: `RawSql::execute` on a reborrow trips the compiler's
+        // higher-ranked `Send` check in the spawned worker.)
+        sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(STEP_LIMITS)).await?;
         let next = sqlx::query!(
             r#"select r.product, r.action, s.seq as "seq?", s.kind as "kind?", s.name as "name?",
                     s.op as "op?", s.definition as "definition?"
@@ -229,7 +273,10 @@ async fn work(
             return Ok(Outcome::LostLease);
         };
         let Some(seq) = next.seq else {
-            finish(&mut tx, org, run, &next.product, &next.action).await?;
+            if !finish(&mut tx, org, run, worker, &next.product, &next.action).await? {
+                tx.rollback().await?;
+                return Ok(Outcome::LostLease);
+            }
             notify(&mut tx, run).await?;
             tx.commit().await?;
             return Ok(Outcome::Succeeded);
@@ -281,7 +328,7 @@ async fn work(
                 // artifact) is rolled back, and the run's new worker does it.
                 let advanced = sqlx::query!(
                     "update product_run set done = done + 1,
-                            lease_until = now() + make_interval(secs => $4)
+                            lease_until = clock_timestamp() + make_interval(secs => $4)
                       where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
                     org,
                     run,
@@ -315,7 +362,7 @@ async fn work(
                 .await?;
                 let failed = sqlx::query!(
                     "update product_run set status = 'failed', error = $4, lease_owner = null,
-                            lease_until = null, finished_at = now()
+                            lease_until = null, finished_at = now(), attempts = 0
                       where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
                     org,
                     run,
@@ -361,7 +408,18 @@ async fn run_step(
         "create" => {
             let artifact: Artifact = serde_json::from_value(definition)
                 .map_err(|e| format!("{kind} {name}: its definition cannot be read ({e})"))?;
+            // Checked again: the saved plan is data, and it is about to become SQL.
+            let faults = super::catalog::check_artifact(&artifact);
+            if !faults.is_empty() || artifact.kind() != kind || artifact.name() != name {
+                return Err(format!(
+                    "{kind} {name}: its saved definition is not valid ({})",
+                    faults.join("; ")
+                ));
+            }
             artifacts::create(conn, org, product, run, seq, &artifact).await
+        }
+        _ if kind == "entity" && !super::catalog::plain_name(name) => {
+            Err(format!("{kind} {name:?}: not a table name"))
         }
         _ => artifacts::remove(conn, org, kind, name).await,
     }
@@ -369,13 +427,29 @@ async fn run_step(
 
 /// The run's end: what it changes about the org's products, in the transaction of its last
 /// step's check.
+/// `false`: the lease is not this worker's any more (nothing is changed).
 async fn finish(
     tx: &mut Transaction<'static, Postgres>,
     org: Uuid,
     run: Uuid,
+    worker: Uuid,
     product: &str,
     action: &str,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
+    let ended = sqlx::query!(
+        "update product_run set status = 'succeeded', lease_owner = null, lease_until = null,
+                finished_at = now(), attempts = 0
+          where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
+        org,
+        run,
+        worker
+    )
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if ended != 1 {
+        return Ok(false);
+    }
     match action {
         "install" | "upgrade" => {
             sqlx::query!(
@@ -401,15 +475,6 @@ async fn finish(
         }
         _ => {}
     }
-    sqlx::query!(
-        "update product_run set status = 'succeeded', lease_owner = null, lease_until = null,
-                finished_at = now()
-          where org_id = $1 and run_id = $2",
-        org,
-        run
-    )
-    .execute(&mut **tx)
-    .await?;
     audit(
         tx,
         org,
@@ -417,7 +482,8 @@ async fn finish(
         product,
         json!({ "run": run }),
     )
-    .await
+    .await?;
+    Ok(true)
 }
 
 /// Tells progress listeners the run changed, when the transaction commits.

@@ -128,10 +128,11 @@ fn ProductList(org_id: String, list: ProductsOfOrg) -> impl IntoView {
             <ul class="mt-4 space-y-3">
                 {list.rows.into_iter().map(|row| view! {
                     <ProductRow org_id=org_id.clone() row can_manage install retry roll_back />
-                }).collect_view()}
+                }.into_any()).collect_view()}
             </ul>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -216,6 +217,7 @@ fn ProductRow(
             {failed}
         </li>
     }
+    .into_any()
 }
 
 /// A run's progress: the bar, the current step, and the artifact log.
@@ -295,6 +297,7 @@ fn Progress(run: RunView) -> impl IntoView {
             </ol>
         </div>
     }
+    .into_any()
 }
 
 /// Before uninstalling: what goes, with each table's rows.

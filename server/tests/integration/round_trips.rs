@@ -2,50 +2,50 @@
 //! one `GET /organizations/:id` (the page, its session and its data, server-rendered), counted
 //! from sqlx's own query log. The budget below is a ceiling for regressions, not a benchmark.
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc,
-};
+use std::sync::{Arc, Mutex};
 
 use server::testing::TestApp;
 use tracing_subscriber::{layer::SubscriberExt, Layer};
 
-/// Counts sqlx's query events (one per statement sent).
-struct Statements(Arc<AtomicUsize>);
+/// Collects sqlx's query events (one per statement sent), by their summaries.
+struct Statements(Arc<Mutex<Vec<String>>>);
 
 impl<S: tracing::Subscriber> Layer<S> for Statements {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            if std::env::var("ROUND_TRIPS_SHOW").is_ok() {
-                struct Show;
-                impl tracing::field::Visit for Show {
-                    fn record_debug(
-                        &mut self,
-                        field: &tracing::field::Field,
-                        value: &dyn std::fmt::Debug,
-                    ) {
-                        if field.name() == "summary" {
-                            eprintln!("  statement: {value:?}");
-                        }
+            struct Summary(String);
+            impl tracing::field::Visit for Summary {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() == "summary" {
+                        self.0 = format!("{value:?}");
                     }
                 }
-                event.record(&mut Show);
             }
+            let mut summary = Summary(String::new());
+            event.record(&mut summary);
+            self.0.lock().unwrap().push(summary.0);
         }
     }
 }
 
 /// Statements sent while serving `request`, on this test's thread only.
-async fn statements(app: &TestApp, request: axum::http::Request<axum::body::Body>) -> (usize, u16) {
-    let count = Arc::new(AtomicUsize::new(0));
+async fn statements(
+    app: &TestApp,
+    request: axum::http::Request<axum::body::Body>,
+) -> (Vec<String>, u16) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::filter::LevelFilter::TRACE)
-        .with(Statements(count.clone()));
+        .with(Statements(seen.clone()));
     let guard = tracing::subscriber::set_default(subscriber);
     let response = app.send(request).await;
     drop(guard);
-    (count.load(Ordering::Relaxed), response.status)
+    let seen = seen.lock().unwrap().clone();
+    (seen, response.status)
 }
 
 /// The most statements one detail view may take. Measured 2026-11-28 (BEGIN and COMMIT
@@ -76,12 +76,14 @@ async fn opening_an_org_detail_view_stays_within_its_statement_budget() {
         };
         // Once to warm what is warmed once per process, then counted.
         statements(&app, request()).await;
-        let (count, status) = statements(&app, request()).await;
+        let (seen, status) = statements(&app, request()).await;
+        let count = seen.len();
         assert_eq!(status, 200, "{who}");
         assert!(count > 0, "the count must see the statements");
         assert!(
             count <= BUDGET,
-            "{who}: {count} statements, over the budget of {BUDGET}"
+            "{who}: {count} statements, over the budget of {BUDGET}:\n{}",
+            seen.join("\n")
         );
         report.push(format!("{who} {count}"));
     }
