@@ -186,7 +186,7 @@ describe('Editing an organization', () => {
     await waitForHydration(page);
     await page.getByTestId('org-name').first().click();
     const dialog = page.getByRole('dialog');
-    // The detail view first: overview, members, billing, and the tab a later capability fills.
+    // The detail view first: overview, members, billing, and products.
     await page.getByTestId('org-overview').waitFor();
     await dialog.getByRole('link', { name: 'Members' }).click();
     await page.getByTestId('org-members').filter({ hasText: admin.email }).waitFor();
@@ -194,7 +194,7 @@ describe('Editing an organization', () => {
     await dialog.getByRole('link', { name: 'Billing & Costs' }).click();
     await page.getByTestId('billing-tab').waitFor();
     await dialog.getByRole('link', { name: 'Products' }).click();
-    await page.getByTestId('placeholder').waitFor();
+    await page.getByTestId('org-products').waitFor();
     await dialog.getByRole('link', { name: 'Edit…' }).click();
     await dialog.getByLabel('Title').waitFor();
 

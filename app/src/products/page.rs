@@ -84,15 +84,15 @@ pub fn OrgProductsTab() -> impl IntoView {
                     .rows
                     .iter()
                     .any(|r| r.run.as_ref().is_some_and(RunView::active));
-                if active {
-                    // Watch the run: read again shortly (the page without JavaScript reloads
-                    // itself, below).
+                // Watch the org's runs, including one started on another page: read again
+                // shortly while one is active, and now and then otherwise. (Without
+                // JavaScript the page reloads itself while a run is active, below.)
+                let refresh = refresh.clone();
+                let every = std::time::Duration::from_millis(if active { 500 } else { 3000 });
+                Effect::new(move |_| {
                     let refresh = refresh.clone();
-                    Effect::new(move |_| {
-                        let refresh = refresh.clone();
-                        set_timeout(refresh, std::time::Duration::from_millis(500));
-                    });
-                }
+                    set_timeout(refresh, every);
+                });
                 view! {
                     {active.then(|| view! { <noscript><meta http-equiv="refresh" content="2" /></noscript> })}
                     {match uninstalling {

@@ -1,0 +1,99 @@
+// Products in Chromium: an org's owner installs CRM from the package icon on its Organizations
+// row and watches the bar and the artifact log reach the end, while a second page sees the same
+// run live; uninstalls after a confirmation that lists what goes; the row's count follows. Then
+// the same with JavaScript off (plain forms, the page reloading itself until the run ends).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  BASE_URL, launchBrowser, openPage, register, screenshot, signInThroughPage, unique,
+  waitForHydration, waitForServer,
+} from '../support.mjs';
+
+let browser;
+let owner;
+let quiet;
+const tag = unique();
+const orgName = `Products Co ${tag}`;
+const quietName = `No Script Co ${tag}`;
+
+before(async () => {
+  await waitForServer();
+  browser = await launchBrowser();
+  owner = await register(`products-${tag}@e2e.test`, orgName);
+  quiet = await register(`products-nojs-${tag}@e2e.test`, quietName);
+});
+after(async () => {
+  await browser?.close();
+});
+
+const crmRow = (page) => page.locator('[data-testid="org-product"][data-product="crm"]');
+
+async function installedCount(page, name) {
+  await page.goto(`${BASE_URL}/organizations?q=${encodeURIComponent(name)}`);
+  const row = page.getByTestId('org-row').filter({ hasText: name });
+  await row.waitFor();
+  return (await row.getByTestId('org-products-link').locator('xpath=..').textContent()).trim();
+}
+
+describe('Products', () => {
+  test('install CRM from the package icon, watched live from a second page; uninstall after confirming', async () => {
+    const page = await openPage(browser);
+    await signInThroughPage(page, owner.email);
+    await page.goto(`${BASE_URL}/organizations`);
+    await waitForHydration(page);
+    await page.getByRole('link', { name: `Manage ${orgName}'s products` }).click();
+    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
+
+    const watcher = await openPage(browser);
+    await signInThroughPage(watcher, owner.email);
+    await watcher.goto(`${BASE_URL}/organizations/${owner.orgId}/products`);
+    await waitForHydration(watcher);
+    await crmRow(watcher).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
+
+    await crmRow(page).getByRole('button', { name: 'Install CRM' }).click();
+    for (const p of [page, watcher]) {
+      const row = crmRow(p);
+      await row.getByTestId('product-status').filter({ hasText: 'Installed · v1' }).waitFor({ timeout: 60_000 });
+      await row.locator('[data-testid="run"][data-status="succeeded"]').waitFor();
+      assert.equal(await row.getByTestId('run-count').textContent(), '8 of 8');
+      assert.equal(await row.locator('[data-testid="run-step"][data-status="done"]').count(), 8);
+      assert.equal(await row.getByRole('progressbar').getAttribute('aria-valuenow'), '8');
+    }
+    await screenshot(page, 'products-installed');
+    assert.equal(page.problems.length, 0, page.problems.join('\n'));
+    assert.equal(await installedCount(watcher, orgName), '1');
+
+    // Uninstall: the confirmation lists what goes, with the rows of each table.
+    await page.goto(`${BASE_URL}/organizations/${owner.orgId}/products`);
+    await waitForHydration(page);
+    await crmRow(page).getByRole('link', { name: 'Uninstall CRM' }).click();
+    const confirm = page.getByTestId('uninstall-confirm');
+    await confirm.waitFor();
+    const listed = await confirm.textContent();
+    for (const table of ['company', 'contact', 'deal', 'activity']) {
+      assert.ok(listed.includes(`table ${table} (0 row(s))`), listed);
+    }
+    await screenshot(page, 'products-uninstall-confirm');
+    await confirm.getByRole('button', { name: 'Uninstall CRM' }).click();
+    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor({ timeout: 60_000 });
+    await crmRow(page).locator('[data-testid="run"][data-status="succeeded"]').waitFor();
+    assert.equal(await installedCount(page, orgName), '0');
+    await page.close();
+    await watcher.close();
+  });
+});
+
+describe('Products, JavaScript disabled', () => {
+  test('installs and uninstalls with plain forms; the page reloads itself until the run ends', async () => {
+    const page = await openPage(browser, { javaScriptEnabled: false });
+    await signInThroughPage(page, quiet.email, { js: false });
+    await page.goto(`${BASE_URL}/organizations/${quiet.orgId}/products`);
+    await crmRow(page).getByRole('button', { name: 'Install CRM' }).click();
+    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Installed · v1' }).waitFor({ timeout: 60_000 });
+    assert.equal(await crmRow(page).getByTestId('run-count').textContent(), '8 of 8');
+    await crmRow(page).getByRole('link', { name: 'Uninstall CRM' }).click();
+    await page.getByTestId('uninstall-confirm').getByRole('button', { name: 'Uninstall CRM' }).click();
+    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor({ timeout: 60_000 });
+    await page.close();
+  });
+});
