@@ -83,8 +83,9 @@ async fn run() {
     let work = |services: app::context::Services| async move {
         let worker = uuid::Uuid::new_v4();
         let mut done = 0;
-        while let Some((_, _, outcome)) =
-            app::products::engine::work_once(&services, worker, None).await.unwrap()
+        while let Some((_, _, outcome)) = app::products::engine::work_once(&services, worker, None)
+            .await
+            .unwrap()
         {
             assert_eq!(outcome, app::products::engine::Outcome::Succeeded);
             done += 1;
@@ -105,7 +106,9 @@ async fn run() {
     );
 
     // Commit → NOTIFY received, on the channel the engine notifies.
-    let mut listener = sqlx::postgres::PgListener::connect_with(&app.owner).await.unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.owner)
+        .await
+        .unwrap();
     listener.listen("product_run").await.unwrap();
     let mut lags = Vec::with_capacity(NOTIFY_SAMPLES);
     for i in 0..NOTIFY_SAMPLES {

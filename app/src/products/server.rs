@@ -128,6 +128,21 @@ pub async fn org_products(org_id: &str) -> Result<ProductsOfOrg, AppError> {
     Ok(ProductsOfOrg { rows, can_manage })
 }
 
+/// The version of `product` installed in the org, if it is.
+async fn installed(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &str,
+) -> Result<Option<i32>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "select version from org_product where org_id = $1 and product = $2",
+        org,
+        product
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
 fn product_of<'a>(
     catalog: &'a super::catalog::Catalog,
     key: &str,
@@ -142,14 +157,10 @@ pub async fn install(org_id: &str, product: &str) -> Result<String, AppError> {
     let product = product_of(&products.catalog, product)?;
     let mut tenant = Gate::open(super::Install::PATH)?.tenant_in(org_id).await?;
     let org = tenant.org_id;
-    let installed = sqlx::query_scalar!(
-        "select version from org_product where org_id = $1 and product = $2",
-        org,
-        product.product
-    )
-    .fetch_optional(tenant.conn())
-    .await?;
-    if installed.is_some() {
+    if installed(tenant.conn(), org, &product.product)
+        .await?
+        .is_some()
+    {
         return Err(AppError::Conflict(format!(
             "{} is installed in this organization already.",
             product.name
@@ -230,14 +241,10 @@ pub async fn uninstall(org_id: &str, product: &str) -> Result<String, AppError> 
         .tenant_in(org_id)
         .await?;
     let org = tenant.org_id;
-    let installed = sqlx::query_scalar!(
-        "select version from org_product where org_id = $1 and product = $2",
-        org,
-        product.product
-    )
-    .fetch_optional(tenant.conn())
-    .await?;
-    if installed.is_none() {
+    if installed(tenant.conn(), org, &product.product)
+        .await?
+        .is_none()
+    {
         return Err(AppError::Conflict(format!(
             "{} is not installed in this organization.",
             product.name
