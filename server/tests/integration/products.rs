@@ -511,3 +511,58 @@ async fn postgres_keeps_one_orgs_scope_out_of_another_orgs_product_tables() {
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+#[tokio::test]
+async fn an_agent_past_the_plans_allowance_fails_its_step_naming_the_limit() {
+    let w = world().await;
+    let alpha = w.org("Alpha");
+    // A plan with room for no agent.
+    sqlx::raw_sql(&format!(
+        "insert into plan (plan_name, max_agents) values ('no_agents', 0);
+         insert into subscription (org_id, plan_name, status) values ('{alpha}', 'no_agents', 'active')"
+    ))
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        install(&w, w.token("alice"), alpha, "shop_assist")
+            .await
+            .status,
+        200
+    );
+    let outcomes = work_all(&w).await;
+    let [app::products::engine::Outcome::Failed(error)] = &outcomes[..] else {
+        panic!("{outcomes:?}");
+    };
+    assert!(error.contains("agent Shopping Assistant"), "{error}");
+    assert!(error.contains("allows 0 agent(s)"), "{error}");
+    // The steps before it are done and stay; nothing of the agent step is left.
+    let after = products_of(&w, w.token("alice"), alpha).await;
+    let run = &row(&after, "shop_assist")["run"];
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["done"], 3);
+    let agents: i64 = sqlx::query_scalar("select count(*) from agent where org_id = $1")
+        .bind(alpha)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    assert_eq!(agents, 0);
+    // Roll back: the org is as before.
+    let rolled = w
+        .app
+        .call(
+            "products/roll_back_run",
+            Some(w.token("alice")),
+            &[
+                ("org_id", &alpha.to_string()),
+                ("run_id", run["run_id"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(rolled.status, 200, "{}", rolled.body);
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    assert!(tables(&w, alpha).await.is_empty());
+}
