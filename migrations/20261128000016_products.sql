@@ -76,6 +76,11 @@ alter table org_product
   add column version integer not null default 1 check (version > 0),
   add column run_id uuid;
 
+-- Every tenant table below (product_run, product_step, product_artifact, org_skill, org_config)
+-- goes through platform.tenant_table (migration 15), which does `enable` and
+-- `force row level security` and creates the standard org_id policy; the catalog test in
+-- server/tests/integration/isolation.rs checks each one is forced.
+
 -- A run: install, uninstall, upgrade or rollback of one product in one org. Its plan (the steps)
 -- is saved with it before anything runs. A worker holds it under a lease it renews (heartbeat);
 -- a run whose lease ran out is taken over and resumed at its first step not done.

@@ -165,18 +165,6 @@ impl Catalog {
         }
     }
 
-    /// This catalog with `product` added or replaced, if it checks (tests install products of
-    /// their own).
-    pub fn with(mut self, product: Product) -> Result<Self, String> {
-        let faults = check(&product);
-        if !faults.is_empty() {
-            return Err(faults.join("; "));
-        }
-        self.products.retain(|p| p.product != product.product);
-        self.products.push(product);
-        Ok(self)
-    }
-
     pub fn products(&self) -> &[Product] {
         &self.products
     }

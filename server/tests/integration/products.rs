@@ -29,6 +29,23 @@ async fn install(
         .await
 }
 
+/// Calls `endpoint` on the run `run_id` of `org`, as the person whose token this is.
+async fn on_run(
+    w: &World,
+    token: &str,
+    endpoint: &str,
+    org: Uuid,
+    run_id: &str,
+) -> server::testing::TestResponse {
+    w.app
+        .call(
+            endpoint,
+            Some(token),
+            &[("org_id", &org.to_string()), ("run_id", run_id)],
+        )
+        .await
+}
+
 /// Works every run there is to its end, as one worker.
 async fn work_all(w: &World) -> Vec<app::products::engine::Outcome> {
     let worker = Uuid::new_v4();
@@ -381,14 +398,7 @@ async fn a_failing_step_is_retried_after_the_fix_or_rolled_back_to_nothing() {
         .execute(&w.app.owner)
         .await
         .unwrap();
-    let retried = w
-        .app
-        .call(
-            "products/retry_run",
-            Some(w.token("alice")),
-            &[("org_id", &alpha.to_string()), ("run_id", &run_id)],
-        )
-        .await;
+    let retried = on_run(&w, w.token("alice"), "products/retry_run", alpha, &run_id).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
     assert_eq!(
         work_all(&w).await,
@@ -404,14 +414,7 @@ async fn a_failing_step_is_retried_after_the_fix_or_rolled_back_to_nothing() {
         .as_str()
         .unwrap()
         .to_string();
-    let rolled = w
-        .app
-        .call(
-            "products/roll_back_run",
-            Some(w.token("bob")),
-            &[("org_id", &beta.to_string()), ("run_id", &run_id)],
-        )
-        .await;
+    let rolled = on_run(&w, w.token("bob"), "products/roll_back_run", beta, &run_id).await;
     assert_eq!(rolled.status, 200, "{}", rolled.body);
     assert_eq!(
         work_all(&w).await,
@@ -431,14 +434,7 @@ async fn a_failing_step_is_retried_after_the_fix_or_rolled_back_to_nothing() {
     let after = products_of(&w, w.token("bob"), beta).await;
     assert_eq!(row(&after, "crm")["installed"], Value::Null);
     // A second rollback of the same run is refused, saying why.
-    let again = w
-        .app
-        .call(
-            "products/roll_back_run",
-            Some(w.token("bob")),
-            &[("org_id", &beta.to_string()), ("run_id", &run_id)],
-        )
-        .await;
+    let again = on_run(&w, w.token("bob"), "products/roll_back_run", beta, &run_id).await;
     assert_eq!(again.status, 409, "{}", again.body);
 }
 
@@ -548,17 +544,15 @@ async fn an_agent_past_the_plans_allowance_fails_its_step_naming_the_limit() {
         .unwrap();
     assert_eq!(agents, 0);
     // Roll back: the org is as before.
-    let rolled = w
-        .app
-        .call(
-            "products/roll_back_run",
-            Some(w.token("alice")),
-            &[
-                ("org_id", &alpha.to_string()),
-                ("run_id", run["run_id"].as_str().unwrap()),
-            ],
-        )
-        .await;
+    let run_id = run["run_id"].as_str().unwrap();
+    let rolled = on_run(
+        &w,
+        w.token("alice"),
+        "products/roll_back_run",
+        alpha,
+        run_id,
+    )
+    .await;
     assert_eq!(rolled.status, 200, "{}", rolled.body);
     assert_eq!(
         work_all(&w).await,
