@@ -17,6 +17,8 @@ pub mod llm_keys;
 pub mod members;
 pub mod orgs;
 pub mod products;
+#[cfg(feature = "ssr")]
+pub mod routes;
 pub mod tenancy;
 pub mod ui;
 

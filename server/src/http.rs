@@ -47,8 +47,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        // The agent-facing API (API keys, not sessions).
-        .merge(app::agents::api::router().with_state(state.services.clone()))
+        // The routes outside Leptos: the agent API (API keys, not sessions), Stripe's webhook,
+        // the products' progress streams.
+        .merge(app::routes::router().with_state(state.services.clone()))
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,

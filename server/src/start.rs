@@ -85,6 +85,7 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
     offer_first_superadmin(&pool, &services, addr).await?;
     spawn_monthly_jobs(services.clone());
     app::products::engine::spawn_worker(services.clone());
+    app::products::engine::spawn_progress_listener(services.clone());
     let app = http::router(http::AppState {
         leptos_options,
         trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),

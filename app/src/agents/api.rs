@@ -1,15 +1,13 @@
 //! The agent-facing API (`/api/v1/…`): JSON over HTTP, authenticated with an agent's API key
-//! through the agent gate, always in the org the agent serves.
-//!
-//! [`routes`] is the one list of endpoints: the server mounts exactly these, and the cross-org
-//! probe calls exactly these, so a new endpoint is probed without anyone remembering to.
+//! through the agent gate, always in the org the agent serves. Its [`routes`] are part of
+//! [`crate::routes`], the one list of routes outside Leptos.
 
 use axum::{
     extract::{rejection::JsonRejection, State},
     http::{request::Parts, Method, StatusCode},
     response::{IntoResponse, Response},
     routing::{on, MethodFilter, MethodRouter},
-    Json, Router,
+    Json,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,7 +18,7 @@ use crate::{context::Services, tenancy::agent, AppError};
 /// Longest memory entry, in characters.
 pub const MAX_MEMORY_CHARS: usize = 10_000;
 
-/// Every endpoint: method, path, handler.
+/// The agent API's endpoints (and Stripe's webhook): method, path, handler.
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
     vec![
         (Method::GET, "/api/v1/agent", on(MethodFilter::GET, whoami)),
@@ -58,22 +56,6 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
             on(MethodFilter::POST, crate::billing::stripe::webhook),
         ),
     ]
-}
-
-/// The routes as one router (methods of the same path merged).
-pub fn router() -> Router<Services> {
-    let mut by_path: Vec<(&'static str, MethodRouter<Services>)> = Vec::new();
-    for (_, path, handler) in routes() {
-        match by_path.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
-            None => by_path.push((path, handler)),
-        }
-    }
-    by_path
-        .into_iter()
-        .fold(Router::new(), |router, (path, handler)| {
-            router.route(path, handler)
-        })
 }
 
 /// An error as the API answers it: the status, and `{"error": …, "fields": {…}}`.

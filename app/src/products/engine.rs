@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 
 use serde_json::json;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, Notify};
 use uuid::Uuid;
 
 use super::{
@@ -34,7 +34,8 @@ use crate::{
     AppError,
 };
 
-/// What the server keeps for products: the catalog, the worker's wake-up, and its lease.
+/// What the server keeps for products: the catalog, the worker's wake-up and lease, and the
+/// progress feed.
 #[derive(Clone)]
 pub struct Products {
     pub catalog: Arc<Catalog>,
@@ -42,6 +43,11 @@ pub struct Products {
     pub wake: Arc<Notify>,
     /// How long a claim lasts without a heartbeat.
     pub lease: Duration,
+    /// The id of each run that changed, on any node (the database's `product_run` channel,
+    /// relayed by [`spawn_progress_listener`]): what the progress streams wait on.
+    pub progress: broadcast::Sender<Uuid>,
+    /// How often a progress stream with nothing new sends a heartbeat.
+    pub heartbeat: Duration,
 }
 
 impl Products {
@@ -50,6 +56,8 @@ impl Products {
             catalog: Arc::new(catalog),
             wake: Arc::new(Notify::new()),
             lease: Duration::from_secs(15),
+            progress: broadcast::channel(1024).0,
+            heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -88,7 +96,6 @@ async fn give_up(
     )
     .execute(&mut *tx)
     .await?;
-    notify(&mut tx, run).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -277,7 +284,6 @@ async fn work(
                 tx.rollback().await?;
                 return Ok(Outcome::LostLease);
             }
-            notify(&mut tx, run).await?;
             tx.commit().await?;
             return Ok(Outcome::Succeeded);
         };
@@ -342,7 +348,6 @@ async fn work(
                     tx.rollback().await?;
                     return Ok(Outcome::LostLease);
                 }
-                notify(&mut tx, run).await?;
                 tx.commit().await?;
                 steps_taken += 1;
             }
@@ -384,7 +389,6 @@ async fn work(
                     json!({"run": run, "error": failure}),
                 )
                 .await?;
-                notify(&mut tx, run).await?;
                 tx.commit().await?;
                 return Ok(Outcome::Failed(failure));
             }
@@ -486,14 +490,6 @@ async fn finish(
     Ok(true)
 }
 
-/// Tells progress listeners the run changed, when the transaction commits.
-async fn notify(tx: &mut Transaction<'static, Postgres>, run: Uuid) -> Result<(), AppError> {
-    sqlx::query!("select pg_notify('product_run', $1)", run.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 async fn audit(
     tx: &mut Transaction<'static, Postgres>,
     org: Uuid,
@@ -529,6 +525,35 @@ pub fn spawn_worker(services: Services) {
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), services.products.wake.notified())
                 .await;
+        }
+    });
+}
+
+/// Relays the database's `product_run` notifications (sent by a trigger when a run's state
+/// commits, on whichever node) to [`Products::progress`], for as long as the server serves.
+/// The listener reconnects by itself after the database restarts; the streams also re-read
+/// now and then, so a notification lost meanwhile only delays an event.
+pub fn spawn_progress_listener(services: Services) {
+    tokio::spawn(async move {
+        loop {
+            let listening = async {
+                let mut listener =
+                    sqlx::postgres::PgListener::connect_with(lookup(&services).pool()).await?;
+                listener.listen("product_run").await?;
+                loop {
+                    let note = listener.recv().await?;
+                    if let Ok(run) = note.payload().parse::<Uuid>() {
+                        // Nobody watching is fine.
+                        let _ = services.products.progress.send(run);
+                    }
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            if let Err(err) = listening.await {
+                tracing::warn!(%err, "product progress listener lost the database; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
 }

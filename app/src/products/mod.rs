@@ -9,6 +9,8 @@ pub mod artifacts;
 pub mod catalog;
 #[cfg(feature = "ssr")]
 pub mod engine;
+#[cfg(feature = "ssr")]
+pub mod events;
 mod page;
 #[cfg(feature = "ssr")]
 mod server;
@@ -61,6 +63,8 @@ pub struct RunView {
     pub done: i32,
     /// Whether a worker holds it now (a running run without one is being taken over).
     pub live: bool,
+    /// Bumped by every change of its state: the id of its progress events.
+    pub revision: i64,
     pub steps: Vec<StepView>,
 }
 
@@ -99,6 +103,11 @@ pub struct UninstallPlan {
     pub name: String,
     /// (kind, name, rows in it for a table)
     pub artifacts: Vec<(String, String, Option<i64>)>,
+}
+
+/// Where a run's progress streams from (Server-Sent Events, `events.rs`).
+pub fn progress_address(org_id: &str, run_id: &str) -> String {
+    format!("/api/events/product-runs/{org_id}/{run_id}")
 }
 
 /// The catalog (the Products page).

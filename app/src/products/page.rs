@@ -84,11 +84,12 @@ pub fn OrgProductsTab() -> impl IntoView {
                     .rows
                     .iter()
                     .any(|r| r.run.as_ref().is_some_and(RunView::active));
-                // Watch the org's runs, including one started on another page: read again
-                // shortly while one is active, and now and then otherwise. (Without
-                // JavaScript the page reloads itself while a run is active, below.)
+                // An active run's progress is pushed (`LiveRun`); the list is read again now and
+                // then to notice a run started on another page, and, while one is active, in
+                // case its stream cannot be opened. (Without JavaScript the page reloads itself
+                // while a run is active, below.)
                 let refresh = refresh.clone();
-                let every = std::time::Duration::from_millis(if active { 500 } else { 3000 });
+                let every = std::time::Duration::from_millis(if active { 5000 } else { 3000 });
                 Effect::new(move |_| {
                     let refresh = refresh.clone();
                     set_timeout(refresh, every);
@@ -183,6 +184,7 @@ fn ProductRow(
         }
         .into_any(),
     });
+    let live_org = org_id.clone();
     let failed = row.run.clone().filter(|r| r.status == "failed" && can_manage).map(|r| {
         let run_id = r.run_id.clone();
         let install_failed = r.action == "install";
@@ -213,11 +215,73 @@ fn ProductRow(
                 </div>
                 <div class="flex items-center gap-3">{badge}{actions}</div>
             </div>
-            {run.filter(|r| r.active() || r.status == "failed" || r.status == "succeeded").map(|run| view! { <Progress run /> })}
+            {run.filter(|r| r.active() || r.status == "failed" || r.status == "succeeded").map(|run| view! { <LiveRun org_id=live_org.clone() run /> })}
             {failed}
         </li>
     }
     .into_any()
+}
+
+/// A run's progress, kept live while it is active: each change arrives as a Server-Sent Event
+/// (`products::events`); when the run ends the tab is read again (the badge, the actions).
+#[component]
+fn LiveRun(org_id: String, run: RunView) -> impl IntoView {
+    let current = RwSignal::new(run.clone());
+    #[cfg(feature = "hydrate")]
+    if run.active() {
+        follow(&org_id, &run.run_id, current, refresh_detail());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = org_id;
+    move || view! { <Progress run=current.get() /> }
+}
+
+/// Opens the run's progress stream and feeds `current` from it until the run ends (then
+/// `ended`) or the component goes.
+#[cfg(feature = "hydrate")]
+fn follow(
+    org_id: &str,
+    run_id: &str,
+    current: RwSignal<RunView>,
+    ended: impl Fn() + Clone + Send + Sync + 'static,
+) {
+    use leptos::{
+        wasm_bindgen::{closure::Closure, JsCast},
+        web_sys::{EventSource, MessageEvent},
+    };
+    let Ok(source) = EventSource::new(&super::progress_address(org_id, run_id)) else {
+        return;
+    };
+    let on_message = {
+        let source = source.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some(view) = event
+                .data()
+                .as_string()
+                .and_then(|text| serde_json::from_str::<RunView>(&text).ok())
+            else {
+                return;
+            };
+            let over = !view.active();
+            current.set(view);
+            if over {
+                source.close();
+                ended();
+            }
+        })
+    };
+    // The server ends a stream it may no longer send (signed out, membership gone).
+    let on_refused = {
+        let source = source.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| source.close())
+    };
+    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let _ = source.add_event_listener_with_callback("refused", on_refused.as_ref().unchecked_ref());
+    let kept = send_wrapper::SendWrapper::new((source, on_message, on_refused));
+    on_cleanup(move || {
+        kept.0.close();
+        drop(kept);
+    });
 }
 
 /// A run's progress: the bar, the current step, and the artifact log.

@@ -40,9 +40,13 @@ pub async fn catalog() -> Result<Vec<CatalogEntry>, AppError> {
 }
 
 /// Runs with their steps.
-async fn runs(conn: &mut PgConnection, org: Uuid, ids: &[Uuid]) -> Result<Vec<RunView>, AppError> {
+pub(super) async fn runs(
+    conn: &mut PgConnection,
+    org: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<RunView>, AppError> {
     let runs = sqlx::query!(
-        r#"select run_id, product, version, action, status, error, total, done,
+        r#"select run_id, product, version, action, status, error, total, done, revision,
                   coalesce(lease_until > now(), false) as "live!"
              from product_run where org_id = $1 and run_id = any($2)"#,
         org,
@@ -83,6 +87,7 @@ async fn runs(conn: &mut PgConnection, org: Uuid, ids: &[Uuid]) -> Result<Vec<Ru
             total: r.total,
             done: r.done,
             live: r.live,
+            revision: r.revision,
         })
         .collect())
 }

@@ -196,8 +196,9 @@ const fn section(section: Section, level: Level) -> Need {
     Need::Section(section, level)
 }
 
-/// Every endpoint's need, in one place: server functions by path, pages by route, and agent
-/// API routes as `METHOD path`. An endpoint missing here is refused by the gate (closed by
+/// Every endpoint's need, in one place: server functions by path, pages by route, and the
+/// routes outside Leptos (`crate::routes`: the agent API, webhooks, progress streams) as
+/// `METHOD path`. An endpoint missing here is refused by the gate (closed by
 /// default) and fails the matrix test.
 pub const NEEDS: &[(&str, Need)] = &[
     // Signing in and the session itself.
@@ -336,6 +337,11 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("POST /api/v1/credentials/reveal", Agent),
     ("POST /api/v1/usage", Agent),
     ("GET /api/v1/llm-key", Agent),
+    // A run's progress stream, in the caller's session like the Products tab it feeds.
+    (
+        "GET /api/events/product-runs/{org_id}/{run_id}",
+        section(Section::Products, Read),
+    ),
     // Stripe's webhook: anyone may post, only a valid signature is acted on.
     ("POST /webhooks/stripe", Public),
 ];

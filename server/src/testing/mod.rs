@@ -261,8 +261,9 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         stripe: None,
         llm_env_keys: Default::default(),
         products: app::products::engine::Products {
-            // Short, so a test can wait out a dead worker's lease.
+            // Short, so a test can wait out a dead worker's lease, and see a heartbeat.
             lease: std::time::Duration::from_secs(2),
+            heartbeat: std::time::Duration::from_millis(300),
             ..app::products::engine::Products::new(
                 app::products::catalog::Catalog::builtin().expect("the catalog checks"),
             )
@@ -322,6 +323,40 @@ impl TestApp {
             router,
             owner,
         }
+    }
+
+    /// Opens a Server-Sent Events stream at `path` as the person whose token this is
+    /// (`last_event_id`: as a browser reconnecting). The status, and the stream if it is one.
+    pub async fn events(
+        &self,
+        path: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+    ) -> (u16, Option<EventStream>) {
+        use tower::ServiceExt;
+        let mut request = axum::http::Request::get(path)
+            .header("cookie", format!("{}={token}", app::auth::token::COOKIE))
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(axum::body::Body::empty()).expect("a request"))
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let is_stream = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let stream = is_stream.then(|| EventStream {
+            body: response.into_body().into_data_stream(),
+            buffer: String::new(),
+        });
+        (status, stream)
     }
 
     pub async fn send(&self, request: axum::http::Request<axum::body::Body>) -> TestResponse {
@@ -714,4 +749,78 @@ pub fn form_encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// One thing a Server-Sent Events stream sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseFrame {
+    Event {
+        id: Option<String>,
+        event: Option<String>,
+        data: String,
+    },
+    /// A `:comment` line (the heartbeat).
+    Comment(String),
+}
+
+/// A Server-Sent Events response, read a frame at a time.
+pub struct EventStream {
+    body: axum::body::BodyDataStream,
+    buffer: String,
+}
+
+impl EventStream {
+    /// The next frame; `None` when the server ended the stream. Panics if nothing comes
+    /// `within`.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<SseFrame> {
+        use futures::StreamExt;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                return Some(parse_frame(&block));
+            }
+            match tokio::time::timeout(within, self.body.next()).await {
+                Err(_) => panic!("nothing on the event stream within {within:?}"),
+                Ok(None) => return None,
+                Ok(Some(chunk)) => self
+                    .buffer
+                    .push_str(&String::from_utf8_lossy(&chunk.expect("the stream reads"))),
+            }
+        }
+    }
+
+    /// The next event, skipping heartbeats.
+    pub async fn next_event(&mut self, within: std::time::Duration) -> Option<SseFrame> {
+        loop {
+            match self.next(within).await {
+                Some(SseFrame::Comment(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+fn parse_frame(block: &str) -> SseFrame {
+    let (mut id, mut event, mut data, mut comment) = (None, None, Vec::new(), None);
+    for line in block.lines() {
+        if let Some(text) = line.strip_prefix(':') {
+            comment = Some(text.trim().to_string());
+        } else if let Some((field, value)) = line.split_once(':') {
+            let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+            match field {
+                "id" => id = Some(value),
+                "event" => event = Some(value),
+                "data" => data.push(value),
+                _ => {}
+            }
+        }
+    }
+    match (comment, data.is_empty() && id.is_none() && event.is_none()) {
+        (Some(text), true) => SseFrame::Comment(text),
+        _ => SseFrame::Event {
+            id,
+            event,
+            data: data.join("\n"),
+        },
+    }
 }

@@ -372,13 +372,15 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         .await
         .unwrap();
     }
-    // And a guardrail policy and a knowledge entry (their ids are the agent's, which the
-    // dictionary aims at); the entry mentions "probe", what the agent API searches for.
+    // And a guardrail policy, a knowledge entry and a failed product run (their ids are the
+    // agent's, which the dictionary aims at); the entry mentions "probe", what the agent API searches for.
     sqlx::raw_sql(&format!(
         "insert into guardrail_policy (policy_id, org_id, name, kind, params)
          values ('{b_agent}', '{b}', 'Zebra Secret Policy', 'escalate', '{{\"keywords\": [\"zebra\"]}}');
          insert into knowledge_entry (entry_id, org_id, title, body, visibility)
-         values ('{b_agent}', '{b}', 'Zebra Secret Handbook', 'probe probe', 'public');"
+         values ('{b_agent}', '{b}', 'Zebra Secret Handbook', 'probe probe', 'public');
+         insert into product_run (org_id, run_id, product, version, action, status, total, error)
+         values ('{b}', '{b_agent}', 'crm', 1, 'install', 'failed', 0, 'Zebra Secret failure');"
     ))
     .execute(&app.owner)
     .await
@@ -449,6 +451,7 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     let b_id = b.to_string();
     let bob_id = bob.to_string();
     let b_agent_id = b_agent.to_string();
+    let b_run = b_agent_id.clone();
     let b_key_id = b_key_id.to_string();
     let aimed = probe_fields(&Aim {
         org: &b_id,
@@ -536,17 +539,19 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     }
     // The agent API, as org A's agent aiming at org B every way a request can name an org,
     // and with credentials that are not an agent key.
-    let api_routes = app::agents::api::routes();
+    let api_routes = app::routes::routes();
     assert!(!api_routes.is_empty());
     let alice_token = app.sign_in("alice@alpha.test").await;
     let b_domain_host = "zebra-secret.example";
     let mut api_requests = 0;
     for (method, path, _) in &api_routes {
+        // Aimed at org B (a route that names its org in the path) and at one of B's runs.
+        let aimed = path.replace("{org_id}", &b_id).replace("{run_id}", &b_run);
         // A GET searches for "probe", which B's knowledge mentions (other GETs ignore it).
         let address = if *method == axum::http::Method::GET {
-            format!("{path}?q=probe")
+            format!("{aimed}?q=probe")
         } else {
-            path.to_string()
+            aimed
         };
         let body = (*method == axum::http::Method::POST).then(|| {
             serde_json::json!({

@@ -560,3 +560,143 @@ async fn an_agent_past_the_plans_allowance_fails_its_step_naming_the_limit() {
     );
     assert!(tables(&w, alpha).await.is_empty());
 }
+
+/// The JSON of a progress event.
+fn event_run(frame: &server::testing::SseFrame) -> (i64, Value) {
+    match frame {
+        server::testing::SseFrame::Event {
+            id: Some(id),
+            event: None,
+            data,
+        } => (
+            id.parse().expect("a numeric id"),
+            serde_json::from_str(data).expect("a run as JSON"),
+        ),
+        other => panic!("not a progress event: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn progress_streams_to_every_watcher_resume_after_the_last_event_beat_and_end_with_the_run() {
+    let w = world().await;
+    app::products::engine::spawn_progress_listener(w.app.services.clone());
+    let alpha = w.org("Alpha");
+    let r = install(&w, w.token("alice"), alpha, "crm").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let run = r.json().as_str().unwrap().to_string();
+    let address = app::products::progress_address(&alpha.to_string(), &run);
+    let wait = std::time::Duration::from_secs(10);
+
+    // Two pages watch. Each is sent the run as it is, then a heartbeat while nothing changes.
+    let (status, first) = w.app.events(&address, w.token("alice"), None).await;
+    assert_eq!(status, 200);
+    let (_, second) = w.app.events(&address, w.token("alice"), None).await;
+    let (mut first, mut second) = (first.unwrap(), second.unwrap());
+    let (pending_id, pending) = event_run(&first.next(wait).await.unwrap());
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["steps"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        first.next(wait).await,
+        Some(server::testing::SseFrame::Comment("heartbeat".to_string()))
+    );
+    event_run(&second.next_event(wait).await.unwrap());
+
+    // A worker does two steps (and stops, its lease still live): both pages see each change,
+    // in order.
+    let worker = Uuid::new_v4();
+    app::products::engine::work_once(&w.app.services, worker, Some(2))
+        .await
+        .unwrap()
+        .unwrap();
+    for stream in [&mut first, &mut second] {
+        let mut last = pending_id;
+        loop {
+            let (id, run) = event_run(&stream.next_event(wait).await.unwrap());
+            assert!(id > last, "event ids only grow: {id} after {last}");
+            last = id;
+            if run["done"] == 2 {
+                assert_eq!(run["status"], "running");
+                assert_eq!(run["steps"][1]["status"], "done");
+                break;
+            }
+        }
+    }
+    // A page that lost its connection reconnects with the last id it saw: nothing is sent again
+    // until something changes; with an older id it is sent the run as it is now.
+    let current = products_of(&w, w.token("alice"), alpha).await;
+    let revision = row(&current, "crm")["run"]["revision"].as_i64().unwrap();
+    drop(first);
+    let (_, resumed) = w
+        .app
+        .events(&address, w.token("alice"), Some(&revision.to_string()))
+        .await;
+    let mut resumed = resumed.unwrap();
+    assert_eq!(
+        resumed.next(wait).await,
+        Some(server::testing::SseFrame::Comment("heartbeat".to_string())),
+        "nothing new since the last event"
+    );
+    let (_, older) = w
+        .app
+        .events(&address, w.token("alice"), Some(&pending_id.to_string()))
+        .await;
+    let (id, now) = event_run(&older.unwrap().next(wait).await.unwrap());
+    assert_eq!((id, now["done"].as_i64()), (revision, Some(2)));
+
+    // Another worker finishes the run once the first one's lease runs out; the stream sends the
+    // end and closes.
+    tokio::time::sleep(w.app.services.products.lease + std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    let mut last_id = revision;
+    let end = loop {
+        match resumed.next_event(wait).await {
+            Some(frame) => {
+                let (id, run) = event_run(&frame);
+                assert!(id >= last_id);
+                last_id = id;
+                if run["status"] == "succeeded" {
+                    break run;
+                }
+            }
+            None => panic!("the stream ended before the run did"),
+        }
+    };
+    assert_eq!(end["done"], 8);
+    assert_eq!(
+        resumed.next_event(wait).await,
+        None,
+        "the stream ends with the run"
+    );
+    // A browser reconnecting after the end is told there is nothing more (204 stops it); a new
+    // page is sent the end once.
+    let (status, none) = w
+        .app
+        .events(&address, w.token("alice"), Some(&last_id.to_string()))
+        .await;
+    assert_eq!((status, none.is_none()), (204, true));
+    let (_, fresh) = w.app.events(&address, w.token("alice"), None).await;
+    let mut fresh = fresh.unwrap();
+    assert_eq!(
+        event_run(&fresh.next_event(wait).await.unwrap()).1["status"],
+        "succeeded"
+    );
+    assert_eq!(fresh.next_event(wait).await, None);
+
+    // Nobody else's: Beta's owner aiming at Alpha is refused; through Beta's own address the
+    // run does not exist.
+    let beta = w.org("Beta");
+    let (status, _) = w.app.events(&address, w.token("bob"), None).await;
+    assert!(matches!(status, 403 | 404), "{status}");
+    let (status, _) = w
+        .app
+        .events(
+            &app::products::progress_address(&beta.to_string(), &run),
+            w.token("bob"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
