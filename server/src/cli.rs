@@ -6,20 +6,127 @@ use crate::cluster::*;
 use crate::config::Config;
 use crate::{db, Error};
 
+/// Brings the database's schema up to date, then every org's product schemas: each org on an
+/// older version of a catalog product is upgraded, as a resumable run, and reported on
+/// standard output. On the embedded database the runs are worked to their end here; with
+/// `DATABASE_URL` (the owner's, which may not take the orgs' roles) they are planned, and the
+/// servers' workers apply them.
 pub(crate) async fn migrate(config: Config) -> Result<(), Error> {
+    let base_domain =
+        app::tenancy::host::base_domain(&config.base_domain).map_err(|e| Error::BaseDomain {
+            domain: config.base_domain.clone(),
+            reason: e.to_string(),
+        })?;
+    let upgrade_err = |e: app::AppError| Error::Upgrades(e.to_string());
     match &config.database_url {
         Some(url) => {
             let pool = connect_url(url).await?;
             db::MIGRATOR.run(&pool).await?;
+            tracing::info!("migrations are up to date");
+            let services = crate::start::services(&config, pool.clone(), base_domain)?;
+            let planned = app::products::engine::plan_upgrades(&services)
+                .await
+                .map_err(upgrade_err)?;
+            print_upgrades(&planned, None);
+            pool.close().await;
         }
         None => {
             let embedded = Embedded::start(&config).await?;
             embedded.migrate().await?;
+            tracing::info!("migrations are up to date");
+            let pool = embedded.runtime_pool().await?;
+            let services = crate::start::services(&config, pool.clone(), base_domain)?;
+            let planned = app::products::engine::plan_upgrades(&services)
+                .await
+                .map_err(upgrade_err)?;
+            let outcomes = work_upgrades(&services, &planned)
+                .await
+                .map_err(upgrade_err)?;
+            print_upgrades(&planned, Some(&outcomes));
+            pool.close().await;
             embedded.stop().await?;
         }
     }
-    tracing::info!("migrations are up to date");
     Ok(())
+}
+
+/// Works runs until every planned upgrade has ended; each run's outcome.
+async fn work_upgrades(
+    services: &app::context::Services,
+    planned: &[app::products::engine::Upgrade],
+) -> Result<std::collections::HashMap<uuid::Uuid, app::products::engine::Outcome>, app::AppError> {
+    use app::products::engine::{work_once, Outcome};
+    let worker = uuid::Uuid::new_v4();
+    let mut outcomes = std::collections::HashMap::new();
+    let mut waiting: Vec<(uuid::Uuid, uuid::Uuid)> = planned
+        .iter()
+        .filter_map(|u| u.run.as_ref().ok().map(|run| (u.org, *run)))
+        .collect();
+    while !waiting.is_empty() {
+        match work_once(services, worker, None).await? {
+            Some((_, run, outcome)) => {
+                if outcome != Outcome::LostLease {
+                    outcomes.insert(run, outcome);
+                }
+            }
+            None => {
+                // Nothing to claim: the rest ended elsewhere, or wait for a lease that a dead
+                // worker holds to run out.
+                for (org, run) in &waiting {
+                    if let Some(ended) = app::products::engine::ended(services, *org, *run).await? {
+                        outcomes.insert(*run, ended);
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+        waiting.retain(|(_, run)| !outcomes.contains_key(run));
+    }
+    Ok(outcomes)
+}
+
+/// One line per org schema upgraded (or not), then the count.
+fn print_upgrades(
+    planned: &[app::products::engine::Upgrade],
+    outcomes: Option<&std::collections::HashMap<uuid::Uuid, app::products::engine::Outcome>>,
+) {
+    use app::products::engine::Outcome;
+    let mut upgraded = 0;
+    for u in planned {
+        let what = format!(
+            "{} v{} -> v{} in org schema org_{}",
+            u.product,
+            u.from,
+            u.to,
+            u.org.simple()
+        );
+        match (&u.run, outcomes) {
+            (Err(why), _) => println!("not upgraded: {what}: {why}"),
+            (Ok(run), None) => {
+                println!("planned: {what} (run {run}; a server's worker applies it)")
+            }
+            (Ok(run), Some(outcomes)) => match outcomes.get(run) {
+                Some(Outcome::Succeeded) => {
+                    upgraded += 1;
+                    println!("upgraded: {what}");
+                }
+                Some(Outcome::Failed(why)) => println!(
+                    "failed: {what}: {why} (run {run}: retry it from the org's Products tab)"
+                ),
+                _ => println!("unfinished: {what} (run {run})"),
+            },
+        }
+    }
+    match outcomes {
+        Some(_) => println!(
+            "Org schemas upgraded: {upgraded} of {} behind the catalog.",
+            planned.len()
+        ),
+        None => println!(
+            "Org schema upgrades planned: {}.",
+            planned.iter().filter(|u| u.run.is_ok()).count()
+        ),
+    }
 }
 
 /// The first line of standard input, without its line ending.

@@ -26,6 +26,8 @@ pub enum Error {
     LogFilter { filter: String, reason: String },
     #[error("the product catalog is invalid: {0}")]
     Catalog(String),
+    #[error("product upgrades: {0}")]
+    Upgrades(String),
     #[error("Stripe configuration: {0}")]
     Stripe(String),
     #[error("invalid TENANTRY_BASE_DOMAIN {domain:?}: {reason}")]

@@ -52,8 +52,61 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
         return Err(Error::PendingMigrations(pending.len()));
     }
 
-    let services = app::context::Services {
-        db: app::tenancy::Db::new(pool.clone()),
+    let services = services(&config, pool.clone(), base_domain.clone())?;
+    offer_first_superadmin(&pool, &services, addr).await?;
+    spawn_monthly_jobs(services.clone());
+    app::products::engine::spawn_worker(services.clone());
+    app::products::engine::spawn_progress_listener(services.clone());
+    // Orgs on an older version of a product are upgraded by the workers, as runs.
+    report_upgrades(
+        &app::products::engine::plan_upgrades(&services)
+            .await
+            .map_err(|e| Error::Upgrades(e.to_string()))?,
+    );
+    let app = http::router(http::AppState {
+        leptos_options,
+        trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
+        pool: pool.clone(),
+        services,
+    });
+    tracing::info!(%addr, %base_domain, "serving the Admin App on http://{addr}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+
+    tracing::info!("shutting down");
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    Ok(())
+}
+
+/// Logs the product upgrades planned.
+pub(crate) fn report_upgrades(upgrades: &[app::products::engine::Upgrade]) {
+    for u in upgrades {
+        match &u.run {
+            Ok(run) => {
+                tracing::info!(org = %u.org, product = %u.product, from = u.from, to = u.to, %run, "product upgrade planned")
+            }
+            Err(why) => {
+                tracing::warn!(org = %u.org, product = %u.product, from = u.from, to = u.to, %why, "product upgrade not planned")
+            }
+        }
+    }
+}
+
+/// The services every request and job shares, over `pool`.
+pub(crate) fn services(
+    config: &Config,
+    pool: sqlx::PgPool,
+    base_domain: String,
+) -> Result<app::context::Services, Error> {
+    Ok(app::context::Services {
+        db: app::tenancy::Db::new(pool),
         base_domain: base_domain.clone(),
         tokens: app::auth::token::TokenKeys::new(&token_secret(&config)?),
         sign_in_limiter: std::sync::Arc::new(app::auth::rate_limit::RateLimiter::new(
@@ -81,31 +134,7 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
         products: app::products::engine::Products::new(
             app::products::catalog::Catalog::builtin().map_err(Error::Catalog)?,
         ),
-    };
-    offer_first_superadmin(&pool, &services, addr).await?;
-    spawn_monthly_jobs(services.clone());
-    app::products::engine::spawn_worker(services.clone());
-    app::products::engine::spawn_progress_listener(services.clone());
-    let app = http::router(http::AppState {
-        leptos_options,
-        trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
-        pool: pool.clone(),
-        services,
-    });
-    tracing::info!(%addr, %base_domain, "serving the Admin App on http://{addr}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-
-    tracing::info!("shutting down");
-    pool.close().await;
-    if let Some(embedded) = embedded {
-        embedded.stop().await?;
-    }
-    Ok(())
+    })
 }
 
 /// Failed sign-ins allowed per email, and per IP address (shared by offices and proxies), within

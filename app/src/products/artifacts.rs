@@ -321,6 +321,150 @@ async fn make(
     }
 }
 
+/// Changes an artifact the product made into its definition in a new version (an upgrade's
+/// `alter` step), and records the new definition in the ledger. One already at that definition
+/// is skipped.
+pub async fn alter(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &str,
+    artifact: &Artifact,
+) -> Result<Did, Failure> {
+    let (kind, name, definition) = (artifact.kind(), artifact.name(), artifact.definition());
+    let here = format!("{kind} {name}");
+    let fail = |e| db_failure(&here, e);
+    let Some(recorded) = sqlx::query!(
+        "select product, definition, ref_id from product_artifact
+          where org_id = $1 and kind = $2 and name = $3",
+        org,
+        kind,
+        name
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(fail)?
+    else {
+        return Err(format!(
+            "{here}: this organization has no record of the product making it, so it cannot be upgraded; uninstall and install the product again"
+        ));
+    };
+    if recorded.product != product {
+        return Err(format!(
+            "{here} belongs to the product {:?}",
+            recorded.product
+        ));
+    }
+    if recorded.definition == definition {
+        return Ok(Did::Skipped);
+    }
+    let old: Artifact = serde_json::from_value(recorded.definition)
+        .map_err(|e| format!("{here}: its recorded definition cannot be read ({e})"))?;
+    let changed = match (&old, artifact) {
+        (Artifact::Entity(old), Artifact::Entity(new)) => {
+            let statements = super::catalog::entity_alter_ddl(&schema_of(org), old, new)
+                .map_err(|why| format!("{here}: {why}"))?;
+            sqlx::query!("select platform.enter_org_schema()")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(fail)?;
+            let mut batch = statements.join(";\n");
+            batch.push_str(";\nset local role none");
+            execute_batch(conn, batch).await.map_err(fail)?;
+            1
+        }
+        (
+            _,
+            Artifact::Skill {
+                description,
+                definition,
+                ..
+            },
+        ) => sqlx::query!(
+            "update org_skill set description = $3, definition = $4
+              where org_id = $1 and name = $2",
+            org,
+            name,
+            description,
+            definition
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        (_, Artifact::Config { value, .. }) => sqlx::query!(
+            "update org_config set value = $3 where org_id = $1 and key = $2",
+            org,
+            name,
+            value
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        (
+            _,
+            Artifact::Guardrail {
+                policy_kind,
+                params,
+                ..
+            },
+        ) => sqlx::query!(
+            "update guardrail_policy set kind = $3, params = $4
+              where org_id = $1 and policy_id = $2",
+            org,
+            recorded.ref_id,
+            policy_kind,
+            params
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        (
+            _,
+            Artifact::Knowledge {
+                title, body, tags, ..
+            },
+        ) => sqlx::query!(
+            "update knowledge_entry set title = $3, body = $4, tags = $5
+              where org_id = $1 and entry_id = $2",
+            org,
+            recorded.ref_id,
+            title,
+            body,
+            tags
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?
+        .rows_affected(),
+        (_, Artifact::Agent { .. }) => {
+            return Err(format!(
+                "{here}: an upgrade does not change an agent (its keys and usage are the platform's); give the new version's agent a new name"
+            ))
+        }
+        (_, Artifact::Entity(_)) => {
+            return Err(format!("{here}: its recorded definition is not a table"))
+        }
+    };
+    if changed == 0 {
+        return Err(format!(
+            "{here}: it was removed by hand since the product made it; uninstall and install the product again"
+        ));
+    }
+    sqlx::query!(
+        "update product_artifact set definition = $4 where org_id = $1 and kind = $2 and name = $3",
+        org,
+        kind,
+        name,
+        definition
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(fail)?;
+    Ok(Did::Done)
+}
+
 /// An insert that did nothing: the row is there, made by someone else.
 fn taken_by_hand(inserted: u64, here: &str) -> Result<(), Failure> {
     if inserted == 0 {

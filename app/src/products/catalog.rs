@@ -165,6 +165,20 @@ impl Catalog {
         }
     }
 
+    /// A catalog of `products`, each checked: the built-in one with a product's next version in
+    /// place of its current one, say.
+    pub fn new(products: Vec<Product>) -> Result<Self, String> {
+        let faults: Vec<String> = products
+            .iter()
+            .flat_map(|p| check(p).into_iter().map(|f| format!("{}: {f}", p.product)))
+            .collect();
+        if faults.is_empty() {
+            Ok(Self { products })
+        } else {
+            Err(faults.join("; "))
+        }
+    }
+
     pub fn products(&self) -> &[Product] {
         &self.products
     }
@@ -363,22 +377,9 @@ fn check_entity(e: &Entity, earlier: &BTreeSet<String>) -> Vec<String> {
 /// plain ([`plain_name`]) and quoted anyway; defaults are the two functions allowed or
 /// literals.
 pub fn entity_ddl(schema: &str, e: &Entity) -> Vec<String> {
-    let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+    let q = quoted;
     let table = format!("{}.{}", q(schema), q(&e.name));
-    let mut parts: Vec<String> = e
-        .columns
-        .iter()
-        .map(|c| {
-            let mut col = format!("{} {}", q(&c.name), c.ty);
-            if c.required || c.primary_key {
-                col.push_str(" not null");
-            }
-            if let Some(default) = &c.default {
-                col.push_str(&format!(" default {}", literal(default, &c.ty)));
-            }
-            col
-        })
-        .collect();
+    let mut parts: Vec<String> = e.columns.iter().map(column_sql).collect();
     let keys: Vec<String> = e
         .columns
         .iter()
@@ -406,6 +407,96 @@ pub fn entity_ddl(schema: &str, e: &Entity) -> Vec<String> {
         statements.push(format!("create index on {table} ({})", cols.join(", ")));
     }
     statements
+}
+
+/// An identifier, quoted.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A column's definition in `create table` or `add column`.
+fn column_sql(c: &Column) -> String {
+    let mut col = format!("{} {}", quoted(&c.name), c.ty);
+    if c.required || c.primary_key {
+        col.push_str(" not null");
+    }
+    if let Some(default) = &c.default {
+        col.push_str(&format!(" default {}", literal(default, &c.ty)));
+    }
+    col
+}
+
+/// The statements that turn the table of `old` into that of `new` in an upgrade: it adds
+/// columns, unique sets, indexes and references. It never drops or changes what holds data:
+/// a column removed or changed, a key column added, or a required column added without a
+/// default (the rows already there could not have it) is refused, saying which.
+pub fn entity_alter_ddl(schema: &str, old: &Entity, new: &Entity) -> Result<Vec<String>, String> {
+    let q = quoted;
+    let table = format!("{}.{}", q(schema), q(&new.name));
+    let mut statements = Vec::new();
+    for c in &old.columns {
+        match new.columns.iter().find(|n| n.name == c.name) {
+            None => {
+                return Err(format!(
+                    "column {:?} is gone from the new version; an upgrade never drops a column",
+                    c.name
+                ))
+            }
+            Some(n) if n != c => {
+                return Err(format!(
+                    "column {:?} changes in the new version; an upgrade only adds columns",
+                    c.name
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    for c in new
+        .columns
+        .iter()
+        .filter(|n| !old.columns.iter().any(|o| o.name == n.name))
+    {
+        if c.primary_key {
+            return Err(format!(
+                "column {:?} would join the primary key; an upgrade cannot change a key",
+                c.name
+            ));
+        }
+        if c.required && c.default.is_none() {
+            return Err(format!(
+                "column {:?} is required and has no default, so the rows already there could not have it",
+                c.name
+            ));
+        }
+        statements.push(format!("alter table {table} add column {}", column_sql(c)));
+        if let Some(target) = &c.references {
+            statements.push(format!(
+                "alter table {table} add foreign key ({}) references {}.{}",
+                q(&c.name),
+                q(schema),
+                q(target)
+            ));
+        }
+    }
+    let cols = |set: &Vec<String>| set.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+    for (what, old_sets, new_sets) in [
+        ("unique set", &old.unique, &new.unique),
+        ("index", &old.indexes, &new.indexes),
+    ] {
+        if let Some(gone) = old_sets.iter().find(|s| !new_sets.contains(s)) {
+            return Err(format!(
+                "the {what} on {gone:?} is gone from the new version; an upgrade only adds them"
+            ));
+        }
+        for set in new_sets.iter().filter(|s| !old_sets.contains(s)) {
+            statements.push(if what == "index" {
+                format!("create index on {table} ({})", cols(set))
+            } else {
+                format!("alter table {table} add unique ({})", cols(set))
+            });
+        }
+    }
+    Ok(statements)
 }
 
 /// A column default as SQL.
@@ -494,6 +585,51 @@ mod tests {
             r#"{"product":"x","name":"x","description":"x","version":1,"artifacts":[],"extra":1}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn an_upgrade_adds_to_a_table_and_refuses_to_drop_or_change() {
+        let Artifact::Entity(old) =
+            Catalog::builtin().unwrap().get("crm").unwrap().artifacts[1].clone()
+        else {
+            panic!()
+        };
+        let mut new = old.clone();
+        new.columns.push(Column {
+            name: "linkedin".to_string(),
+            ty: "text".to_string(),
+            primary_key: false,
+            required: false,
+            default: None,
+            references: None,
+        });
+        new.indexes.push(vec!["linkedin".to_string()]);
+        assert_eq!(
+            entity_alter_ddl("org_x", &old, &new).unwrap(),
+            [
+                "alter table \"org_x\".\"contact\" add column \"linkedin\" text",
+                "create index on \"org_x\".\"contact\" (\"linkedin\")"
+            ]
+        );
+        assert_eq!(
+            entity_alter_ddl("org_x", &old, &old).unwrap(),
+            Vec::<String>::new()
+        );
+        let mut required = new.clone();
+        required.columns.last_mut().unwrap().required = true;
+        assert!(entity_alter_ddl("org_x", &old, &required)
+            .unwrap_err()
+            .contains("required and has no default"));
+        let mut dropped = old.clone();
+        dropped.columns.pop();
+        assert!(entity_alter_ddl("org_x", &old, &dropped)
+            .unwrap_err()
+            .contains("never drops a column"));
+        let mut changed = old.clone();
+        changed.columns[1].ty = "integer".to_string();
+        assert!(entity_alter_ddl("org_x", &old, &changed)
+            .unwrap_err()
+            .contains("only adds columns"));
     }
 
     #[test]

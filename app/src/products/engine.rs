@@ -171,6 +171,142 @@ pub fn install_steps(product: &Product) -> Vec<(String, String, serde_json::Valu
         .collect()
 }
 
+/// The upgrade plan from what the product made in an org (the ledger: kind, name, definition)
+/// to `to`: each new artifact made, each changed one altered, in catalog order, then each one
+/// the new version no longer has removed, last made first. Unchanged artifacts need no step.
+pub fn upgrade_steps(
+    made: &[(String, String, serde_json::Value)],
+    to: &Product,
+) -> Vec<(String, String, serde_json::Value, &'static str)> {
+    let mut steps = Vec::new();
+    for a in &to.artifacts {
+        let definition = a.definition();
+        match made.iter().find(|(k, n, _)| k == a.kind() && n == a.name()) {
+            None => steps.push((
+                a.kind().to_string(),
+                a.name().to_string(),
+                definition,
+                "create",
+            )),
+            Some((_, _, was)) if *was != definition => steps.push((
+                a.kind().to_string(),
+                a.name().to_string(),
+                definition,
+                "alter",
+            )),
+            Some(_) => {}
+        }
+    }
+    for (kind, name, _) in made {
+        if !to
+            .artifacts
+            .iter()
+            .any(|a| a.kind() == kind && a.name() == name)
+        {
+            steps.push((kind.clone(), name.clone(), serde_json::json!({}), "remove"));
+        }
+    }
+    steps
+}
+
+/// An upgrade [`plan_upgrades`] planned, or could not.
+#[derive(Debug, Clone)]
+pub struct Upgrade {
+    pub org: Uuid,
+    pub product: String,
+    pub from: i32,
+    pub to: i32,
+    /// The run, or why there is none (another operation on the product is active).
+    pub run: Result<Uuid, String>,
+}
+
+/// Plans, as runs, the upgrade of every org whose installed version of a catalog product is
+/// older than the catalog's: each in the org's own scope, from what the product made there.
+/// An org with an operation on the product still active (a failed install, say) is left out
+/// and reported. Checking costs one indexed query per product when every org is up to date.
+pub async fn plan_upgrades(services: &Services) -> Result<Vec<Upgrade>, AppError> {
+    let mut planned = Vec::new();
+    for product in services.products.catalog.products() {
+        let behind = sqlx::query!(
+            r#"select org_id as "org_id!", version as "version!"
+                 from platform.orgs_behind($1, $2)"#,
+            product.product,
+            product.version
+        )
+        .fetch_all(lookup(services).pool())
+        .await?;
+        for org in behind {
+            let run = plan_upgrade(services, org.org_id, product).await;
+            let run = match run {
+                Ok(run) => Ok(run),
+                Err(AppError::Conflict(why)) => Err(why),
+                Err(other) => return Err(other),
+            };
+            planned.push(Upgrade {
+                org: org.org_id,
+                product: product.product.clone(),
+                from: org.version,
+                to: product.version,
+                run,
+            });
+        }
+    }
+    if planned.iter().any(|u| u.run.is_ok()) {
+        services.products.wake.notify_one();
+    }
+    Ok(planned)
+}
+
+async fn plan_upgrade(services: &Services, org: Uuid, product: &Product) -> Result<Uuid, AppError> {
+    let mut tx = system_scope(services, org, ACTOR).await?;
+    let made: Vec<(String, String, serde_json::Value)> = sqlx::query!(
+        "select kind, name, definition from product_artifact
+          where org_id = $1 and product = $2 order by created_at desc, seq desc",
+        org,
+        product.product
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| (r.kind, r.name, r.definition))
+    .collect();
+    let steps = upgrade_steps(&made, product);
+    let run = plan(&mut tx, org, product, "upgrade", &steps, None).await?;
+    audit(
+        &mut tx,
+        org,
+        "product.upgrade_started",
+        &product.product,
+        json!({ "run": run, "version": product.version, "steps": steps.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+/// How the run `run` of `org` ended, if it has.
+pub async fn ended(services: &Services, org: Uuid, run: Uuid) -> Result<Option<Outcome>, AppError> {
+    let mut tx = system_scope(services, org, ACTOR).await?;
+    let row = sqlx::query!(
+        "select status, error from product_run where org_id = $1 and run_id = $2",
+        org,
+        run
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(match row {
+        None => Some(Outcome::Failed("the run is gone".to_string())),
+        Some(r) if r.status == "succeeded" => Some(Outcome::Succeeded),
+        Some(r) if r.status == "pending" || r.status == "running" => None,
+        Some(r) => Some(Outcome::Failed(if r.error.is_empty() {
+            r.status
+        } else {
+            r.error
+        })),
+    })
+}
+
 /// What one call of [`work_once`] ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -409,7 +545,7 @@ async fn run_step(
     definition: serde_json::Value,
 ) -> Result<Did, String> {
     match op {
-        "create" => {
+        "create" | "alter" => {
             let artifact: Artifact = serde_json::from_value(definition)
                 .map_err(|e| format!("{kind} {name}: its definition cannot be read ({e})"))?;
             // Checked again: the saved plan is data, and it is about to become SQL.
@@ -420,7 +556,11 @@ async fn run_step(
                     faults.join("; ")
                 ));
             }
-            artifacts::create(conn, org, product, run, seq, &artifact).await
+            if op == "alter" {
+                artifacts::alter(conn, org, product, &artifact).await
+            } else {
+                artifacts::create(conn, org, product, run, seq, &artifact).await
+            }
         }
         _ if kind == "entity" && !super::catalog::plain_name(name) => {
             Err(format!("{kind} {name:?}: not a table name"))
@@ -479,10 +619,16 @@ async fn finish(
         }
         _ => {}
     }
+    let done = match action {
+        "rollback" => "rolled_back",
+        "upgrade" => "upgraded",
+        "install" => "installed",
+        _ => "uninstalled",
+    };
     audit(
         tx,
         org,
-        &format!("product.{action}ed"),
+        &format!("product.{done}"),
         product,
         json!({ "run": run }),
     )

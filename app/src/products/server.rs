@@ -186,7 +186,8 @@ pub async fn install(org_id: &str, product: &str) -> Result<String, AppError> {
     Ok(run.to_string())
 }
 
-/// The artifacts the product's runs made in the org, last made first.
+/// The artifacts the product's runs made in the org, last made first (an upgrade's new table,
+/// which may reference the older ones, goes before them).
 async fn ledger(
     conn: &mut PgConnection,
     org: Uuid,
@@ -196,7 +197,7 @@ async fn ledger(
     Ok(sqlx::query!(
         "select kind, name from product_artifact
           where org_id = $1 and product = $2 and ($3::uuid is null or run_id = $3)
-          order by seq desc, created_at desc",
+          order by created_at desc, seq desc",
         org,
         product,
         run

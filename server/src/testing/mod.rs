@@ -824,3 +824,223 @@ fn parse_frame(block: &str) -> SseFrame {
         },
     }
 }
+
+/// CRM's next version, as a release would bring it: contacts get a LinkedIn address (and an
+/// index on it), deals get notes (a new table), the pipeline gets a stage, and the playbook
+/// entry is gone. For the upgrade tests, the bench and `server migrate`'s test.
+pub fn crm_v2() -> app::products::catalog::Product {
+    use app::products::catalog::{Artifact, Column, Entity};
+    let catalog = app::products::catalog::Catalog::builtin().expect("the catalog checks");
+    let mut crm = catalog.get("crm").expect("CRM is in the catalog").clone();
+    crm.version = 2;
+    for artifact in &mut crm.artifacts {
+        match artifact {
+            Artifact::Entity(e) if e.name == "contact" => {
+                e.columns.push(Column {
+                    name: "linkedin_url".to_string(),
+                    ty: "text".to_string(),
+                    primary_key: false,
+                    required: false,
+                    default: None,
+                    references: None,
+                });
+                e.indexes.push(vec!["linkedin_url".to_string()]);
+            }
+            Artifact::Config { name, value } if name == "crm.pipeline_stages" => {
+                *value = serde_json::json!([
+                    "lead",
+                    "qualified",
+                    "demo",
+                    "proposal",
+                    "negotiation",
+                    "won",
+                    "lost"
+                ]);
+            }
+            _ => {}
+        }
+    }
+    crm.artifacts.retain(|a| a.kind() != "knowledge");
+    let column = |name: &str, ty: &str| Column {
+        name: name.to_string(),
+        ty: ty.to_string(),
+        primary_key: false,
+        required: true,
+        default: None,
+        references: None,
+    };
+    let note = Entity {
+        name: "deal_note".to_string(),
+        columns: vec![
+            Column {
+                primary_key: true,
+                default: Some(serde_json::json!("gen_random_uuid()")),
+                ..column("note_id", "uuid")
+            },
+            Column {
+                references: Some("deal".to_string()),
+                ..column("deal_id", "uuid")
+            },
+            column("body", "text"),
+            Column {
+                default: Some(serde_json::json!("now()")),
+                ..column("created_at", "timestamptz")
+            },
+        ],
+        unique: vec![],
+        indexes: vec![vec!["deal_id".to_string()]],
+    };
+    let after_entities = crm
+        .artifacts
+        .iter()
+        .position(|a| a.kind() != "entity")
+        .unwrap_or(crm.artifacts.len());
+    crm.artifacts.insert(after_entities, Artifact::Entity(note));
+    assert!(
+        app::products::catalog::check(&crm).is_empty(),
+        "{:?}",
+        app::products::catalog::check(&crm)
+    );
+    crm
+}
+
+/// What differs between `org` and `product` installed exactly, read as the database owner:
+/// empty when every artifact is made once and recorded once with its definition, each table
+/// has exactly its columns, nothing is half-made, and the org has the product's version.
+pub async fn product_drift(
+    owner: &PgPool,
+    org: uuid::Uuid,
+    product: &app::products::catalog::Product,
+) -> Vec<String> {
+    use app::products::catalog::Artifact;
+    let mut drift = Vec::new();
+    let ledger: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "select kind, name, definition from product_artifact where org_id = $1 and product = $2",
+    )
+    .bind(org)
+    .bind(&product.product)
+    .fetch_all(owner)
+    .await
+    .expect("the ledger reads");
+    for a in &product.artifacts {
+        match ledger
+            .iter()
+            .find(|(k, n, _)| k == a.kind() && n == a.name())
+        {
+            None => drift.push(format!("{} {} is not recorded", a.kind(), a.name())),
+            Some((_, _, d)) if *d != a.definition() => drift.push(format!(
+                "{} {} is recorded with another definition",
+                a.kind(),
+                a.name()
+            )),
+            Some(_) => {}
+        }
+    }
+    for (kind, name, _) in &ledger {
+        if !product
+            .artifacts
+            .iter()
+            .any(|a| a.kind() == kind && a.name() == name)
+        {
+            drift.push(format!("{kind} {name} is recorded but not in the plan"));
+        }
+    }
+    let schema = format!("org_{}", org.simple());
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "select table_name::text, column_name::text from information_schema.columns
+          where table_schema = $1",
+    )
+    .bind(&schema)
+    .fetch_all(owner)
+    .await
+    .expect("the columns read");
+    let mut tables: Vec<&str> = columns.iter().map(|(t, _)| t.as_str()).collect();
+    tables.sort();
+    tables.dedup();
+    let mut entities: Vec<&str> = Vec::new();
+    for a in &product.artifacts {
+        if let Artifact::Entity(e) = a {
+            entities.push(&e.name);
+            let mut want: Vec<&str> = e.columns.iter().map(|c| c.name.as_str()).collect();
+            let mut have: Vec<&str> = columns
+                .iter()
+                .filter(|(t, _)| *t == e.name)
+                .map(|(_, c)| c.as_str())
+                .collect();
+            want.sort();
+            have.sort();
+            if want != have {
+                drift.push(format!(
+                    "table {} has columns {have:?}, not {want:?}",
+                    e.name
+                ));
+            }
+        }
+    }
+    entities.sort();
+    if tables != entities {
+        drift.push(format!(
+            "the schema has tables {tables:?}, not {entities:?}"
+        ));
+    }
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(org)
+            .bind(&product.product)
+            .fetch_one(owner)
+            .await
+            .expect("a count")
+    };
+    let planned = |kind: &str| {
+        product
+            .artifacts
+            .iter()
+            .filter(|a| a.kind() == kind)
+            .count() as i64
+    };
+    for (kind, made) in [
+        ("skill", count("select count(*) from org_skill where org_id = $1 and product = $2").await),
+        ("config", count("select count(*) from org_config where org_id = $1 and product = $2").await),
+        (
+            "knowledge",
+            count("select count(*) from knowledge_entry where org_id = $1 and source = 'product:' || $2")
+                .await,
+        ),
+        (
+            "guardrail",
+            count(
+                "select count(*) from guardrail_policy g join product_artifact a
+                   on a.org_id = g.org_id and a.ref_id = g.policy_id
+                 where g.org_id = $1 and a.product = $2 and a.kind = 'guardrail'",
+            )
+            .await,
+        ),
+        (
+            "agent",
+            count(
+                "select count(*) from agent g join product_artifact a
+                   on a.org_id = g.org_id and a.ref_id = g.agent_id
+                 where g.org_id = $1 and a.product = $2 and a.kind = 'agent'",
+            )
+            .await,
+        ),
+    ] {
+        if made != planned(kind) {
+            drift.push(format!("{made} {kind} artifact(s) made, the plan has {}", planned(kind)));
+        }
+    }
+    let version: Option<i32> =
+        sqlx::query_scalar("select version from org_product where org_id = $1 and product = $2")
+            .bind(org)
+            .bind(&product.product)
+            .fetch_optional(owner)
+            .await
+            .expect("the version reads");
+    if version != Some(product.version) {
+        drift.push(format!(
+            "the org has version {version:?}, the plan {}",
+            product.version
+        ));
+    }
+    drift
+}

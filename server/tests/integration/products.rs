@@ -29,6 +29,21 @@ async fn install(
         .await
 }
 
+async fn uninstall(
+    w: &World,
+    token: &str,
+    org: Uuid,
+    product: &str,
+) -> server::testing::TestResponse {
+    w.app
+        .call(
+            "products/uninstall",
+            Some(token),
+            &[("org_id", &org.to_string()), ("product", product)],
+        )
+        .await
+}
+
 /// Calls `endpoint` on the run `run_id` of `org`, as the person whose token this is.
 async fn on_run(
     w: &World,
@@ -94,57 +109,13 @@ async fn tables(w: &World, org: Uuid) -> Vec<String> {
     .unwrap()
 }
 
-/// Compares the org with the plan of `product`: every artifact made exactly once and recorded
-/// once, nothing half-made.
+/// Compares the org with the plan of the catalog's `product`: every artifact made exactly once
+/// and recorded once, nothing half-made.
 async fn assert_installed_exactly(w: &World, org: Uuid, product: &str) {
     let catalog = app::products::catalog::Catalog::builtin().unwrap();
-    let p = catalog.get(product).unwrap();
-    let ledger: Vec<(String, String)> = sqlx::query_as(
-        "select kind, name from product_artifact where org_id = $1 and product = $2 order by seq",
-    )
-    .bind(org)
-    .bind(product)
-    .fetch_all(&w.app.owner)
-    .await
-    .unwrap();
-    let planned: Vec<(String, String)> = p
-        .artifacts
-        .iter()
-        .map(|a| (a.kind().to_string(), a.name().to_string()))
-        .collect();
-    assert_eq!(ledger, planned, "the ledger is the plan, once each");
-    let mut entities: Vec<String> = planned
-        .iter()
-        .filter(|(k, _)| k == "entity")
-        .map(|(_, n)| n.clone())
-        .collect();
-    entities.sort();
-    assert_eq!(tables(w, org).await, entities);
-    for (kind, table, column) in [
-        ("skill", "org_skill", "name"),
-        ("config", "org_config", "key"),
-    ] {
-        let expected = planned.iter().filter(|(k, _)| k == kind).count() as i64;
-        let n: i64 = sqlx::query_scalar(&format!(
-            "select count(*) from {table} where org_id = $1 and product = $2 and {column} is not null"
-        ))
-        .bind(org)
-        .bind(product)
-        .fetch_one(&w.app.owner)
-        .await
-        .unwrap();
-        assert_eq!(n, expected, "{kind}s made once each");
-    }
-    let entries: i64 = sqlx::query_scalar(
-        "select count(*) from knowledge_entry where org_id = $1 and source = $2",
-    )
-    .bind(org)
-    .bind(format!("product:{product}"))
-    .fetch_one(&w.app.owner)
-    .await
-    .unwrap();
-    let planned_entries = planned.iter().filter(|(k, _)| k == "knowledge").count() as i64;
-    assert_eq!(entries, planned_entries, "knowledge seeded once");
+    let drift =
+        server::testing::product_drift(&w.app.owner, org, catalog.get(product).unwrap()).await;
+    assert!(drift.is_empty(), "{product} in {org}: {drift:#?}");
 }
 
 #[tokio::test]
@@ -220,14 +191,7 @@ async fn crm_installs_step_by_step_uninstalls_exactly_and_installs_again() {
         "{artifacts:?}"
     );
 
-    let r = w
-        .app
-        .call(
-            "products/uninstall",
-            Some(w.token("alice")),
-            &[("org_id", &alpha.to_string()), ("product", "crm")],
-        )
-        .await;
+    let r = uninstall(&w, w.token("alice"), alpha, "crm").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         work_all(&w).await,
@@ -699,4 +663,174 @@ async fn progress_streams_to_every_watcher_resume_after_the_last_event_beat_and_
         )
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_new_version_upgrades_every_org_that_has_it_as_resumable_runs_and_keeps_the_rows() {
+    let w = world().await;
+    let (alpha, beta) = (w.org("Alpha"), w.org("Beta"));
+    for (org, who) in [(alpha, "alice"), (beta, "bob")] {
+        assert_eq!(install(&w, w.token(who), org, "crm").await.status, 200);
+    }
+    work_all(&w).await;
+    sqlx::query(&format!(
+        "insert into org_{}.contact (full_name, email) values ('Ada', 'ada@alpha.test')",
+        alpha.simple()
+    ))
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+
+    // The release: CRM v2 in the catalog.
+    let v2 = server::testing::crm_v2();
+    let mut released = w.app.services.clone();
+    let mut products: Vec<_> = released.products.catalog.products().to_vec();
+    products.retain(|p| p.product != "crm");
+    products.push(v2.clone());
+    released.products.catalog =
+        std::sync::Arc::new(app::products::catalog::Catalog::new(products).unwrap());
+    let planned = app::products::engine::plan_upgrades(&released)
+        .await
+        .unwrap();
+    let mut orgs: Vec<Uuid> = planned.iter().map(|u| u.org).collect();
+    orgs.sort();
+    let mut expected = vec![alpha, beta];
+    expected.sort();
+    assert_eq!(orgs, expected);
+    assert!(planned
+        .iter()
+        .all(|u| u.product == "crm" && (u.from, u.to) == (1, 2) && u.run.is_ok()));
+    // The plan is only what changed: the new table, the altered one, the setting, the entry
+    // that goes.
+    let steps: Vec<(String, String, String)> = sqlx::query_as(
+        "select op, kind, name from product_step where org_id = $1 and run_id = $2 order by seq",
+    )
+    .bind(alpha)
+    .bind(
+        planned
+            .iter()
+            .find(|u| u.org == alpha)
+            .unwrap()
+            .run
+            .clone()
+            .unwrap(),
+    )
+    .fetch_all(&w.app.owner)
+    .await
+    .unwrap();
+    let steps: Vec<(&str, &str, &str)> = steps
+        .iter()
+        .map(|(o, k, n)| (o.as_str(), k.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("alter", "entity", "contact"),
+            ("create", "entity", "deal_note"),
+            ("alter", "config", "crm.pipeline_stages"),
+            ("remove", "knowledge", "crm-playbook"),
+        ]
+    );
+
+    // A worker dies after one step; another takes over and finishes both orgs.
+    let dead = Uuid::new_v4();
+    app::products::engine::work_once(&released, dead, Some(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(w.app.services.products.lease + std::time::Duration::from_millis(300)).await;
+    let outcomes = work_all(&w).await;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .all(|o| *o == app::products::engine::Outcome::Succeeded));
+    for org in [alpha, beta] {
+        let drift = server::testing::product_drift(&w.app.owner, org, &v2).await;
+        assert!(drift.is_empty(), "{org}: {drift:#?}");
+    }
+    let kept: (String, Option<String>) = sqlx::query_as(&format!(
+        "select full_name, linkedin_url from org_{}.contact",
+        alpha.simple()
+    ))
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept,
+        ("Ada".to_string(), None),
+        "the rows stay, the new column is empty"
+    );
+    let shown = products_of(&w, w.token("alice"), alpha).await;
+    assert_eq!(row(&shown, "crm")["installed"], 2);
+    assert_eq!(row(&shown, "crm")["run"]["action"], "upgrade");
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where org_id = $1
+            and action in ('product.upgrade_started', 'product.upgraded')",
+    )
+    .bind(alpha)
+    .fetch_one(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2, "the upgrade's start and end are audited");
+
+    // Up to date: the check plans nothing.
+    assert!(app::products::engine::plan_upgrades(&released)
+        .await
+        .unwrap()
+        .is_empty());
+    // Uninstalling v2 removes everything both versions made.
+    let gone = uninstall(&w, w.token("alice"), alpha, "crm").await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    assert_eq!(tables(&w, alpha).await, Vec::<String>::new());
+    let left: i64 = sqlx::query_scalar("select count(*) from product_artifact where org_id = $1")
+        .bind(alpha)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn an_upgrade_that_would_drop_a_column_fails_saying_so_and_leaves_the_table() {
+    let w = world().await;
+    let alpha = w.org("Alpha");
+    assert_eq!(
+        install(&w, w.token("alice"), alpha, "crm").await.status,
+        200
+    );
+    work_all(&w).await;
+    let mut v3 = app::products::catalog::Catalog::builtin()
+        .unwrap()
+        .get("crm")
+        .unwrap()
+        .clone();
+    v3.version = 3;
+    if let app::products::catalog::Artifact::Entity(e) = &mut v3.artifacts[1] {
+        e.columns.retain(|c| c.name != "phone");
+    }
+    let mut released = w.app.services.clone();
+    released.products.catalog =
+        std::sync::Arc::new(app::products::catalog::Catalog::new(vec![v3]).unwrap());
+    app::products::engine::plan_upgrades(&released)
+        .await
+        .unwrap();
+    let outcomes = work_all(&w).await;
+    assert!(
+        matches!(&outcomes[..], [app::products::engine::Outcome::Failed(e)]
+            if e.contains("entity contact") && e.contains("\"phone\"") && e.contains("never drops a column")),
+        "{outcomes:?}"
+    );
+    let drift = server::testing::product_drift(
+        &w.app.owner,
+        alpha,
+        app::products::catalog::Catalog::builtin()
+            .unwrap()
+            .get("crm")
+            .unwrap(),
+    )
+    .await;
+    assert!(drift.is_empty(), "still v1, whole: {drift:#?}");
 }
