@@ -57,7 +57,7 @@ export async function waitForHydration(page) {
 // Users sign up through the real registration endpoint (scripts/test enables it for this
 // server). What no endpoint does yet (superadmins, memberships, bound users) is done as the owner
 // role over the embedded cluster's socket, as the Rust tests do.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 export const PASSWORD = 'e2e password 123';
 
@@ -70,6 +70,27 @@ export function sql(query) {
 }
 
 /** POSTs a server function as an API client would; returns { status, body, token }. */
+/**
+ * Holds `table` locked for `seconds` from another session, as a long transaction in production
+ * would: work that needs it waits meanwhile. Resolves once the lock is held; `released` is a
+ * promise for its end.
+ */
+export async function holdLock(table, seconds) {
+  const dir = process.env.TENANTRY_DATA_DIR;
+  const child = spawn('psql', ['-h', `${dir}/pg`, '-U', 'tenantry_owner', '-d', 'tenantry',
+    '-v', 'ON_ERROR_STOP=1', '-c',
+    `begin; lock table ${table} in access exclusive mode; select pg_sleep(${seconds}); commit;`],
+  { stdio: 'ignore' });
+  const released = new Promise((resolve) => child.on('exit', resolve));
+  for (let i = 0; i < 100; i++) {
+    const held = sql(`select count(*) from pg_locks l join pg_class c on c.oid = l.relation
+      where c.relname = '${table}' and l.mode = 'AccessExclusiveLock' and l.granted`);
+    if (held === '1') return { released };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`could not lock ${table}`);
+}
+
 export async function callServerFn(endpoint, fields, token) {
   const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, launchBrowser, openPage, register, screenshot, signInThroughPage, unique,
+  BASE_URL, holdLock, launchBrowser, openPage, register, screenshot, signInThroughPage, unique,
   waitForHydration, waitForServer,
 } from '../support.mjs';
 
@@ -50,7 +50,25 @@ describe('Products', () => {
     await waitForHydration(watcher);
     await crmRow(watcher).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
 
+    // The fifth step (a skill) waits a few seconds for a lock another session holds, so the
+    // run is seen mid-way. Both pages follow it through its progress stream (Server-Sent
+    // Events): 4 of 8 done, the fifth running, then the end.
+    const { released } = await holdLock('org_skill', 4);
+    const streams = [page, watcher].map((p) => p.waitForResponse(
+      (r) => r.url().includes('/api/events/product-runs/') && r.status() === 200, { timeout: 30_000 }));
     await crmRow(page).getByRole('button', { name: 'Install CRM' }).click();
+    for (const response of await Promise.all(streams)) {
+      assert.match(response.headers()['content-type'], /^text\/event-stream/);
+    }
+    for (const p of [page, watcher]) {
+      const row = crmRow(p);
+      await row.getByTestId('run-count').filter({ hasText: '4 of 8' }).waitFor();
+      await row.locator('[data-testid="run-step"][data-status="running"]').filter({ hasText: 'skill crm_log_activity' }).waitFor();
+      assert.equal(await row.getByRole('progressbar').getAttribute('aria-valuenow'), '4');
+    }
+    await crmRow(watcher).scrollIntoViewIfNeeded();
+    await screenshot(watcher, 'products-install-live');
+    await released;
     for (const p of [page, watcher]) {
       const row = crmRow(p);
       await row.getByTestId('product-status').filter({ hasText: 'Installed · v1' }).waitFor({ timeout: 60_000 });

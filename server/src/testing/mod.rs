@@ -977,11 +977,26 @@ pub async fn product_drift(
             }
         }
     }
-    entities.sort();
-    if tables != entities {
-        drift.push(format!(
-            "the schema has tables {tables:?}, not {entities:?}"
-        ));
+    // Each table of the plan is there, and every table in the schema is recorded as some
+    // product's (a table made but not recorded is half-made).
+    let recorded: Vec<String> = sqlx::query_scalar(
+        "select name from product_artifact where org_id = $1 and kind = 'entity'",
+    )
+    .bind(org)
+    .fetch_all(owner)
+    .await
+    .expect("the ledger reads");
+    for e in &entities {
+        if !tables.contains(e) {
+            drift.push(format!("table {e} is missing"));
+        }
+    }
+    for t in &tables {
+        if !recorded.iter().any(|r| r == t) {
+            drift.push(format!(
+                "table {t} is in the schema but no product recorded it"
+            ));
+        }
     }
     let count = |sql: &'static str| async move {
         sqlx::query_scalar::<_, i64>(sql)

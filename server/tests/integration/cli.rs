@@ -25,7 +25,7 @@ use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection};
 const BIN: &str = env!("CARGO_BIN_EXE_server");
 
 /// The binary with a clean environment: nothing from the developer's shell leaks in.
-fn server_cmd(data_dir: &Path) -> Command {
+pub(crate) fn server_cmd(data_dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     for var in [
         "DATABASE_URL",
@@ -41,7 +41,7 @@ fn server_cmd(data_dir: &Path) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -211,18 +211,18 @@ fn an_invalid_log_filter_is_one_sentence() {
 }
 
 /// A server started in its own process group, as a shell starts a foreground job.
-struct Running {
-    child: Child,
-    port: u16,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
 impl Running {
-    fn start(data_dir: &Path) -> Self {
+    pub(crate) fn start(data_dir: &Path) -> Self {
         Self::start_with(data_dir, &[])
     }
 
-    fn start_with(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
         let port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let out = fs::File::create(&log).unwrap();
@@ -253,24 +253,24 @@ impl Running {
         panic!("server not ready in time:\n{}", self.output());
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Signals the whole process group, as a terminal does on Ctrl-C, and waits for the exit.
-    fn signal_group(mut self, signal: Signal) -> (ExitStatus, String) {
+    pub(crate) fn signal_group(mut self, signal: Signal) -> (ExitStatus, String) {
         killpg(Pid::from_raw(self.child.id() as i32), signal).unwrap();
         let status = wait_with_timeout(&mut self.child, Duration::from_secs(90));
         (status, self.output())
     }
 
-    fn kill_hard(mut self) {
+    pub(crate) fn kill_hard(mut self) {
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL).unwrap();
         self.child.wait().unwrap();
     }
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+pub(crate) fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -281,7 +281,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
     }
 }
 
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -329,7 +329,7 @@ fn assert_no_postgres_left(cluster_dir: &Path, within: Duration) {
     }
 }
 
-fn superuser_options(cluster_dir: &Path) -> PgConnectOptions {
+pub(crate) fn superuser_options(cluster_dir: &Path) -> PgConnectOptions {
     PgConnectOptions::new()
         .socket(cluster_dir)
         .port(5432)
@@ -412,7 +412,7 @@ fn the_embedded_cluster_survives_restarts_signals_and_crashes() {
 
 /// Starts a postmaster on the cluster directly, as an earlier run that crashed would leave it.
 #[allow(clippy::zombie_processes)] // the child is returned, and the caller waits for it
-fn start_leftover_postmaster(cluster_dir: &Path) -> Child {
+pub(crate) fn start_leftover_postmaster(cluster_dir: &Path) -> Child {
     let bins = server::embedded_pg::PgBinaries::locate(None).unwrap();
     let mut cmd = Command::new(&bins.postgres);
     cmd.arg("-D")
@@ -525,14 +525,28 @@ async fn serve_refuses_an_unmigrated_external_database() {
     );
 }
 
-fn http_post_form(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+pub(crate) fn http_post_form(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    http_post_as(port, path, body, None)
+}
+
+/// Posts a form, with the session `cookie` (`name=value`) if given; the status and the whole
+/// response, headers included.
+pub(crate) fn http_post_as(
+    port: u16,
+    path: &str,
+    body: &str,
+    cookie: Option<&str>,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n{cookie}\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
@@ -543,7 +557,7 @@ fn http_post_form(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
     Some((code, response))
 }
 
-fn create_superadmin(data_dir: &Path, email: &str, password: &str) -> Output {
+pub(crate) fn create_superadmin(data_dir: &Path, email: &str, password: &str) -> Output {
     let mut child = server_cmd(data_dir)
         .args(["create-superadmin", "--email", email])
         .stdin(Stdio::piped())

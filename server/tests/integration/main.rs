@@ -6,6 +6,7 @@ mod agents;
 mod authority;
 mod billing;
 mod cli;
+mod crashes;
 mod credentials;
 mod database;
 mod guardrails;
