@@ -359,6 +359,8 @@ pub async fn alter(
     }
     let old: Artifact = serde_json::from_value(recorded.definition)
         .map_err(|e| format!("{here}: its recorded definition cannot be read ({e})"))?;
+    // Rows are changed only while they are still as the product made them: an admin's own
+    // edit of a policy, an entry, a skill or a setting is kept (the step reads "skipped").
     let changed = match (&old, artifact) {
         (Artifact::Entity(old), Artifact::Entity(new)) => {
             let statements = super::catalog::entity_alter_ddl(&schema_of(org), old, new)
@@ -373,7 +375,11 @@ pub async fn alter(
             1
         }
         (
-            _,
+            Artifact::Skill {
+                description: was,
+                definition: was_definition,
+                ..
+            },
             Artifact::Skill {
                 description,
                 definition,
@@ -381,28 +387,35 @@ pub async fn alter(
             },
         ) => sqlx::query!(
             "update org_skill set description = $3, definition = $4
-              where org_id = $1 and name = $2",
+              where org_id = $1 and name = $2 and description = $5 and definition = $6",
             org,
             name,
             description,
-            definition
+            definition,
+            was,
+            was_definition
         )
         .execute(&mut *conn)
         .await
         .map_err(fail)?
         .rows_affected(),
-        (_, Artifact::Config { value, .. }) => sqlx::query!(
-            "update org_config set value = $3 where org_id = $1 and key = $2",
+        (Artifact::Config { value: was, .. }, Artifact::Config { value, .. }) => sqlx::query!(
+            "update org_config set value = $3 where org_id = $1 and key = $2 and value = $4",
             org,
             name,
-            value
+            value,
+            was
         )
         .execute(&mut *conn)
         .await
         .map_err(fail)?
         .rows_affected(),
         (
-            _,
+            Artifact::Guardrail {
+                policy_kind: was_kind,
+                params: was_params,
+                ..
+            },
             Artifact::Guardrail {
                 policy_kind,
                 params,
@@ -410,29 +423,39 @@ pub async fn alter(
             },
         ) => sqlx::query!(
             "update guardrail_policy set kind = $3, params = $4
-              where org_id = $1 and policy_id = $2",
+              where org_id = $1 and policy_id = $2 and kind = $5 and params = $6",
             org,
             recorded.ref_id,
             policy_kind,
-            params
+            params,
+            was_kind,
+            was_params
         )
         .execute(&mut *conn)
         .await
         .map_err(fail)?
         .rows_affected(),
         (
-            _,
+            Artifact::Knowledge {
+                title: was_title,
+                body: was_body,
+                tags: was_tags,
+                ..
+            },
             Artifact::Knowledge {
                 title, body, tags, ..
             },
         ) => sqlx::query!(
             "update knowledge_entry set title = $3, body = $4, tags = $5
-              where org_id = $1 and entry_id = $2",
+              where org_id = $1 and entry_id = $2 and title = $6 and body = $7 and tags = $8",
             org,
             recorded.ref_id,
             title,
             body,
-            tags
+            tags,
+            was_title,
+            was_body,
+            was_tags
         )
         .execute(&mut *conn)
         .await
@@ -443,15 +466,17 @@ pub async fn alter(
                 "{here}: an upgrade does not change an agent (its keys and usage are the platform's); give the new version's agent a new name"
             ))
         }
-        (_, Artifact::Entity(_)) => {
-            return Err(format!("{here}: its recorded definition is not a table"))
-        }
+        _ => return Err(format!("{here}: its recorded definition is of another kind")),
     };
-    if changed == 0 {
-        return Err(format!(
-            "{here}: it was removed by hand since the product made it; uninstall and install the product again"
-        ));
-    }
+    let did = match changed {
+        0 if exists(conn, org, artifact, recorded.ref_id).await? => Did::Skipped,
+        0 => {
+            return Err(format!(
+                "{here}: it was removed by hand since the product made it; uninstall and install the product again"
+            ))
+        }
+        _ => Did::Done,
+    };
     sqlx::query!(
         "update product_artifact set definition = $4 where org_id = $1 and kind = $2 and name = $3",
         org,
@@ -462,7 +487,7 @@ pub async fn alter(
     .execute(&mut *conn)
     .await
     .map_err(fail)?;
-    Ok(Did::Done)
+    Ok(did)
 }
 
 /// An insert that did nothing: the row is there, made by someone else.

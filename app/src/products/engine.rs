@@ -48,6 +48,8 @@ pub struct Products {
     pub progress: broadcast::Sender<Uuid>,
     /// How often a progress stream with nothing new sends a heartbeat.
     pub heartbeat: Duration,
+    /// Progress streams open per session (`events.rs` caps them).
+    pub streams: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
 }
 
 impl Products {
@@ -58,6 +60,7 @@ impl Products {
             lease: Duration::from_secs(15),
             progress: broadcast::channel(1024).0,
             heartbeat: Duration::from_secs(15),
+            streams: Default::default(),
         }
     }
 }
@@ -174,10 +177,24 @@ pub fn install_steps(product: &Product) -> Vec<(String, String, serde_json::Valu
 /// The upgrade plan from what the product made in an org (the ledger: kind, name, definition)
 /// to `to`: each new artifact made, each changed one altered, in catalog order, then each one
 /// the new version no longer has removed, last made first. Unchanged artifacts need no step.
+/// A version without one of the tables is refused (an upgrade never drops a table: its rows
+/// would go with it).
 pub fn upgrade_steps(
     made: &[(String, String, serde_json::Value)],
     to: &Product,
-) -> Vec<(String, String, serde_json::Value, &'static str)> {
+) -> Result<Vec<(String, String, serde_json::Value, &'static str)>, String> {
+    if let Some((_, table, _)) = made.iter().find(|(kind, name, _)| {
+        kind == "entity"
+            && !to
+                .artifacts
+                .iter()
+                .any(|a| a.kind() == "entity" && a.name() == name)
+    }) {
+        return Err(format!(
+            "table {table} is gone from {} v{}; an upgrade never drops a table (its rows would go with it)",
+            to.name, to.version
+        ));
+    }
     let mut steps = Vec::new();
     for a in &to.artifacts {
         let definition = a.definition();
@@ -206,7 +223,35 @@ pub fn upgrade_steps(
             steps.push((kind.clone(), name.clone(), serde_json::json!({}), "remove"));
         }
     }
-    steps
+    Ok(steps)
+}
+
+/// The order to remove what a product made (the ledger: kind, name, definition; newest
+/// first): everything but tables first, newest first, then the tables, each before the tables
+/// it references (an upgrade may have made an older table reference a newer one).
+pub fn removal_order(made: Vec<(String, String, serde_json::Value)>) -> Vec<(String, String)> {
+    let (mut tables, others): (Vec<_>, Vec<_>) =
+        made.into_iter().partition(|(kind, _, _)| kind == "entity");
+    let mut order: Vec<(String, String)> = others.into_iter().map(|(k, n, _)| (k, n)).collect();
+    let references = |definition: &serde_json::Value, table: &str| {
+        definition["columns"]
+            .as_array()
+            .is_some_and(|cols| cols.iter().any(|c| c["references"] == table))
+    };
+    while !tables.is_empty() {
+        // The newest table no other remaining table references (a cycle: the newest).
+        let next = tables
+            .iter()
+            .position(|(_, name, _)| {
+                !tables
+                    .iter()
+                    .any(|(_, other, definition)| other != name && references(definition, name))
+            })
+            .unwrap_or(0);
+        let (kind, name, _) = tables.remove(next);
+        order.push((kind, name));
+    }
+    order
 }
 
 /// An upgrade [`plan_upgrades`] planned, or could not.
@@ -216,7 +261,8 @@ pub struct Upgrade {
     pub product: String,
     pub from: i32,
     pub to: i32,
-    /// The run, or why there is none (another operation on the product is active).
+    /// The run, or why there is none (another operation on the product is active, the new
+    /// version would drop a table, the database refused).
     pub run: Result<Uuid, String>,
 }
 
@@ -236,11 +282,15 @@ pub async fn plan_upgrades(services: &Services) -> Result<Vec<Upgrade>, AppError
         .fetch_all(lookup(services).pool())
         .await?;
         for org in behind {
-            let run = plan_upgrade(services, org.org_id, product).await;
-            let run = match run {
-                Ok(run) => Ok(run),
+            let run = match plan_upgrade(services, org.org_id, product).await {
+                // Uninstalled or upgraded meanwhile.
+                Ok(None) => continue,
+                Ok(Some(run)) => Ok(run),
                 Err(AppError::Conflict(why)) => Err(why),
-                Err(other) => return Err(other),
+                Err(other) => {
+                    tracing::warn!(org = %org.org_id, product = %product.product, err = ?other, "could not plan a product upgrade");
+                    Err(other.to_string())
+                }
             };
             planned.push(Upgrade {
                 org: org.org_id,
@@ -257,8 +307,25 @@ pub async fn plan_upgrades(services: &Services) -> Result<Vec<Upgrade>, AppError
     Ok(planned)
 }
 
-async fn plan_upgrade(services: &Services, org: Uuid, product: &Product) -> Result<Uuid, AppError> {
+/// `None`: the org no longer has the product below this version.
+async fn plan_upgrade(
+    services: &Services,
+    org: Uuid,
+    product: &Product,
+) -> Result<Option<Uuid>, AppError> {
     let mut tx = system_scope(services, org, ACTOR).await?;
+    // Read again in the org's scope, locked: an uninstall or another node's upgrade may have
+    // ended since the cross-org check.
+    let installed = sqlx::query_scalar!(
+        "select version from org_product where org_id = $1 and product = $2 for update",
+        org,
+        product.product
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if installed.is_none_or(|v| v >= product.version) {
+        return Ok(None);
+    }
     let made: Vec<(String, String, serde_json::Value)> = sqlx::query!(
         "select kind, name, definition from product_artifact
           where org_id = $1 and product = $2 order by created_at desc, seq desc",
@@ -270,7 +337,7 @@ async fn plan_upgrade(services: &Services, org: Uuid, product: &Product) -> Resu
     .into_iter()
     .map(|r| (r.kind, r.name, r.definition))
     .collect();
-    let steps = upgrade_steps(&made, product);
+    let steps = upgrade_steps(&made, product).map_err(AppError::Conflict)?;
     let run = plan(&mut tx, org, product, "upgrade", &steps, None).await?;
     audit(
         &mut tx,
@@ -281,7 +348,7 @@ async fn plan_upgrade(services: &Services, org: Uuid, product: &Product) -> Resu
     )
     .await?;
     tx.commit().await?;
-    Ok(run)
+    Ok(Some(run))
 }
 
 /// How the run `run` of `org` ended, if it has.
@@ -702,4 +769,64 @@ pub fn spawn_progress_listener(services: Services) {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table(name: &str, references: &[&str]) -> (String, String, serde_json::Value) {
+        let columns: Vec<_> = references
+            .iter()
+            .map(|r| json!({"name": format!("{r}_id"), "type": "uuid", "references": r}))
+            .collect();
+        (
+            "entity".into(),
+            name.into(),
+            json!({"kind": "entity", "name": name, "columns": columns}),
+        )
+    }
+
+    #[test]
+    fn tables_go_before_the_tables_they_reference_and_the_rest_goes_first() {
+        // Newest first, as the ledger reads: an upgrade made `note` and pointed the older
+        // `activity` at it.
+        let made = vec![
+            table("note", &["deal"]),
+            ("skill".into(), "s".into(), json!({})),
+            table("activity", &["deal", "note"]),
+            table("deal", &[]),
+            ("config".into(), "c".into(), json!({})),
+        ];
+        let order: Vec<String> = removal_order(made)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        assert_eq!(order, ["s", "c", "activity", "note", "deal"]);
+    }
+
+    #[test]
+    fn an_upgrade_that_would_drop_a_table_is_refused_saying_which() {
+        let catalog = Catalog::builtin().unwrap();
+        let crm = catalog.get("crm").unwrap();
+        let made: Vec<_> = crm
+            .artifacts
+            .iter()
+            .map(|a| (a.kind().to_string(), a.name().to_string(), a.definition()))
+            .collect();
+        let mut next = crm.clone();
+        next.version = 2;
+        assert_eq!(
+            upgrade_steps(&made, &next).unwrap(),
+            vec![],
+            "nothing changed"
+        );
+        next.artifacts.retain(|a| a.name() != "activity");
+        let refused = upgrade_steps(&made, &next).unwrap_err();
+        assert!(
+            refused.contains("table activity") && refused.contains("never drops a table"),
+            "{refused}"
+        );
+    }
 }

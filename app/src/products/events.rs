@@ -6,11 +6,14 @@
 //!   stream reconnecting to a run that has ended is answered 204, which stops `EventSource`.
 //! - A change anywhere (any node) reaches every stream through the database's notification
 //!   ([`super::engine::spawn_progress_listener`]); each stream also re-reads its run every
-//!   [`REREAD`], so a notification lost while the database restarted only delays an event.
+//!   [`REREAD`], so a notification lost while the database restarted only delays an event (a
+//!   read that fails for a moment is skipped, not the end of the stream).
 //! - Nothing new for [`super::engine::Products::heartbeat`]: a `:heartbeat` comment, so
 //!   proxies keep the connection and the browser notices one that died.
 //! - Every read opens the gate afresh in the caller's tenant scope: a session signed out or a
 //!   membership removed ends the stream at its next read, with a `refused` event.
+//! - A session has at most [`STREAMS_PER_SESSION`] streams open (429 beyond), and a stream
+//!   lasts at most [`LIFETIME`]; the browser then reconnects with `Last-Event-ID`.
 
 use std::{convert::Infallible, time::Duration};
 
@@ -38,7 +41,46 @@ use crate::{
 pub const ENDPOINT: &str = "GET /api/events/product-runs/{org_id}/{run_id}";
 
 /// How often a stream reads its run without being told to.
-pub const REREAD: Duration = Duration::from_secs(2);
+pub const REREAD: Duration = Duration::from_secs(10);
+
+/// Streams one session may have open at once (a tab each, with room for a few).
+pub const STREAMS_PER_SESSION: usize = 8;
+
+/// How long one stream lasts before the browser is made to reconnect.
+pub const LIFETIME: Duration = Duration::from_secs(600);
+
+/// One of a session's open streams; the count goes down when it is dropped.
+struct Slot {
+    streams: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+    session: Uuid,
+}
+
+impl Slot {
+    /// A slot for `session`, if it has room.
+    fn take(services: &Services, session: Uuid) -> Option<Slot> {
+        let streams = services.products.streams.clone();
+        let mut open = streams.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(session).or_default();
+        if *n >= STREAMS_PER_SESSION {
+            return None;
+        }
+        *n += 1;
+        drop(open);
+        Some(Slot { streams, session })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.session) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.session);
+            }
+        }
+    }
+}
 
 /// One caller watching one run.
 struct Watch {
@@ -49,7 +91,8 @@ struct Watch {
 }
 
 impl Watch {
-    async fn read(&self) -> Result<RunView, AppError> {
+    /// The run, and the session reading it.
+    async fn read(&self) -> Result<(RunView, Uuid), AppError> {
         let mut tenant = Gate::with(self.services.clone(), self.parts.clone(), ENDPOINT)?
             .tenant_in(&self.org_id)
             .await?;
@@ -58,8 +101,9 @@ impl Watch {
             .await?
             .pop()
             .ok_or_else(|| AppError::NotFound("Run".to_string()))?;
+        let session = tenant.principal.session_id;
         tenant.commit().await?;
-        Ok(view)
+        Ok((view, session))
     }
 }
 
@@ -88,13 +132,23 @@ pub async fn run_events(
         org_id,
         run,
     };
-    let first = match watch.read().await {
-        Ok(view) => view,
+    let (first, session) = match watch.read().await {
+        Ok(read) => read,
         Err(err) => return ApiError::from(err).into_response(),
     };
     if !first.active() && last_seen == Some(first.revision) {
         return StatusCode::NO_CONTENT.into_response();
     }
+    let Some(slot) = Slot::take(&watch.services, session) else {
+        let mut response = ApiError::from(AppError::RateLimited {
+            retry_after_secs: 5,
+        })
+        .into_response();
+        response
+            .headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("5"));
+        return response;
+    };
     let mut reread = tokio::time::interval_at(tokio::time::Instant::now() + REREAD, REREAD);
     reread.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = Stream {
@@ -105,6 +159,8 @@ pub async fn run_events(
         reread,
         ended: false,
         first: true,
+        until: tokio::time::Instant::now() + LIFETIME,
+        _slot: slot,
     };
     Sse::new(stream::unfold(state, next_event))
         .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
@@ -121,6 +177,9 @@ struct Stream {
     sent: Option<(i64, bool)>,
     ended: bool,
     first: bool,
+    /// When the stream ends even if the run has not.
+    until: tokio::time::Instant,
+    _slot: Slot,
 }
 
 async fn next_event(mut s: Stream) -> Option<(Result<Event, Infallible>, Stream)> {
@@ -152,12 +211,15 @@ async fn next_event(mut s: Stream) -> Option<(Result<Event, Infallible>, Stream)
                 Err(RecvError::Closed) => return None,
             },
             _ = s.reread.tick() => true,
+            _ = tokio::time::sleep_until(s.until) => return None,
         };
         if !changed {
             continue;
         }
         match s.watch.read().await {
-            Ok(view) => s.ready = Some(view),
+            Ok((view, _)) => s.ready = Some(view),
+            // The database for a moment (restarting, every connection busy): read again later.
+            Err(AppError::Internal | AppError::Busy) => continue,
             Err(err) => {
                 s.ended = true;
                 let event = Event::default().event("refused").data(err.to_string());

@@ -89,7 +89,7 @@ pub fn OrgProductsTab() -> impl IntoView {
                 // case its stream cannot be opened. (Without JavaScript the page reloads itself
                 // while a run is active, below.)
                 let refresh = refresh.clone();
-                let every = std::time::Duration::from_millis(if active { 5000 } else { 3000 });
+                let every = std::time::Duration::from_millis(if active { 30_000 } else { 3000 });
                 Effect::new(move |_| {
                     let refresh = refresh.clone();
                     set_timeout(refresh, every);

@@ -186,16 +186,16 @@ pub async fn install(org_id: &str, product: &str) -> Result<String, AppError> {
     Ok(run.to_string())
 }
 
-/// The artifacts the product's runs made in the org, last made first (an upgrade's new table,
-/// which may reference the older ones, goes before them).
+/// The artifacts the product's runs made in the org, in the order to remove them
+/// ([`engine::removal_order`]).
 async fn ledger(
     conn: &mut PgConnection,
     org: Uuid,
     product: &str,
     run: Option<Uuid>,
 ) -> Result<Vec<(String, String)>, AppError> {
-    Ok(sqlx::query!(
-        "select kind, name from product_artifact
+    let made = sqlx::query!(
+        "select kind, name, definition from product_artifact
           where org_id = $1 and product = $2 and ($3::uuid is null or run_id = $3)
           order by created_at desc, seq desc",
         org,
@@ -205,8 +205,9 @@ async fn ledger(
     .fetch_all(conn)
     .await?
     .into_iter()
-    .map(|r| (r.kind, r.name))
-    .collect())
+    .map(|r| (r.kind, r.name, r.definition))
+    .collect();
+    Ok(engine::removal_order(made))
 }
 
 pub async fn uninstall_preview(org_id: &str, product: &str) -> Result<UninstallPlan, AppError> {

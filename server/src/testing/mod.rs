@@ -826,8 +826,8 @@ fn parse_frame(block: &str) -> SseFrame {
 }
 
 /// CRM's next version, as a release would bring it: contacts get a LinkedIn address (and an
-/// index on it), deals get notes (a new table), the pipeline gets a stage, and the playbook
-/// entry is gone. For the upgrade tests, the bench and `server migrate`'s test.
+/// index on it), deals get notes (a new table, which an activity may point at: an older table
+/// referencing a newer one), the pipeline gets a stage, and the playbook entry is gone. For the upgrade tests, the bench and `server migrate`'s test.
 pub fn crm_v2() -> app::products::catalog::Product {
     use app::products::catalog::{Artifact, Column, Entity};
     let catalog = app::products::catalog::Catalog::builtin().expect("the catalog checks");
@@ -846,6 +846,14 @@ pub fn crm_v2() -> app::products::catalog::Product {
                 });
                 e.indexes.push(vec!["linkedin_url".to_string()]);
             }
+            Artifact::Entity(e) if e.name == "activity" => e.columns.push(Column {
+                name: "note_id".to_string(),
+                ty: "uuid".to_string(),
+                primary_key: false,
+                required: false,
+                default: None,
+                references: Some("deal_note".to_string()),
+            }),
             Artifact::Config { name, value } if name == "crm.pipeline_stages" => {
                 *value = serde_json::json!([
                     "lead",
@@ -890,12 +898,13 @@ pub fn crm_v2() -> app::products::catalog::Product {
         unique: vec![],
         indexes: vec![vec!["deal_id".to_string()]],
     };
-    let after_entities = crm
+    let after_deal = crm
         .artifacts
         .iter()
-        .position(|a| a.kind() != "entity")
-        .unwrap_or(crm.artifacts.len());
-    crm.artifacts.insert(after_entities, Artifact::Entity(note));
+        .position(|a| a.kind() == "entity" && a.name() == "deal")
+        .expect("CRM has deals")
+        + 1;
+    crm.artifacts.insert(after_deal, Artifact::Entity(note));
     assert!(
         app::products::catalog::check(&crm).is_empty(),
         "{:?}",

@@ -680,6 +680,14 @@ async fn a_new_version_upgrades_every_org_that_has_it_as_resumable_runs_and_keep
     .execute(&w.app.owner)
     .await
     .unwrap();
+    // Beta's admin has changed the pipeline's stages: an upgrade keeps that.
+    sqlx::query(
+        "update org_config set value = '[\"ours\"]' where org_id = $1 and key = 'crm.pipeline_stages'",
+    )
+    .bind(beta)
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
 
     // The release: CRM v2 in the catalog.
     let v2 = server::testing::crm_v2();
@@ -727,6 +735,7 @@ async fn a_new_version_upgrades_every_org_that_has_it_as_resumable_runs_and_keep
         [
             ("alter", "entity", "contact"),
             ("create", "entity", "deal_note"),
+            ("alter", "entity", "activity"),
             ("alter", "config", "crm.pipeline_stages"),
             ("remove", "knowledge", "crm-playbook"),
         ]
@@ -758,6 +767,21 @@ async fn a_new_version_upgrades_every_org_that_has_it_as_resumable_runs_and_keep
         kept,
         ("Ada".to_string(), None),
         "the rows stay, the new column is empty"
+    );
+    let stages: Vec<Value> = sqlx::query_scalar(
+        "select value from org_config where key = 'crm.pipeline_stages' and org_id = any($1)
+          order by org_id = $2",
+    )
+    .bind(vec![alpha, beta])
+    .bind(beta)
+    .fetch_all(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(stages[0][2], "demo", "Alpha's stages are v2's");
+    assert_eq!(
+        stages[1],
+        serde_json::json!(["ours"]),
+        "Beta's own stages stay"
     );
     let shown = products_of(&w, w.token("alice"), alpha).await;
     assert_eq!(row(&shown, "crm")["installed"], 2);
@@ -833,4 +857,26 @@ async fn an_upgrade_that_would_drop_a_column_fails_saying_so_and_leaves_the_tabl
     )
     .await;
     assert!(drift.is_empty(), "still v1, whole: {drift:#?}");
+}
+
+#[tokio::test]
+async fn a_session_has_a_few_progress_streams_at_most() {
+    let w = world().await;
+    let alpha = w.org("Alpha");
+    let run = install(&w, w.token("alice"), alpha, "crm").await.json();
+    let address = app::products::progress_address(&alpha.to_string(), run.as_str().unwrap());
+    let mut open = Vec::new();
+    for _ in 0..app::products::events::STREAMS_PER_SESSION {
+        let (status, stream) = w.app.events(&address, w.token("alice"), None).await;
+        assert_eq!(status, 200);
+        open.push(stream.unwrap());
+    }
+    let (status, _) = w.app.events(&address, w.token("alice"), None).await;
+    assert_eq!(status, 429, "one stream too many");
+    // Another session of another person is not held back; a closed stream frees its place.
+    let (status, _) = w.app.events(&address, &w.root, None).await;
+    assert_eq!(status, 200);
+    open.pop();
+    let (status, _) = w.app.events(&address, w.token("alice"), None).await;
+    assert_eq!(status, 200);
 }
