@@ -99,6 +99,16 @@ pub(crate) fn report_upgrades(upgrades: &[app::products::engine::Upgrade]) {
     }
 }
 
+/// The product catalog: the built-in one, with the files of `TENANTRY_CATALOG_DIR` in place
+/// of the products of their keys.
+fn catalog(config: &Config) -> Result<app::products::catalog::Catalog, Error> {
+    let builtin = app::products::catalog::Catalog::builtin().map_err(Error::Catalog)?;
+    match &config.catalog_dir {
+        Some(dir) => builtin.with_dir(dir).map_err(Error::Catalog),
+        None => Ok(builtin),
+    }
+}
+
 /// The services every request and job shares, over `pool`.
 pub(crate) fn services(
     config: &Config,
@@ -131,9 +141,7 @@ pub(crate) fn services(
                 })
                 .collect(),
         ),
-        products: app::products::engine::Products::new(
-            app::products::catalog::Catalog::builtin().map_err(Error::Catalog)?,
-        ),
+        products: app::products::engine::Products::new(catalog(config)?),
     })
 }
 

@@ -165,6 +165,45 @@ impl Catalog {
         }
     }
 
+    /// This catalog with each product file (`*.json`) of `dir` in place of the product of its
+    /// key; `Err` names the file and what is wrong with it (a key the catalog does not have, a
+    /// version older than the built-in one, any fault [`check`] finds).
+    pub fn with_dir(mut self, dir: &std::path::Path) -> Result<Self, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut files: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let at = file.display().to_string();
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{at}: {e}"))?;
+            let product: Product = serde_json::from_str(&text).map_err(|e| format!("{at}: {e}"))?;
+            let faults = check(&product);
+            if !faults.is_empty() {
+                return Err(format!("{at}: {}", faults.join("; ")));
+            }
+            let Some(slot) = self
+                .products
+                .iter_mut()
+                .find(|p| p.product == product.product)
+            else {
+                return Err(format!(
+                    "{at}: {:?} is not a product of the catalog (a file replaces one)",
+                    product.product
+                ));
+            };
+            if product.version < slot.version {
+                return Err(format!(
+                    "{at}: version {} is older than the built-in {}",
+                    product.version, slot.version
+                ));
+            }
+            *slot = product;
+        }
+        Ok(self)
+    }
+
     /// A catalog of `products`, each checked: the built-in one with a product's next version in
     /// place of its current one, say.
     pub fn new(products: Vec<Product>) -> Result<Self, String> {

@@ -31,6 +31,7 @@ pub(crate) fn server_cmd(data_dir: &Path) -> Command {
         "DATABASE_URL",
         "TENANTRY_BIND",
         "TENANTRY_PG_BIN_DIR",
+        "TENANTRY_CATALOG_DIR",
         "LEPTOS_SITE_ADDR",
         "RUST_BACKTRACE",
     ] {
@@ -51,11 +52,12 @@ pub(crate) fn free_port() -> u16 {
 
 /// Runs a command that should exit by itself, killing it (and failing) after a minute: a
 /// server that wrongly starts serving must fail the test, not hang it.
-fn run_to_exit(cmd: &mut Command) -> Output {
+pub(crate) fn run_to_exit(cmd: &mut Command) -> Output {
     let dir = TempDir::new("out");
+    let stdout_path = dir.path().join("stdout");
     let stderr_path = dir.path().join("stderr");
     let mut child = cmd
-        .stdout(Stdio::null())
+        .stdout(fs::File::create(&stdout_path).unwrap())
         .stderr(fs::File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
@@ -76,12 +78,11 @@ fn run_to_exit(cmd: &mut Command) -> Output {
     };
     Output {
         status,
-        stdout: Vec::new(),
+        stdout: fs::read(&stdout_path).unwrap(),
         stderr: fs::read(&stderr_path).unwrap(),
     }
 }
 
-/// Runs a command expected to fail and returns its stderr, checked to be one clear sentence.
 fn expect_one_sentence_failure(cmd: &mut Command) -> String {
     let output = run_to_exit(cmd);
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();

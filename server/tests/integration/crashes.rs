@@ -6,6 +6,9 @@
 //!
 //! A step is held mid-run the way production meets it: another session holds a lock the step
 //! needs (the step waits up to its lock timeout), and the crash comes while it waits.
+//!
+//! Then a release: CRM v2 in `TENANTRY_CATALOG_DIR`, and `server migrate` upgrades the org's
+//! schema and says so.
 
 use std::{
     path::Path,
@@ -20,8 +23,8 @@ use sqlx::{postgres::PgPoolOptions, ConnectOptions, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::cli::{
-    create_superadmin, http_post_as, start_leftover_postmaster, superuser_options,
-    wait_with_timeout, Running,
+    create_superadmin, http_post_as, run_to_exit, server_cmd, start_leftover_postmaster,
+    superuser_options, wait_with_timeout, Running,
 };
 
 const PASSWORD: &str = "a long enough password";
@@ -154,7 +157,8 @@ async fn assert_exactly(db: &PgPool, org: Uuid, product: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn installs_resume_after_the_server_is_killed_and_after_postgres_restarts() {
+async fn installs_resume_after_the_server_is_killed_and_after_postgres_restarts_and_migrate_upgrades_them(
+) {
     let tmp = server::testing::TempDir::new("crash");
     let data = tmp.path().join("data");
     let cluster = data.join("pg");
@@ -242,4 +246,50 @@ async fn installs_resume_after_the_server_is_killed_and_after_postgres_restarts(
     // goes with it (or is stopped here).
     let _ = kill(Pid::from_raw(restarted.id() as i32), Signal::SIGINT);
     wait_with_timeout(&mut restarted, Duration::from_secs(30));
+
+    // 3. The release: CRM v2 as a catalog file. `server migrate` upgrades the org, one line per
+    // org schema; a second run has nothing to do.
+    let catalog = tmp.path().join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    let v2 = server::testing::crm_v2();
+    std::fs::write(
+        catalog.join("crm.json"),
+        serde_json::to_string_pretty(&v2).unwrap(),
+    )
+    .unwrap();
+    let migrate = || {
+        let output = run_to_exit(
+            server_cmd(&data)
+                .env("TENANTRY_CATALOG_DIR", &catalog)
+                .arg("migrate"),
+        );
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let first = migrate();
+    assert!(
+        first.contains(&format!(
+            "upgraded: crm v1 -> v2 in org schema org_{}",
+            org.simple()
+        )),
+        "{first}"
+    );
+    assert!(
+        first.contains("Org schemas upgraded: 1 of 1 behind the catalog."),
+        "{first}"
+    );
+    assert!(
+        migrate().contains("Org schemas upgraded: 0 of 0 behind the catalog."),
+        "nothing left to upgrade"
+    );
+    let server = Running::start_with(
+        &data,
+        &[("TENANTRY_CATALOG_DIR", catalog.to_str().unwrap())],
+    );
+    let db = superuser_pool(&cluster).await;
+    let drift = server::testing::product_drift(&db, org, &v2).await;
+    assert!(drift.is_empty(), "after migrate: {drift:#?}");
+    db.close().await;
+    let (status, output) = server.signal_group(Signal::SIGINT);
+    assert!(status.success(), "{output}");
 }
