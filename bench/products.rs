@@ -142,7 +142,9 @@ async fn progress_lag(app: &TestApp, root: &str) {
     let address = app::products::progress_address(&org.to_string(), &run);
     let mut streams = Vec::new();
     for _ in 0..WATCHERS {
-        let (status, stream) = app.events(&address, root, None).await;
+        // A session each (a session may have only a few streams open).
+        let token = app.sign_in("root@platform.test").await;
+        let (status, stream) = app.events(&address, &token, None).await;
         assert_eq!(status, 200);
         let mut stream = stream.unwrap();
         stream.next_event(Duration::from_secs(5)).await.unwrap();

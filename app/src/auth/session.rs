@@ -463,6 +463,7 @@ pub async fn register(
         domain: String::new(),
         product: "eloquent".to_string(),
         status: "active".to_string(),
+        template: String::new(),
     };
     let org_id = Uuid::new_v4();
     let mut tenant = Tenant::for_new_org(&services, org_id, principal).await?;

@@ -39,6 +39,7 @@ pub async fn create(input: NewOrg) -> Result<String, AppError> {
     }
     create_in(&mut tenant, &services, input, None).await?;
     tenant.commit().await?;
+    services.products.wake.notify_one();
     Ok(org_id.to_string())
 }
 
@@ -57,8 +58,9 @@ pub async fn create_in(
     let slug = free_slug(tenant.conn(), &org.name).await?;
     let created_by = owner.unwrap_or(tenant.principal.user_id);
     let number = sqlx::query_scalar!(
-        "insert into organization (org_id, name, slug, primary_domain, product, status, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7)
+        "insert into organization (org_id, name, slug, primary_domain, product, status, created_by,
+                                   template)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
          returning org_number",
         org_id,
         org.name,
@@ -66,7 +68,8 @@ pub async fn create_in(
         org.domain,
         org.product,
         org.status,
-        created_by
+        created_by,
+        org.template.map(|(label, _)| label).unwrap_or_default()
     )
     .fetch_one(tenant.conn())
     .await
@@ -98,6 +101,33 @@ pub async fn create_in(
             json!({ "name": org.name, "slug": slug, "schema": schema }),
         )
         .await?;
+    // The template's products: each planned as an install in this same transaction (the org
+    // and its plans exist together or not at all); the worker runs them once it commits.
+    if let Some((label, products)) = org.template {
+        let catalog = services.products.catalog.clone();
+        for key in products {
+            let product = catalog.get(key).ok_or_else(|| {
+                AppError::internal("templates", format!("{key} is not in the catalog"))
+            })?;
+            let steps = crate::products::engine::install_steps(product);
+            let run = crate::products::engine::plan(
+                tenant.conn(),
+                org_id,
+                product,
+                "install",
+                &steps,
+                Some(created_by),
+            )
+            .await?;
+            tenant
+                .audit(
+                    "product.install_started",
+                    key,
+                    json!({ "run": run, "version": product.version, "template": label }),
+                )
+                .await?;
+        }
+    }
     tracing::info!(org = %org_id, %slug, %schema, "organization created");
     Ok(())
 }
@@ -129,6 +159,8 @@ struct ValidOrg {
     domain: Option<String>,
     product: String,
     status: String,
+    /// (label, products) of the template, if one was chosen.
+    template: Option<(&'static str, &'static [&'static str])>,
 }
 
 fn validate_new(input: &NewOrg, services: &Services) -> Result<ValidOrg, AppError> {
@@ -146,12 +178,29 @@ fn validate_new(input: &NewOrg, services: &Services) -> Result<ValidOrg, AppErro
             String::new()
         }
     };
+    let template = match input.template.trim() {
+        "" => None,
+        key => match crate::products::TEMPLATES
+            .iter()
+            .find(|(k, _, _)| *k == key)
+        {
+            Some((_, label, products)) => Some((*label, *products)),
+            None => {
+                errors.insert(
+                    "template".to_string(),
+                    vec!["Choose a template from the list, or none.".to_string()],
+                );
+                None
+            }
+        },
+    };
     if errors.is_empty() {
         Ok(ValidOrg {
             name,
             domain,
             product,
             status,
+            template,
         })
     } else {
         Err(AppError::Validation(errors))

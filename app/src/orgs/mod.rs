@@ -49,6 +49,10 @@ pub struct NewOrg {
     pub domain: String,
     pub product: String,
     pub status: String,
+    /// A key of [`crate::products::TEMPLATES`]: the products installed as the org is made.
+    /// Empty: none.
+    #[serde(default)]
+    pub template: String,
 }
 
 /// An organization's editable details.

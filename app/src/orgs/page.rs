@@ -451,6 +451,19 @@ pub fn NewOrgDialog() -> impl IntoView {
                             <FieldError error field="status" />
                         </div>
                     </div>
+                    <div>
+                        <label for="org-template" class="block text-sm font-medium">"Template"</label>
+                        <select id="org-template" name="org[template]" class=INPUT aria-invalid=invalid(error, "template") aria-describedby="org-template-hint">
+                            <option value="" selected=true>"None: install products later"</option>
+                            {crate::products::TEMPLATES.iter().map(|(value, label, products)| {
+                                let names: Vec<&str> = products.iter().map(|p| PRODUCTS.iter().find(|(k, _)| k == p).map(|(_, l)| *l).unwrap_or(p)).collect();
+                                let text = if names.is_empty() { format!("{label}: nothing installed") } else { format!("{label}: {}", names.join(", ")) };
+                                view! { <option value=*value>{text}</option> }
+                            }).collect_view()}
+                        </select>
+                        <p id="org-template-hint" class="mt-1 text-xs text-slate-500">"A template's products are installed as the organization is made; follow them in its Products tab."</p>
+                        <FieldError error field="template" />
+                    </div>
                     <div class="flex justify-end gap-3 pt-2">
                         <A href=back() attr:class=format!("{SECONDARY} {FOCUS_RING}")>"Cancel"</A>
                         <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>

@@ -590,6 +590,20 @@ mod tests {
     }
 
     #[test]
+    fn every_template_names_catalog_products() {
+        let catalog = Catalog::builtin().unwrap();
+        for (key, label, products) in crate::products::TEMPLATES {
+            assert!(plain_name(key) && !label.is_empty());
+            for product in products {
+                assert!(
+                    catalog.get(product).is_some(),
+                    "{key}: {product} is not in the catalog"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn faults_are_named() {
         let bad: Product = serde_json::from_value(serde_json::json!({
             "product": "Bad Key", "name": "x", "description": "y", "version": 0,

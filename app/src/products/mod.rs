@@ -105,6 +105,17 @@ pub struct UninstallPlan {
     pub artifacts: Vec<(String, String, Option<i64>)>,
 }
 
+/// The templates an organization can be made from: (key, label, the catalog products installed
+/// as it is made, one run each). The Organizations table's Template column shows the label.
+/// (Consumer and Custom, which the product filter also names, are templates, not products.)
+pub const TEMPLATES: [(&str, &str, &[&str]); 5] = [
+    ("retail", "Retail", &["shop_assist", "crm"]),
+    ("clinic", "Clinic", &["aafya", "done"]),
+    ("advisory", "Advisory", &["fahim", "crm"]),
+    ("consumer", "Consumer", &["eloquent"]),
+    ("custom", "Custom", &[]),
+];
+
 /// Where a run's progress streams from (Server-Sent Events, `events.rs`).
 pub fn progress_address(org_id: &str, run_id: &str) -> String {
     format!("/api/events/product-runs/{org_id}/{run_id}")

@@ -880,3 +880,81 @@ async fn a_session_has_a_few_progress_streams_at_most() {
     let (status, _) = w.app.events(&address, w.token("alice"), None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn an_org_made_from_a_template_gets_its_products_and_shows_the_template() {
+    let w = world().await;
+    let create = |name: &'static str, domain: &'static str, template: &'static str| {
+        let root = w.root.clone();
+        let app = &w.app;
+        async move {
+            app.call(
+                "orgs/create_org",
+                Some(&root),
+                &[
+                    ("org[name]", name),
+                    ("org[domain]", domain),
+                    ("org[product]", "shop_assist"),
+                    ("org[status]", "active"),
+                    ("org[template]", template),
+                ],
+            )
+            .await
+        }
+    };
+    // An unknown template is refused, naming the field; nothing is made.
+    let bad = create("Nowhere Co", "nowhere.example", "nonsense").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.body.contains("template") && bad.body.contains("Choose a template"),
+        "{}",
+        bad.body
+    );
+    let made = create("Shop Co", "shop.example", "retail").await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let org: Uuid = made.json().as_str().unwrap().parse().unwrap();
+    // Its installs were planned with the org, one run per product of the template.
+    let runs: Vec<(String, String)> = sqlx::query_as(
+        "select product, status from product_run where org_id = $1 order by product",
+    )
+    .bind(org)
+    .fetch_all(&w.app.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        runs,
+        [
+            ("crm".to_string(), "pending".to_string()),
+            ("shop_assist".to_string(), "pending".to_string())
+        ]
+    );
+    assert_eq!(
+        work_all(&w).await,
+        [
+            app::products::engine::Outcome::Succeeded,
+            app::products::engine::Outcome::Succeeded
+        ]
+    );
+    assert_installed_exactly(&w, org, "shop_assist").await;
+    assert_installed_exactly(&w, org, "crm").await;
+    let orgs = w
+        .app
+        .call("orgs/list_orgs", Some(&w.root), &[])
+        .await
+        .json();
+    let listed = orgs["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Shop Co")
+        .unwrap()
+        .clone();
+    assert_eq!(listed["template"], "Retail");
+    assert_eq!(listed["installed_products"], 2);
+    let nowhere: i64 =
+        sqlx::query_scalar("select count(*) from organization where name = 'Nowhere Co'")
+            .fetch_one(&w.app.owner)
+            .await
+            .unwrap();
+    assert_eq!(nowhere, 0);
+}
