@@ -109,6 +109,22 @@ async fn tables(w: &World, org: Uuid) -> Vec<String> {
     .unwrap()
 }
 
+/// The Organizations table's row of the org named `name`, as the superadmin sees it.
+async fn org_row(w: &World, name: &str) -> Value {
+    let orgs = w
+        .app
+        .call("orgs/list_orgs", Some(&w.root), &[])
+        .await
+        .json();
+    orgs["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not listed"))
+        .clone()
+}
+
 /// Compares the org with the plan of the catalog's `product`: every artifact made exactly once
 /// and recorded once, nothing half-made.
 async fn assert_installed_exactly(w: &World, org: Uuid, product: &str) {
@@ -147,17 +163,7 @@ async fn crm_installs_step_by_step_uninstalls_exactly_and_installs_again() {
         .all(|s| s["status"] == "done" && s["duration_ms"].is_number()));
     assert_installed_exactly(&w, alpha, "crm").await;
     // The Organizations table counts it.
-    let orgs = w
-        .app
-        .call("orgs/list_orgs", Some(&w.root), &[])
-        .await
-        .json();
-    let listed = orgs["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "Alpha")
-        .unwrap();
+    let listed = org_row(&w, "Alpha").await;
     assert_eq!(listed["installed_products"], 1);
 
     // Installed once: a second install is refused, saying so.
@@ -937,18 +943,7 @@ async fn an_org_made_from_a_template_gets_its_products_and_shows_the_template() 
     );
     assert_installed_exactly(&w, org, "shop_assist").await;
     assert_installed_exactly(&w, org, "crm").await;
-    let orgs = w
-        .app
-        .call("orgs/list_orgs", Some(&w.root), &[])
-        .await
-        .json();
-    let listed = orgs["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "Shop Co")
-        .unwrap()
-        .clone();
+    let listed = org_row(&w, "Shop Co").await;
     assert_eq!(listed["template"], "Retail");
     assert_eq!(listed["installed_products"], 2);
     let nowhere: i64 =
