@@ -764,6 +764,10 @@ pub fn spawn_progress_listener(services: Services) {
                 Ok::<(), sqlx::Error>(())
             };
             if let Err(err) = listening.await {
+                if lookup(&services).pool().is_closed() {
+                    // The server is shutting down.
+                    return;
+                }
                 tracing::warn!(%err, "product progress listener lost the database; reconnecting");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -56,7 +56,8 @@ pub struct RunView {
     pub version: i32,
     /// `install`, `uninstall`, `upgrade` or `rollback`.
     pub action: String,
-    /// `pending`, `running`, `succeeded`, `failed` or `rolled_back`.
+    /// `pending`, `running`, `succeeded`, `failed`, `rolled_back` or `stopped` (a failed
+    /// upgrade ended where it was).
     pub status: String,
     pub error: String,
     pub total: i32,
@@ -159,6 +160,15 @@ pub async fn uninstall(org_id: String, product: String) -> Result<String, AppErr
 #[server(endpoint = "products/retry_run")]
 pub async fn retry_run(org_id: String, run_id: String) -> Result<String, AppError> {
     let run = server::retry(&org_id, &run_id).await?;
+    leptos_axum::redirect(&format!("/organizations/{org_id}/products?run={run}"));
+    Ok(run)
+}
+
+/// Ends a failed upgrade where it is: what its steps added stays, the org keeps its version,
+/// and the product can be uninstalled or upgraded again.
+#[server(endpoint = "products/stop_upgrade")]
+pub async fn stop_upgrade(org_id: String, run_id: String) -> Result<String, AppError> {
+    let run = server::stop_upgrade(&org_id, &run_id).await?;
     leptos_axum::redirect(&format!("/organizations/{org_id}/products?run={run}"));
     Ok(run)
 }

@@ -8,7 +8,7 @@ use leptos_router::{components::A, hooks::use_query_map};
 
 use super::{
     catalog, org_products, uninstall_preview, Install, OrgProductRow, ProductsOfOrg, RetryRun,
-    RollBackRun, RunView, Uninstall,
+    RollBackRun, RunView, StopUpgrade, Uninstall,
 };
 use crate::{
     auth::submission_error,
@@ -113,6 +113,8 @@ fn ProductList(org_id: String, list: ProductsOfOrg) -> impl IntoView {
     let install = ServerAction::<Install>::new();
     let retry = ServerAction::<RetryRun>::new();
     let roll_back = ServerAction::<RollBackRun>::new();
+    let stop = ServerAction::<StopUpgrade>::new();
+    crate::orgs::refetch_detail_after(stop);
     crate::orgs::refetch_detail_after(install);
     crate::orgs::refetch_detail_after(retry);
     crate::orgs::refetch_detail_after(roll_back);
@@ -121,6 +123,7 @@ fn ProductList(org_id: String, list: ProductsOfOrg) -> impl IntoView {
             .get()
             .or_else(|| submission_error(retry).get())
             .or_else(|| submission_error(roll_back).get())
+            .or_else(|| submission_error(stop).get())
     });
     let can_manage = list.can_manage;
     view! {
@@ -128,7 +131,7 @@ fn ProductList(org_id: String, list: ProductsOfOrg) -> impl IntoView {
             <div class="mt-4">{form_alert(error)}</div>
             <ul class="mt-4 space-y-3">
                 {list.rows.into_iter().map(|row| view! {
-                    <ProductRow org_id=org_id.clone() row can_manage install retry roll_back />
+                    <ProductRow org_id=org_id.clone() row can_manage install retry roll_back stop />
                 }.into_any()).collect_view()}
             </ul>
         </div>
@@ -144,6 +147,7 @@ fn ProductRow(
     install: ServerAction<Install>,
     retry: ServerAction<RetryRun>,
     roll_back: ServerAction<RollBackRun>,
+    stop: ServerAction<StopUpgrade>,
 ) -> impl IntoView {
     let product_key = row.product.clone();
     let (title, description, version, run) = (
@@ -188,7 +192,9 @@ fn ProductRow(
     let failed = row.run.clone().filter(|r| r.status == "failed" && can_manage).map(|r| {
         let run_id = r.run_id.clone();
         let install_failed = r.action == "install";
+        let upgrade_failed = r.action == "upgrade";
         let (org2, run2) = (org_id.clone(), run_id.clone());
+        let (org3, run3) = (org_id.clone(), run_id.clone());
         view! {
             <div class="mt-3 flex gap-2">
                 <ActionForm action=retry>
@@ -203,6 +209,14 @@ fn ProductRow(
                         <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>"Roll back"</button>
                     </ActionForm>
                 })}
+                {upgrade_failed.then(move || view! {
+                    <ActionForm action=stop>
+                        <input type="hidden" name="org_id" value=org3.clone() />
+                        <input type="hidden" name="run_id" value=run3.clone() />
+                        <button type="submit" class=format!("{SECONDARY} {FOCUS_RING}")
+                            title="What the upgrade added stays; the organization keeps the version it had.">"Stop upgrade"</button>
+                    </ActionForm>
+                })}
             </div>
         }
     });
@@ -215,7 +229,7 @@ fn ProductRow(
                 </div>
                 <div class="flex items-center gap-3">{badge}{actions}</div>
             </div>
-            {run.filter(|r| r.active() || r.status == "failed" || r.status == "succeeded").map(|run| view! { <LiveRun org_id=live_org.clone() run /> })}
+            {run.filter(|r| r.active() || matches!(r.status.as_str(), "failed" | "succeeded" | "stopped")).map(|run| view! { <LiveRun org_id=live_org.clone() run /> })}
             {failed}
         </li>
     }
@@ -352,7 +366,7 @@ fn Progress(run: RunView) -> impl IntoView {
                     };
                     view! {
                         <li class="flex items-center justify-between gap-2 px-2 py-1" data-testid="run-step" data-status=label>
-                            <span><span aria-label=label class="inline-block w-4">{icon}</span>{format!("{} {} {}", if s.op == "remove" { "remove" } else { "make" }, s.kind, s.name)}</span>
+                            <span><span aria-label=label class=if label == "running" { "inline-block w-4 motion-safe:animate-spin" } else { "inline-block w-4" }>{icon}</span>{format!("{} {} {}", if s.op == "remove" { "remove" } else { "make" }, s.kind, s.name)}</span>
                             <span class="text-slate-500">{s.duration_ms.map(|ms| format!("{ms} ms")).unwrap_or_default()}</span>
                             {(!s.error.is_empty()).then(|| view! { <span class="block text-red-700">{s.error.clone()}</span> })}
                         </li>

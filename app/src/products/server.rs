@@ -331,6 +331,33 @@ pub async fn retry(org_id: &str, run_id: &str) -> Result<String, AppError> {
     Ok(run.to_string())
 }
 
+pub async fn stop_upgrade(org_id: &str, run_id: &str) -> Result<String, AppError> {
+    let mut tenant = Gate::open(super::StopUpgrade::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org = tenant.org_id;
+    let (run, product, action) = failed_run(tenant.conn(), org, run_id).await?;
+    if action != "upgrade" {
+        return Err(AppError::Conflict(
+            "Only a failed upgrade is stopped; retry this run, or roll back a failed install."
+                .to_string(),
+        ));
+    }
+    sqlx::query!(
+        "update product_run set status = 'stopped', finished_at = now()
+          where org_id = $1 and run_id = $2",
+        org,
+        run
+    )
+    .execute(tenant.conn())
+    .await?;
+    tenant
+        .audit("product.upgrade_stopped", &product, json!({ "run": run }))
+        .await?;
+    tenant.commit().await?;
+    Ok(run.to_string())
+}
+
 pub async fn roll_back(org_id: &str, run_id: &str) -> Result<String, AppError> {
     let products = products()?;
     let mut tenant = Gate::open(super::RollBackRun::PATH)?

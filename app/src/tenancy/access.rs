@@ -280,6 +280,10 @@ pub const NEEDS: &[(&str, Need)] = &[
         "/api/products/roll_back_run",
         section(Section::Products, Admin),
     ),
+    (
+        "/api/products/stop_upgrade",
+        section(Section::Products, Admin),
+    ),
     // Billing: rates, prices and plans are entitlements; the org's tab is read-only to it.
     ("/api/billing/org_billing", section(Section::Billing, Read)),
     ("/api/billing/update_subscription", Platform),

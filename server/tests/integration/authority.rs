@@ -366,7 +366,7 @@ async fn every_endpoint_answers_each_caller_as_its_declared_need_says() {
         &mut std::io::stderr(),
         format!(
             "authorization matrix: {endpoints} endpoints ({} server functions, {} pages, {} \
-             agent API routes) × {} callers = {calls} answers, each as declared\n",
+             routes outside Leptos: agent API, webhook, progress streams) × {} callers = {calls} answers, each as declared\n",
             server_fns.len(),
             page_addresses.len(),
             api_routes.len(),

@@ -537,7 +537,8 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         let after = snapshot(&app.owner, org_b.id).await;
         assert_eq!(before, after, "{endpoint} changed org B's data");
     }
-    // The agent API, as org A's agent aiming at org B every way a request can name an org,
+    // The routes outside Leptos (the agent API, webhooks, progress streams), as org A's agent
+    // aiming at org B every way a request can name an org,
     // and with credentials that are not an agent key.
     let api_routes = app::routes::routes();
     assert!(!api_routes.is_empty());
@@ -596,8 +597,8 @@ async fn cross_org_probe_over_every_route_and_server_function() {
         assert_eq!(before, after, "{method} {path} changed org B's data");
     }
     report(&format!(
-        "cross-org probe: {} endpoints ({} server functions, {} pages as {} addresses, {} agent \
-         API routes), {} requests, no org-B data returned or changed",
+        "cross-org probe: {} endpoints ({} server functions, {} pages as {} addresses, {} routes \
+         outside Leptos), {} requests, no org-B data returned or changed",
         server_fns.len() + pages.len() + api_routes.len(),
         server_fns.len(),
         pages.len(),

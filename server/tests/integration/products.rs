@@ -863,6 +863,43 @@ async fn an_upgrade_that_would_drop_a_column_fails_saying_so_and_leaves_the_tabl
     )
     .await;
     assert!(drift.is_empty(), "still v1, whole: {drift:#?}");
+
+    // Such a version never succeeds: the admin stops the upgrade (a failed install is rolled
+    // back instead), and the product is free again: uninstalled here.
+    let run_id = row(&products_of(&w, w.token("alice"), alpha).await, "crm")["run"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stopped = on_run(
+        &w,
+        w.token("alice"),
+        "products/stop_upgrade",
+        alpha,
+        &run_id,
+    )
+    .await;
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    let shown = products_of(&w, w.token("alice"), alpha).await;
+    assert_eq!(row(&shown, "crm")["run"]["status"], "stopped");
+    assert_eq!(row(&shown, "crm")["installed"], 1);
+    let again = on_run(
+        &w,
+        w.token("alice"),
+        "products/stop_upgrade",
+        alpha,
+        &run_id,
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(
+        uninstall(&w, w.token("alice"), alpha, "crm").await.status,
+        200
+    );
+    assert_eq!(
+        work_all(&w).await,
+        [app::products::engine::Outcome::Succeeded]
+    );
+    assert!(tables(&w, alpha).await.is_empty());
 }
 
 #[tokio::test]
