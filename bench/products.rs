@@ -2,7 +2,8 @@
 //! product into an org (plan through the endpoint, then one worker to the end; p50 and p95 over
 //! fresh orgs), installs into many orgs by two workers at once, the lag from a run's change
 //! committed to the progress event at the streams watching it (p95), a v1 → v2 upgrade across
-//! 1,000 orgs, and the upgrade check over 10,000 orgs when there is nothing to do. Run with
+//! every org with CRM (the 1,000 made for it and the earlier sections' ones), and the upgrade
+//! check over 10,000 orgs when there is nothing to do. Run with
 //! `bench/products`.
 
 use std::time::{Duration, Instant};

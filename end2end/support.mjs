@@ -69,7 +69,6 @@ export function sql(query) {
     '-v', 'ON_ERROR_STOP=1', '-At', '-c', query], { encoding: 'utf8' }).trim();
 }
 
-/** POSTs a server function as an API client would; returns { status, body, token }. */
 /**
  * Holds `table` locked for `seconds` from another session, as a long transaction in production
  * would: work that needs it waits meanwhile. Resolves once the lock is held; `released` is a
@@ -91,6 +90,7 @@ export async function holdLock(table, seconds) {
   throw new Error(`could not lock ${table}`);
 }
 
+/** POSTs a server function as an API client would; returns { status, body, token }. */
 export async function callServerFn(endpoint, fields, token) {
   const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;

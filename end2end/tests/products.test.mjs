@@ -50,10 +50,10 @@ describe('Products', () => {
     await waitForHydration(watcher);
     await crmRow(watcher).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
 
-    // The fifth step (a skill) waits a few seconds for a lock another session holds, so the
+    // The fifth step (a skill) waits 8 s (its lock timeout is 10 s) for a lock another session holds, so the
     // run is seen mid-way. Both pages follow it through its progress stream (Server-Sent
     // Events): 4 of 8 done, the fifth running, then the end.
-    const { released } = await holdLock('org_skill', 4);
+    const { released } = await holdLock('org_skill', 8);
     const streams = [page, watcher].map((p) => p.waitForResponse(
       (r) => r.url().includes('/api/events/product-runs/') && r.status() === 200, { timeout: 30_000 }));
     await crmRow(page).getByRole('button', { name: 'Install CRM' }).click();

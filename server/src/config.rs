@@ -116,8 +116,8 @@ pub struct Config {
     pub stripe_grace_days: i64,
 
     /// A directory of product files (`<key>.json`, as in app/src/products/catalog/): each
-    /// replaces the built-in product of its key, a newer version of it, say, which `serve`
-    /// and `migrate` then upgrade every org to.
+    /// replaces the built-in product of its key, a newer version of it, say: `serve` plans
+    /// the upgrade of every org that has it, and `migrate` applies it.
     #[arg(long, env = "TENANTRY_CATALOG_DIR", global = true)]
     pub catalog_dir: Option<PathBuf>,
 

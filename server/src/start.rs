@@ -57,12 +57,17 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
     spawn_monthly_jobs(services.clone());
     app::products::engine::spawn_worker(services.clone());
     app::products::engine::spawn_progress_listener(services.clone());
-    // Orgs on an older version of a product are upgraded by the workers, as runs.
-    report_upgrades(
-        &app::products::engine::plan_upgrades(&services)
-            .await
-            .map_err(|e| Error::Upgrades(e.to_string()))?,
-    );
+    // Orgs on an older version of a product are upgraded by the workers, as runs: planned
+    // beside serving, not before it.
+    tokio::spawn({
+        let services = services.clone();
+        async move {
+            match app::products::engine::plan_upgrades(&services).await {
+                Ok(upgrades) => report_upgrades(&upgrades),
+                Err(err) => tracing::warn!(%err, "could not plan product upgrades"),
+            }
+        }
+    });
     let app = http::router(http::AppState {
         leptos_options,
         trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
@@ -86,7 +91,7 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
 }
 
 /// Logs the product upgrades planned.
-pub(crate) fn report_upgrades(upgrades: &[app::products::engine::Upgrade]) {
+fn report_upgrades(upgrades: &[app::products::engine::Upgrade]) {
     for u in upgrades {
         match &u.run {
             Ok(run) => {

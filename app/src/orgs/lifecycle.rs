@@ -110,22 +110,15 @@ pub async fn create_in(
                 AppError::internal("templates", format!("{key} is not in the catalog"))
             })?;
             let steps = crate::products::engine::install_steps(product);
-            let run = crate::products::engine::plan(
-                tenant.conn(),
-                org_id,
+            crate::products::server::plan_audited(
+                tenant,
                 product,
                 "install",
                 &steps,
-                Some(created_by),
+                "product.install_started",
+                |run| json!({ "run": run, "version": product.version, "template": label }),
             )
             .await?;
-            tenant
-                .audit(
-                    "product.install_started",
-                    key,
-                    json!({ "run": run, "version": product.version, "template": label }),
-                )
-                .await?;
         }
     }
     tracing::info!(org = %org_id, %slug, %schema, "organization created");

@@ -65,6 +65,9 @@ impl Products {
     }
 }
 
+/// One step of a plan: (kind, name, definition, op).
+pub type Step = (String, String, serde_json::Value, &'static str);
+
 /// The run's actor in the audit log and the database's `app.system`.
 const ACTOR: &str = "product-engine";
 
@@ -88,29 +91,46 @@ async fn give_up(
     attempts: i32,
 ) -> Result<(), AppError> {
     let mut tx = system_scope(services, org, ACTOR).await?;
-    sqlx::query!(
-        "update product_run set status = 'failed', error = $4, lease_owner = null,
-                lease_until = null, finished_at = now(), attempts = 0
-          where org_id = $1 and run_id = $2 and lease_owner = $3",
-        org,
-        run,
-        worker,
-        gave_up(attempts)
-    )
-    .execute(&mut *tx)
-    .await?;
+    end_run(&mut tx, org, run, worker, "failed", &gave_up(attempts)).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Saves a run and its plan in the caller's transaction. `steps` are (artifact, op); the unique
-/// index on active runs refuses a second operation on the same product in the org.
+/// Ends the run as `status` (with `error`), releasing its lease, if the lease is still
+/// `worker`'s: `false` if it is not (nothing is changed).
+async fn end_run(
+    tx: &mut Transaction<'static, Postgres>,
+    org: Uuid,
+    run: Uuid,
+    worker: Uuid,
+    status: &str,
+    error: &str,
+) -> Result<bool, AppError> {
+    let ended = sqlx::query!(
+        "update product_run set status = $4, error = $5, lease_owner = null, lease_until = null,
+                finished_at = now(), attempts = 0
+          where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
+        org,
+        run,
+        worker,
+        status,
+        error
+    )
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(ended == 1)
+}
+
+/// Saves a run and its plan in the caller's transaction. `steps` are (kind, name, definition,
+/// op); the unique index on active runs refuses a second operation on the same product in the
+/// org.
 pub async fn plan(
     conn: &mut PgConnection,
     org: Uuid,
     product: &Product,
     action: &str,
-    steps: &[(String, String, serde_json::Value, &str)],
+    steps: &[Step],
     created_by: Option<Uuid>,
 ) -> Result<Uuid, AppError> {
     let run_id = Uuid::new_v4();
@@ -159,7 +179,7 @@ pub async fn plan(
 }
 
 /// The install plan of `product`: every artifact, in catalog order.
-pub fn install_steps(product: &Product) -> Vec<(String, String, serde_json::Value, &'static str)> {
+pub fn install_steps(product: &Product) -> Vec<Step> {
     product
         .artifacts
         .iter()
@@ -182,7 +202,7 @@ pub fn install_steps(product: &Product) -> Vec<(String, String, serde_json::Valu
 pub fn upgrade_steps(
     made: &[(String, String, serde_json::Value)],
     to: &Product,
-) -> Result<Vec<(String, String, serde_json::Value, &'static str)>, String> {
+) -> Result<Vec<Step>, String> {
     if let Some((_, table, _)) = made.iter().find(|(kind, name, _)| {
         kind == "entity"
             && !to
@@ -254,6 +274,29 @@ pub fn removal_order(made: Vec<(String, String, serde_json::Value)>) -> Vec<(Str
     order
 }
 
+/// What the product's runs made in the org (or only the run `run`), from the ledger: (kind,
+/// name, definition), last made first.
+pub async fn made(
+    conn: &mut PgConnection,
+    org: Uuid,
+    product: &str,
+    run: Option<Uuid>,
+) -> Result<Vec<(String, String, serde_json::Value)>, AppError> {
+    Ok(sqlx::query!(
+        "select kind, name, definition from product_artifact
+          where org_id = $1 and product = $2 and ($3::uuid is null or run_id = $3)
+          order by created_at desc, seq desc",
+        org,
+        product,
+        run
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.kind, r.name, r.definition))
+    .collect())
+}
+
 /// An upgrade [`plan_upgrades`] planned, or could not.
 #[derive(Debug, Clone)]
 pub struct Upgrade {
@@ -268,8 +311,9 @@ pub struct Upgrade {
 
 /// Plans, as runs, the upgrade of every org whose installed version of a catalog product is
 /// older than the catalog's: each in the org's own scope, from what the product made there.
-/// An org with an operation on the product still active (a failed install, say) is left out
-/// and reported. Checking costs one indexed query per product when every org is up to date.
+/// An org with a run of the product still to end, or whose upgrade to this version an admin
+/// stopped, is left out (`platform.orgs_behind`, migration 19). Checking costs one indexed
+/// query per product when every org is up to date.
 pub async fn plan_upgrades(services: &Services) -> Result<Vec<Upgrade>, AppError> {
     let mut planned = Vec::new();
     for product in services.products.catalog.products() {
@@ -326,17 +370,7 @@ async fn plan_upgrade(
     if installed.is_none_or(|v| v >= product.version) {
         return Ok(None);
     }
-    let made: Vec<(String, String, serde_json::Value)> = sqlx::query!(
-        "select kind, name, definition from product_artifact
-          where org_id = $1 and product = $2 order by created_at desc, seq desc",
-        org,
-        product.product
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|r| (r.kind, r.name, r.definition))
-    .collect();
+    let made = made(&mut tx, org, &product.product, None).await?;
     let steps = upgrade_steps(&made, product).map_err(AppError::Conflict)?;
     let run = plan(&mut tx, org, product, "upgrade", &steps, None).await?;
     audit(
@@ -568,19 +602,7 @@ async fn work(
                 )
                 .execute(&mut *tx)
                 .await?;
-                let failed = sqlx::query!(
-                    "update product_run set status = 'failed', error = $4, lease_owner = null,
-                            lease_until = null, finished_at = now(), attempts = 0
-                      where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
-                    org,
-                    run,
-                    worker,
-                    failure
-                )
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if failed != 1 {
+                if !end_run(&mut tx, org, run, worker, "failed", &failure).await? {
                     tx.rollback().await?;
                     return Ok(Outcome::LostLease);
                 }
@@ -647,18 +669,7 @@ async fn finish(
     product: &str,
     action: &str,
 ) -> Result<bool, AppError> {
-    let ended = sqlx::query!(
-        "update product_run set status = 'succeeded', lease_owner = null, lease_until = null,
-                finished_at = now(), attempts = 0
-          where org_id = $1 and run_id = $2 and lease_owner = $3 and status = 'running'",
-        org,
-        run,
-        worker
-    )
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if ended != 1 {
+    if !end_run(tx, org, run, worker, "succeeded", "").await? {
         return Ok(false);
     }
     match action {

@@ -13,7 +13,7 @@ pub mod engine;
 pub mod events;
 mod page;
 #[cfg(feature = "ssr")]
-mod server;
+pub(crate) mod server;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ pub struct StepView {
     pub seq: i32,
     pub kind: String,
     pub name: String,
-    /// `create` or `remove`.
+    /// `create`, `alter` (an upgrade's change) or `remove`.
     pub op: String,
     /// `pending`, `done`, `skipped` or `failed` (the first pending step of a live run is the
     /// one running).
@@ -164,8 +164,8 @@ pub async fn retry_run(org_id: String, run_id: String) -> Result<String, AppErro
     Ok(run)
 }
 
-/// Ends a failed upgrade where it is: what its steps added stays, the org keeps its version,
-/// and the product can be uninstalled or upgraded again.
+/// Ends a failed upgrade where it is: what its steps already changed stays, the org keeps its
+/// version, and the product can be uninstalled or upgraded to a later version.
 #[server(endpoint = "products/stop_upgrade")]
 pub async fn stop_upgrade(org_id: String, run_id: String) -> Result<String, AppError> {
     let run = server::stop_upgrade(&org_id, &run_id).await?;

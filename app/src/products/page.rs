@@ -214,7 +214,7 @@ fn ProductRow(
                         <input type="hidden" name="org_id" value=org3.clone() />
                         <input type="hidden" name="run_id" value=run3.clone() />
                         <button type="submit" class=format!("{SECONDARY} {FOCUS_RING}")
-                            title="What the upgrade added stays; the organization keeps the version it had.">"Stop upgrade"</button>
+                            title="What the upgrade already changed stays; the organization keeps the version it had.">"Stop upgrade"</button>
                     </ActionForm>
                 })}
             </div>
@@ -298,6 +298,15 @@ fn follow(
     });
 }
 
+/// What a step's op does, as the current step says it and as the log lists it.
+fn doing(op: &str) -> (&'static str, &'static str) {
+    match op {
+        "remove" => ("Removing", "remove"),
+        "alter" => ("Changing", "change"),
+        _ => ("Making", "make"),
+    }
+}
+
 /// A run's progress: the bar, the current step, and the artifact log.
 #[component]
 fn Progress(run: RunView) -> impl IntoView {
@@ -306,23 +315,14 @@ fn Progress(run: RunView) -> impl IntoView {
     } else {
         run.done * 100 / run.total
     };
-    let current = run
+    // The step running: the first one not done of an active run.
+    let running = run
         .steps
         .iter()
         .find(|s| s.status == "pending")
-        .filter(|_| run.active())
-        .map(|s| {
-            format!(
-                "{} {} {}",
-                if s.op == "remove" {
-                    "Removing"
-                } else {
-                    "Making"
-                },
-                s.kind,
-                s.name
-            )
-        });
+        .filter(|_| run.active());
+    let current = running.map(|s| format!("{} {} {}", doing(&s.op).0, s.kind, s.name));
+    let running_seq = running.map(|s| s.seq);
     let verb = match run.action.as_str() {
         "uninstall" => "Uninstall",
         "rollback" => "Rollback",
@@ -335,12 +335,6 @@ fn Progress(run: RunView) -> impl IntoView {
         ("running", false) => "interrupted: resuming".to_string(),
         (other, _) => other.replace('_', " "),
     };
-    let running_seq = run
-        .steps
-        .iter()
-        .find(|s| s.status == "pending")
-        .filter(|_| run.active())
-        .map(|s| s.seq);
     view! {
         <div class="mt-3" data-testid="run" data-status=run.status.clone()>
             <div class="flex items-center justify-between text-xs text-slate-600">
@@ -366,7 +360,7 @@ fn Progress(run: RunView) -> impl IntoView {
                     };
                     view! {
                         <li class="flex items-center justify-between gap-2 px-2 py-1" data-testid="run-step" data-status=label>
-                            <span><span aria-label=label class=if label == "running" { "inline-block w-4 motion-safe:animate-spin" } else { "inline-block w-4" }>{icon}</span>{format!("{} {} {}", if s.op == "remove" { "remove" } else { "make" }, s.kind, s.name)}</span>
+                            <span><span aria-label=label class=if label == "running" { "inline-block w-4 motion-safe:animate-spin" } else { "inline-block w-4" }>{icon}</span>{format!("{} {} {}", doing(&s.op).1, s.kind, s.name)}</span>
                             <span class="text-slate-500">{s.duration_ms.map(|ms| format!("{ms} ms")).unwrap_or_default()}</span>
                             {(!s.error.is_empty()).then(|| view! { <span class="block text-red-700">{s.error.clone()}</span> })}
                         </li>

@@ -7,21 +7,27 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{
-    artifacts, engine, CatalogEntry, OrgProductRow, ProductsOfOrg, RunView, StepView, UninstallPlan,
+    artifacts,
+    catalog::{Catalog, Product},
+    engine::{self, Step},
+    CatalogEntry, OrgProductRow, ProductsOfOrg, RunView, StepView, UninstallPlan,
 };
 use crate::{
     error::parse_uuid,
-    tenancy::{access::Level, access::Section, gate::Gate},
+    tenancy::{
+        access::Level,
+        access::Section,
+        gate::{Gate, Tenant},
+    },
     AppError,
 };
 
-fn products() -> Result<engine::Products, AppError> {
-    Ok(crate::context::services()?.products)
-}
-
 pub async fn catalog() -> Result<Vec<CatalogEntry>, AppError> {
-    Gate::open(super::Catalog::PATH)?.principal().await?;
-    Ok(products()?
+    let gate = Gate::open(super::Catalog::PATH)?;
+    gate.principal().await?;
+    Ok(gate
+        .services()
+        .products
         .catalog
         .products()
         .iter()
@@ -93,10 +99,9 @@ pub(super) async fn runs(
 }
 
 pub async fn org_products(org_id: &str) -> Result<ProductsOfOrg, AppError> {
-    let catalog = products()?.catalog;
-    let mut tenant = Gate::open(super::OrgProducts::PATH)?
-        .tenant_in(org_id)
-        .await?;
+    let gate = Gate::open(super::OrgProducts::PATH)?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let catalog = gate.services().products.catalog.clone();
     let org = tenant.org_id;
     let installed = sqlx::query!(
         "select product, version from org_product where org_id = $1",
@@ -148,19 +153,49 @@ async fn installed(
     .await?)
 }
 
-fn product_of<'a>(
-    catalog: &'a super::catalog::Catalog,
-    key: &str,
-) -> Result<&'a super::catalog::Product, AppError> {
+fn product_of<'a>(catalog: &'a Catalog, key: &str) -> Result<&'a Product, AppError> {
     catalog
         .get(key)
         .ok_or_else(|| AppError::field("product", "There is no such product in the catalog."))
 }
 
+/// Plans `steps` as an `action` run of `product` in the tenant's org and records `event` (with
+/// the details made from the run's id) in its audit log, both in the tenant's transaction.
+pub(crate) async fn plan_audited(
+    tenant: &mut Tenant,
+    product: &Product,
+    action: &str,
+    steps: &[Step],
+    event: &str,
+    details: impl FnOnce(Uuid) -> serde_json::Value,
+) -> Result<Uuid, AppError> {
+    let (org, actor) = (tenant.org_id, Some(tenant.principal.user_id));
+    let run = engine::plan(tenant.conn(), org, product, action, steps, actor).await?;
+    tenant.audit(event, &product.product, details(run)).await?;
+    Ok(run)
+}
+
+/// [`plan_audited`], then commits and wakes the worker: the run's id.
+async fn start_run(
+    gate: &Gate,
+    mut tenant: Tenant,
+    product: &Product,
+    action: &str,
+    steps: &[Step],
+    event: &str,
+    details: impl FnOnce(Uuid) -> serde_json::Value,
+) -> Result<String, AppError> {
+    let run = plan_audited(&mut tenant, product, action, steps, event, details).await?;
+    tenant.commit().await?;
+    gate.services().products.wake.notify_one();
+    Ok(run.to_string())
+}
+
 pub async fn install(org_id: &str, product: &str) -> Result<String, AppError> {
-    let products = products()?;
-    let product = product_of(&products.catalog, product)?;
-    let mut tenant = Gate::open(super::Install::PATH)?.tenant_in(org_id).await?;
+    let gate = Gate::open(super::Install::PATH)?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let catalog = gate.services().products.catalog.clone();
+    let product = product_of(&catalog, product)?;
     let org = tenant.org_id;
     if installed(tenant.conn(), org, &product.product)
         .await?
@@ -171,53 +206,46 @@ pub async fn install(org_id: &str, product: &str) -> Result<String, AppError> {
             product.name
         )));
     }
-    let actor = Some(tenant.principal.user_id);
     let steps = engine::install_steps(product);
-    let run = engine::plan(tenant.conn(), org, product, "install", &steps, actor).await?;
-    tenant
-        .audit(
-            "product.install_started",
-            &product.product,
-            json!({ "run": run, "version": product.version }),
-        )
-        .await?;
-    tenant.commit().await?;
-    products.wake.notify_one();
-    Ok(run.to_string())
+    start_run(
+        &gate,
+        tenant,
+        product,
+        "install",
+        &steps,
+        "product.install_started",
+        |run| json!({ "run": run, "version": product.version }),
+    )
+    .await
 }
 
-/// The artifacts the product's runs made in the org, in the order to remove them
+/// What the product's runs made in the org (or the run `run`'s), in the order to remove it
 /// ([`engine::removal_order`]).
-async fn ledger(
+async fn removal(
     conn: &mut PgConnection,
     org: Uuid,
     product: &str,
     run: Option<Uuid>,
 ) -> Result<Vec<(String, String)>, AppError> {
-    let made = sqlx::query!(
-        "select kind, name, definition from product_artifact
-          where org_id = $1 and product = $2 and ($3::uuid is null or run_id = $3)
-          order by created_at desc, seq desc",
-        org,
-        product,
-        run
-    )
-    .fetch_all(conn)
-    .await?
-    .into_iter()
-    .map(|r| (r.kind, r.name, r.definition))
-    .collect();
-    Ok(engine::removal_order(made))
+    Ok(engine::removal_order(
+        engine::made(conn, org, product, run).await?,
+    ))
+}
+
+/// The steps that remove what [`removal`] lists.
+fn removal_steps(made: Vec<(String, String)>) -> Vec<Step> {
+    made.into_iter()
+        .map(|(kind, name)| (kind, name, json!({}), "remove"))
+        .collect()
 }
 
 pub async fn uninstall_preview(org_id: &str, product: &str) -> Result<UninstallPlan, AppError> {
-    let products = products()?;
-    let product = product_of(&products.catalog, product)?;
-    let mut tenant = Gate::open(super::UninstallPreview::PATH)?
-        .tenant_in(org_id)
-        .await?;
+    let gate = Gate::open(super::UninstallPreview::PATH)?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let catalog = gate.services().products.catalog.clone();
+    let product = product_of(&catalog, product)?;
     let org = tenant.org_id;
-    let made = ledger(tenant.conn(), org, &product.product, None).await?;
+    let made = removal(tenant.conn(), org, &product.product, None).await?;
     let tables: Vec<String> = made
         .iter()
         .filter(|(kind, _)| kind == "entity")
@@ -242,11 +270,10 @@ pub async fn uninstall_preview(org_id: &str, product: &str) -> Result<UninstallP
 }
 
 pub async fn uninstall(org_id: &str, product: &str) -> Result<String, AppError> {
-    let products = products()?;
-    let product = product_of(&products.catalog, product)?;
-    let mut tenant = Gate::open(super::Uninstall::PATH)?
-        .tenant_in(org_id)
-        .await?;
+    let gate = Gate::open(super::Uninstall::PATH)?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let catalog = gate.services().products.catalog.clone();
+    let product = product_of(&catalog, product)?;
     let org = tenant.org_id;
     if installed(tenant.conn(), org, &product.product)
         .await?
@@ -257,23 +284,17 @@ pub async fn uninstall(org_id: &str, product: &str) -> Result<String, AppError> 
             product.name
         )));
     }
-    let steps: Vec<_> = ledger(tenant.conn(), org, &product.product, None)
-        .await?
-        .into_iter()
-        .map(|(kind, name)| (kind, name, json!({}), "remove"))
-        .collect();
-    let actor = Some(tenant.principal.user_id);
-    let run = engine::plan(tenant.conn(), org, product, "uninstall", &steps, actor).await?;
-    tenant
-        .audit(
-            "product.uninstall_started",
-            &product.product,
-            json!({ "run": run }),
-        )
-        .await?;
-    tenant.commit().await?;
-    products.wake.notify_one();
-    Ok(run.to_string())
+    let steps = removal_steps(removal(tenant.conn(), org, &product.product, None).await?);
+    start_run(
+        &gate,
+        tenant,
+        product,
+        "uninstall",
+        &steps,
+        "product.uninstall_started",
+        |run| json!({ "run": run }),
+    )
+    .await
 }
 
 /// The failed run `run_id` of the caller's org, locked.
@@ -294,7 +315,7 @@ async fn failed_run(
     .ok_or_else(|| AppError::NotFound("Run".to_string()))?;
     if row.status != "failed" {
         return Err(AppError::Conflict(format!(
-            "This run is {}, not failed: only a failed run is retried or rolled back.",
+            "This run is {}, not failed: only a failed run is retried, rolled back or stopped.",
             row.status.replace('_', " ")
         )));
     }
@@ -302,8 +323,8 @@ async fn failed_run(
 }
 
 pub async fn retry(org_id: &str, run_id: &str) -> Result<String, AppError> {
-    let products = products()?;
-    let mut tenant = Gate::open(super::RetryRun::PATH)?.tenant_in(org_id).await?;
+    let gate = Gate::open(super::RetryRun::PATH)?;
+    let mut tenant = gate.tenant_in(org_id).await?;
     let org = tenant.org_id;
     let (run, product, _) = failed_run(tenant.conn(), org, run_id).await?;
     sqlx::query!(
@@ -327,7 +348,7 @@ pub async fn retry(org_id: &str, run_id: &str) -> Result<String, AppError> {
         .audit("product.retried", &product, json!({ "run": run }))
         .await?;
     tenant.commit().await?;
-    products.wake.notify_one();
+    gate.services().products.wake.notify_one();
     Ok(run.to_string())
 }
 
@@ -359,10 +380,9 @@ pub async fn stop_upgrade(org_id: &str, run_id: &str) -> Result<String, AppError
 }
 
 pub async fn roll_back(org_id: &str, run_id: &str) -> Result<String, AppError> {
-    let products = products()?;
-    let mut tenant = Gate::open(super::RollBackRun::PATH)?
-        .tenant_in(org_id)
-        .await?;
+    let gate = Gate::open(super::RollBackRun::PATH)?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let catalog = gate.services().products.catalog.clone();
     let org = tenant.org_id;
     let (run, product_key, action) = failed_run(tenant.conn(), org, run_id).await?;
     if action != "install" {
@@ -370,7 +390,7 @@ pub async fn roll_back(org_id: &str, run_id: &str) -> Result<String, AppError> {
             "Only a failed install is rolled back; retry this run instead.".to_string(),
         ));
     }
-    let product = product_of(&products.catalog, &product_key)?;
+    let product = product_of(&catalog, &product_key)?;
     // The failed run ends here, so the rollback can be the product's one active run.
     sqlx::query!(
         "update product_run set status = 'rolled_back', finished_at = now()
@@ -380,21 +400,15 @@ pub async fn roll_back(org_id: &str, run_id: &str) -> Result<String, AppError> {
     )
     .execute(tenant.conn())
     .await?;
-    let steps: Vec<_> = ledger(tenant.conn(), org, &product_key, Some(run))
-        .await?
-        .into_iter()
-        .map(|(kind, name)| (kind, name, json!({}), "remove"))
-        .collect();
-    let actor = Some(tenant.principal.user_id);
-    let rollback = engine::plan(tenant.conn(), org, product, "rollback", &steps, actor).await?;
-    tenant
-        .audit(
-            "product.rollback_started",
-            &product_key,
-            json!({ "run": run, "rollback": rollback }),
-        )
-        .await?;
-    tenant.commit().await?;
-    products.wake.notify_one();
-    Ok(rollback.to_string())
+    let steps = removal_steps(removal(tenant.conn(), org, &product_key, Some(run)).await?);
+    start_run(
+        &gate,
+        tenant,
+        product,
+        "rollback",
+        &steps,
+        "product.rollback_started",
+        |rollback| json!({ "run": run, "rollback": rollback }),
+    )
+    .await
 }

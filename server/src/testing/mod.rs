@@ -361,7 +361,7 @@ impl TestApp {
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let stream = is_stream.then(|| EventStream {
             body: response.into_body().into_data_stream(),
-            buffer: String::new(),
+            buffer: Vec::new(),
         });
         (status, stream)
     }
@@ -773,7 +773,8 @@ pub enum SseFrame {
 /// A Server-Sent Events response, read a frame at a time.
 pub struct EventStream {
     body: axum::body::BodyDataStream,
-    buffer: String,
+    /// Bytes read and not yet a whole frame (a character may be split between chunks).
+    buffer: Vec<u8>,
 }
 
 impl EventStream {
@@ -782,16 +783,16 @@ impl EventStream {
     pub async fn next(&mut self, within: std::time::Duration) -> Option<SseFrame> {
         use futures::StreamExt;
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                return Some(parse_frame(&block));
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                return Some(parse_frame(&String::from_utf8_lossy(&block)));
             }
             match tokio::time::timeout(within, self.body.next()).await {
                 Err(_) => panic!("nothing on the event stream within {within:?}"),
                 Ok(None) => return None,
                 Ok(Some(chunk)) => self
                     .buffer
-                    .push_str(&String::from_utf8_lossy(&chunk.expect("the stream reads"))),
+                    .extend_from_slice(&chunk.expect("the stream reads")),
             }
         }
     }
@@ -1029,6 +1030,20 @@ pub async fn product_drift(
             .filter(|a| a.kind() == kind)
             .count() as i64
     };
+    let named = |sql: &'static str, kind: &'static str| async move {
+        let names: Vec<&str> = product
+            .artifacts
+            .iter()
+            .filter(|a| a.kind() == kind)
+            .map(|a| a.name())
+            .collect();
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(org)
+            .bind(names)
+            .fetch_one(owner)
+            .await
+            .expect("a count")
+    };
     for (kind, made) in [
         ("skill", count("select count(*) from org_skill where org_id = $1 and product = $2").await),
         ("config", count("select count(*) from org_config where org_id = $1 and product = $2").await),
@@ -1037,21 +1052,21 @@ pub async fn product_drift(
             count("select count(*) from knowledge_entry where org_id = $1 and source = 'product:' || $2")
                 .await,
         ),
+        // By the plan's names, not through the ledger: one made but not recorded counts too.
         (
             "guardrail",
-            count(
-                "select count(*) from guardrail_policy g join product_artifact a
-                   on a.org_id = g.org_id and a.ref_id = g.policy_id
-                 where g.org_id = $1 and a.product = $2 and a.kind = 'guardrail'",
+            named(
+                "select count(*) from guardrail_policy where org_id = $1 and name = any($2)",
+                "guardrail",
             )
             .await,
         ),
         (
             "agent",
-            count(
-                "select count(*) from agent g join product_artifact a
-                   on a.org_id = g.org_id and a.ref_id = g.agent_id
-                 where g.org_id = $1 and a.product = $2 and a.kind = 'agent'",
+            named(
+                "select count(*) from agent where org_id = $1 and name = any($2)
+                    and email like '%@products.tenantry.invalid'",
+                "agent",
             )
             .await,
         ),

@@ -42,7 +42,7 @@ pub(crate) fn server_cmd(data_dir: &Path) -> Command {
     cmd
 }
 
-pub(crate) fn free_port() -> u16 {
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -83,6 +83,7 @@ pub(crate) fn run_to_exit(cmd: &mut Command) -> Output {
     }
 }
 
+/// Runs a command expected to fail and returns its stderr, checked to be one clear sentence.
 fn expect_one_sentence_failure(cmd: &mut Command) -> String {
     let output = run_to_exit(cmd);
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -213,7 +214,7 @@ fn an_invalid_log_filter_is_one_sentence() {
 
 /// A server started in its own process group, as a shell starts a foreground job.
 pub(crate) struct Running {
-    pub(crate) child: Child,
+    child: Child,
     pub(crate) port: u16,
     log: PathBuf,
 }
@@ -282,7 +283,7 @@ pub(crate) fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitSta
     }
 }
 
-pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -526,7 +527,7 @@ async fn serve_refuses_an_unmigrated_external_database() {
     );
 }
 
-pub(crate) fn http_post_form(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+fn http_post_form(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
     http_post_as(port, path, body, None)
 }
 

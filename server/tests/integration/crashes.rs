@@ -35,7 +35,7 @@ fn session_cookie(response: &str) -> String {
         .lines()
         .find_map(|l| {
             l.to_ascii_lowercase()
-                .starts_with("set-cookie: tenantry_session=")
+                .starts_with(&format!("set-cookie: {}=", app::auth::token::COOKIE))
                 .then(|| {
                     l["set-cookie: ".len()..]
                         .split(';')
@@ -222,13 +222,14 @@ async fn installs_resume_after_the_server_is_killed_and_after_postgres_restarts_
         .parse()
         .unwrap();
     db.close().await;
-    drop(held);
+    // Stopped while the step still waits: the lock goes with the server, not before it.
     kill(Pid::from_raw(postmaster), Signal::SIGQUIT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while kill(Pid::from_raw(postmaster), None).is_ok() {
         assert!(Instant::now() < deadline, "PostgreSQL did not stop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    drop(held);
     let mut restarted = tokio::task::spawn_blocking({
         let cluster = cluster.clone();
         move || start_leftover_postmaster(&cluster)

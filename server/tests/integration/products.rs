@@ -891,6 +891,11 @@ async fn an_upgrade_that_would_drop_a_column_fails_saying_so_and_leaves_the_tabl
     )
     .await;
     assert_eq!(again.status, 409, "{}", again.body);
+    // A stopped upgrade is not planned again at the next start (it would only fail again).
+    assert!(app::products::engine::plan_upgrades(&released)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         uninstall(&w, w.token("alice"), alpha, "crm").await.status,
         200
@@ -922,6 +927,33 @@ async fn a_session_has_a_few_progress_streams_at_most() {
     open.pop();
     let (status, _) = w.app.events(&address, w.token("alice"), None).await;
     assert_eq!(status, 200);
+
+    // A stream whose session signs out ends at its next read, saying it was refused.
+    app::products::engine::spawn_progress_listener(w.app.services.clone());
+    let leaving = w.app.sign_in("alice@alpha.test").await;
+    let (_, stream) = w.app.events(&address, &leaving, None).await;
+    let mut stream = stream.unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    stream.next_event(wait).await.unwrap();
+    assert_eq!(
+        w.app
+            .call("auth/sign_out", Some(&leaving), &[])
+            .await
+            .status,
+        200
+    );
+    sqlx::query("update product_run set error = 'changed' where run_id = $1")
+        .bind(run.as_str().unwrap().parse::<Uuid>().unwrap())
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    match stream.next_event(wait).await {
+        Some(server::testing::SseFrame::Event { event, .. }) => {
+            assert_eq!(event.as_deref(), Some("refused"))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(stream.next_event(wait).await, None, "and the stream ends");
 }
 
 #[tokio::test]
