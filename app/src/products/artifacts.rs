@@ -5,7 +5,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::catalog::{entity_ddl, Artifact};
+use super::catalog::{entity_ddl, quoted, Artifact};
 
 /// What a step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,42 @@ fn db_failure(what: &str, err: sqlx::Error) -> Failure {
     }
 }
 
+/// The ledger's row of an artifact: the product that made it, its definition, and the id of
+/// the row it is.
+struct Recorded {
+    product: String,
+    definition: serde_json::Value,
+    ref_id: Option<Uuid>,
+}
+
+async fn recorded(
+    conn: &mut PgConnection,
+    org: Uuid,
+    kind: &str,
+    name: &str,
+) -> Result<Option<Recorded>, Failure> {
+    sqlx::query_as!(
+        Recorded,
+        "select product, definition, ref_id from product_artifact
+          where org_id = $1 and kind = $2 and name = $3",
+        org,
+        kind,
+        name
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db_failure(&format!("{kind} {name}"), e))
+}
+
+/// Runs `statements` (built here from checked, quoted names) as the org's own role, the only
+/// one that may change its schema, and returns to the runtime role.
+async fn as_org_role(conn: &mut PgConnection, statements: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!("select platform.enter_org_schema()")
+        .fetch_one(&mut *conn)
+        .await?;
+    execute_batch(conn, format!("{statements};\nset local role none")).await
+}
+
 /// The org's dedicated schema (as `platform.org_schema_name`).
 pub fn schema_of(org: Uuid) -> String {
     format!("org_{}", org.simple())
@@ -51,16 +87,7 @@ pub async fn create(
 ) -> Result<Did, Failure> {
     let (kind, name, definition) = (artifact.kind(), artifact.name(), artifact.definition());
     let here = format!("{kind} {name}");
-    let recorded = sqlx::query!(
-        "select product, definition, ref_id from product_artifact
-          where org_id = $1 and kind = $2 and name = $3",
-        org,
-        kind,
-        name
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(|e| db_failure(&here, e))?;
+    let recorded = recorded(conn, org, kind, name).await?;
     if let Some(r) = &recorded {
         if r.product != product {
             return Err(format!(
@@ -116,46 +143,22 @@ async fn exists(
             .fetch_one(&mut *conn)
             .await
         }
-        Artifact::Skill { name, .. } => {
+        // A row: found by its key (skills, settings) or by the id it was made with.
+        _ => {
             sqlx::query_scalar!(
-                r#"select exists (select from org_skill where org_id = $1 and name = $2) as "found!""#,
+                r#"select case $2
+                     when 'skill' then exists (select from org_skill where org_id = $1 and name = $3)
+                     when 'config' then exists (select from org_config where org_id = $1 and key = $3)
+                     when 'guardrail' then exists (select from guardrail_policy
+                                                    where org_id = $1 and policy_id = $4)
+                     when 'knowledge' then exists (select from knowledge_entry
+                                                    where org_id = $1 and entry_id = $4)
+                     when 'agent' then exists (select from agent where org_id = $1 and agent_id = $4)
+                     else false
+                   end as "found!""#,
                 org,
-                name
-            )
-            .fetch_one(&mut *conn)
-            .await
-        }
-        Artifact::Config { name, .. } => {
-            sqlx::query_scalar!(
-                r#"select exists (select from org_config where org_id = $1 and key = $2) as "found!""#,
-                org,
-                name
-            )
-            .fetch_one(&mut *conn)
-            .await
-        }
-        Artifact::Guardrail { .. } => {
-            sqlx::query_scalar!(
-                r#"select exists (select from guardrail_policy where org_id = $1 and policy_id = $2) as "found!""#,
-                org,
-                ref_id
-            )
-            .fetch_one(&mut *conn)
-            .await
-        }
-        Artifact::Knowledge { .. } => {
-            sqlx::query_scalar!(
-                r#"select exists (select from knowledge_entry where org_id = $1 and entry_id = $2) as "found!""#,
-                org,
-                ref_id
-            )
-            .fetch_one(&mut *conn)
-            .await
-        }
-        Artifact::Agent { .. } => {
-            sqlx::query_scalar!(
-                r#"select exists (select from agent where org_id = $1 and agent_id = $2) as "found!""#,
-                org,
+                artifact.kind(),
+                artifact.name(),
                 ref_id
             )
             .fetch_one(&mut *conn)
@@ -333,17 +336,7 @@ pub async fn alter(
     let (kind, name, definition) = (artifact.kind(), artifact.name(), artifact.definition());
     let here = format!("{kind} {name}");
     let fail = |e| db_failure(&here, e);
-    let Some(recorded) = sqlx::query!(
-        "select product, definition, ref_id from product_artifact
-          where org_id = $1 and kind = $2 and name = $3",
-        org,
-        kind,
-        name
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(fail)?
-    else {
+    let Some(recorded) = recorded(conn, org, kind, name).await? else {
         return Err(format!(
             "{here}: this organization has no record of the product making it, so it cannot be upgraded; uninstall and install the product again"
         ));
@@ -365,13 +358,9 @@ pub async fn alter(
         (Artifact::Entity(old), Artifact::Entity(new)) => {
             let statements = super::catalog::entity_alter_ddl(&schema_of(org), old, new)
                 .map_err(|why| format!("{here}: {why}"))?;
-            sqlx::query!("select platform.enter_org_schema()")
-                .fetch_one(&mut *conn)
+            as_org_role(conn, &statements.join(";\n"))
                 .await
                 .map_err(fail)?;
-            let mut batch = statements.join(";\n");
-            batch.push_str(";\nset local role none");
-            execute_batch(conn, batch).await.map_err(fail)?;
             1
         }
         (
@@ -509,30 +498,17 @@ pub async fn remove(
 ) -> Result<Did, Failure> {
     let here = format!("{kind} {name}");
     let fail = |e| db_failure(&here, e);
-    let Some(r) = sqlx::query!(
-        "select ref_id from product_artifact where org_id = $1 and kind = $2 and name = $3",
-        org,
-        kind,
-        name
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(fail)?
-    else {
+    let Some(r) = recorded(conn, org, kind, name).await? else {
         return Ok(Did::Skipped);
     };
     let removed = match kind {
         "entity" => {
-            sqlx::query!("select platform.enter_org_schema()")
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(fail)?;
-            let batch = format!(
-                "drop table if exists \"{}\".\"{}\";\nset local role none",
-                schema_of(org),
-                name
+            let drop = format!(
+                "drop table if exists {}.{}",
+                quoted(&schema_of(org)),
+                quoted(name)
             );
-            execute_batch(conn, batch).await.map_err(fail)?;
+            as_org_role(conn, &drop).await.map_err(fail)?;
             1
         }
         "skill" => sqlx::query!(
@@ -623,17 +599,23 @@ pub async fn table_rows(
     )
     .fetch_all(&mut *conn)
     .await?;
-    if present.is_empty() {
-        execute_batch(conn, "set local role none".to_string()).await?;
-        return Ok(Vec::new());
-    }
     let present: Vec<String> = present
         .into_iter()
         .filter(|t| super::catalog::plain_name(t))
         .collect();
+    if present.is_empty() {
+        execute_batch(conn, "set local role none".to_string()).await?;
+        return Ok(Vec::new());
+    }
     let counts = present
         .iter()
-        .map(|t| format!("select '{t}'::text, count(*) from \"{schema}\".\"{t}\""))
+        .map(|t| {
+            format!(
+                "select '{t}'::text, count(*) from {}.{}",
+                quoted(&schema),
+                quoted(t)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" union all ");
     let rows: Vec<(String, i64)> = sqlx::query_as(&counts).fetch_all(&mut *conn).await?;

@@ -449,7 +449,7 @@ pub fn entity_ddl(schema: &str, e: &Entity) -> Vec<String> {
 }
 
 /// An identifier, quoted.
-fn quoted(name: &str) -> String {
+pub(crate) fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
