@@ -286,12 +286,7 @@ async fn upgrades(app: &TestApp, root: &str) {
     );
 
     let v2 = server::testing::crm_v2();
-    let mut released = app.services.clone();
-    let mut products: Vec<_> = released.products.catalog.products().to_vec();
-    products.retain(|p| p.product != "crm");
-    products.push(v2.clone());
-    released.products.catalog =
-        std::sync::Arc::new(app::products::catalog::Catalog::new(products).unwrap());
+    let released = server::testing::released(&app.services, v2.clone());
     let start = Instant::now();
     let planned = app::products::engine::plan_upgrades(&released)
         .await

@@ -18,34 +18,35 @@ pub(crate) async fn migrate(config: Config) -> Result<(), Error> {
             reason: e.to_string(),
         })?;
     let upgrade_err = |e: app::AppError| Error::Upgrades(e.to_string());
-    match &config.database_url {
+    let (pool, embedded) = match &config.database_url {
         Some(url) => {
             let pool = connect_url(url).await?;
             db::MIGRATOR.run(&pool).await?;
-            tracing::info!("migrations are up to date");
-            let services = crate::start::services(&config, pool.clone(), base_domain)?;
-            let planned = app::products::engine::plan_upgrades(&services)
-                .await
-                .map_err(upgrade_err)?;
-            print_upgrades(&planned, None);
-            pool.close().await;
+            (pool, None)
         }
         None => {
             let embedded = Embedded::start(&config).await?;
             embedded.migrate().await?;
-            tracing::info!("migrations are up to date");
-            let pool = embedded.runtime_pool().await?;
-            let services = crate::start::services(&config, pool.clone(), base_domain)?;
-            let planned = app::products::engine::plan_upgrades(&services)
-                .await
-                .map_err(upgrade_err)?;
-            let outcomes = work_upgrades(&services, &planned)
-                .await
-                .map_err(upgrade_err)?;
-            print_upgrades(&planned, Some(&outcomes));
-            pool.close().await;
-            embedded.stop().await?;
+            (embedded.runtime_pool().await?, Some(embedded))
         }
+    };
+    tracing::info!("migrations are up to date");
+    let services = crate::start::services(&config, pool.clone(), base_domain)?;
+    let planned = app::products::engine::plan_upgrades(&services)
+        .await
+        .map_err(upgrade_err)?;
+    let outcomes = match embedded {
+        Some(_) => Some(
+            work_upgrades(&services, &planned)
+                .await
+                .map_err(upgrade_err)?,
+        ),
+        None => None,
+    };
+    print_upgrades(&planned, outcomes.as_ref());
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
     }
     Ok(())
 }

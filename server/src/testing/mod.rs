@@ -833,6 +833,28 @@ fn parse_frame(block: &str) -> SseFrame {
     }
 }
 
+/// `services` with `product` released: in its catalog in place of the product of its key.
+pub fn released(
+    services: &app::context::Services,
+    product: app::products::catalog::Product,
+) -> app::context::Services {
+    let mut released = services.clone();
+    let mut products: Vec<_> = released.products.catalog.products().to_vec();
+    products.retain(|p| p.product != product.product);
+    products.push(product);
+    released.products.catalog = std::sync::Arc::new(
+        app::products::catalog::Catalog::new(products).expect("the released product checks"),
+    );
+    released
+}
+
+/// Panics unless `org` has the built-in catalog's `product` exactly ([`product_drift`]).
+pub async fn assert_installed_exactly(owner: &PgPool, org: uuid::Uuid, product: &str) {
+    let catalog = app::products::catalog::Catalog::builtin().expect("the catalog checks");
+    let drift = product_drift(owner, org, catalog.get(product).expect("a catalog product")).await;
+    assert!(drift.is_empty(), "{product} in {org}: {drift:#?}");
+}
+
 /// CRM's next version, as a release would bring it: contacts get a LinkedIn address (and an
 /// index on it), deals get notes (a new table, which an activity may point at: an older table
 /// referencing a newer one), the pipeline gets a stage, and the playbook entry is gone. For the upgrade tests, the bench and `server migrate`'s test.

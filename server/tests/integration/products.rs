@@ -128,10 +128,7 @@ async fn org_row(w: &World, name: &str) -> Value {
 /// Compares the org with the plan of the catalog's `product`: every artifact made exactly once
 /// and recorded once, nothing half-made.
 async fn assert_installed_exactly(w: &World, org: Uuid, product: &str) {
-    let catalog = app::products::catalog::Catalog::builtin().unwrap();
-    let drift =
-        server::testing::product_drift(&w.app.owner, org, catalog.get(product).unwrap()).await;
-    assert!(drift.is_empty(), "{product} in {org}: {drift:#?}");
+    server::testing::assert_installed_exactly(&w.app.owner, org, product).await;
 }
 
 #[tokio::test]
@@ -697,12 +694,7 @@ async fn a_new_version_upgrades_every_org_that_has_it_as_resumable_runs_and_keep
 
     // The release: CRM v2 in the catalog.
     let v2 = server::testing::crm_v2();
-    let mut released = w.app.services.clone();
-    let mut products: Vec<_> = released.products.catalog.products().to_vec();
-    products.retain(|p| p.product != "crm");
-    products.push(v2.clone());
-    released.products.catalog =
-        std::sync::Arc::new(app::products::catalog::Catalog::new(products).unwrap());
+    let released = server::testing::released(&w.app.services, v2.clone());
     let planned = app::products::engine::plan_upgrades(&released)
         .await
         .unwrap();
@@ -841,9 +833,7 @@ async fn an_upgrade_that_would_drop_a_column_fails_saying_so_and_leaves_the_tabl
     if let app::products::catalog::Artifact::Entity(e) = &mut v3.artifacts[1] {
         e.columns.retain(|c| c.name != "phone");
     }
-    let mut released = w.app.services.clone();
-    released.products.catalog =
-        std::sync::Arc::new(app::products::catalog::Catalog::new(vec![v3]).unwrap());
+    let released = server::testing::released(&w.app.services, v3);
     app::products::engine::plan_upgrades(&released)
         .await
         .unwrap();
