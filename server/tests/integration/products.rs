@@ -944,6 +944,28 @@ async fn a_session_has_a_few_progress_streams_at_most() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(stream.next_event(wait).await, None, "and the stream ends");
+
+    // Hostile addresses are refused plainly: a NUL, a control character, a huge number, quotes.
+    let alpha_id = alpha.to_string();
+    for (org_id, run_id) in [
+        (alpha_id.as_str(), "%00"),
+        (alpha_id.as_str(), "%1b%5b31m"),
+        (alpha_id.as_str(), "99999999999999999999999999"),
+        ("%27%3b%20drop%20table%20product_run%3b--", "x"),
+    ] {
+        let (status, stream) = w
+            .app
+            .events(
+                &format!("/api/events/product-runs/{org_id}/{run_id}"),
+                w.token("alice"),
+                None,
+            )
+            .await;
+        assert!(
+            (400..500).contains(&status) && stream.is_none(),
+            "{org_id}/{run_id}: {status}"
+        );
+    }
 }
 
 #[tokio::test]
