@@ -117,44 +117,47 @@ pub fn App() -> impl IntoView {
 #[component]
 fn SignedIn() -> impl IntoView {
     let switch = ServerAction::<auth::SwitchOrg>::new();
-    // Read again after each switch: the active org and the list may have changed.
-    let session = Resource::new(move || switch.version().get(), |_| auth::current_session());
+    // The session the server read before rendering, carried into the browser with the page; no
+    // Suspense around the pages (see `auth::PageSession`).
+    let session = RwSignal::new(SharedValue::new(auth::page_session).into_inner());
+    // In the browser: read again after each switch (the active org and the list may have
+    // changed), and when this frame was built without the server's reading.
+    Effect::new(move |seen: Option<usize>| {
+        let version = switch.version().get();
+        if seen.is_some() || session.with_untracked(Option::is_none) {
+            leptos::task::spawn_local(async move {
+                session.set(Some(auth::current_session().await));
+            });
+        }
+        version
+    });
     let location = use_location();
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                session
-                    .get()
-                    .map(|result| match result {
-                        Ok(Some(info)) => {
-                            provide_context(info.clone());
-                            view! {
-                                <ui::AdminLayout session=info switch>
-                                    <Outlet />
-                                </ui::AdminLayout>
-                            }
-                                .into_any()
-                        }
-                        Ok(None) | Err(AppError::Unauthorized) => {
-                            let next = location.pathname.get_untracked();
-                            let target = if next == "/" {
-                                "/sign-in".to_string()
-                            } else {
-                                format!("/sign-in?next={next}")
-                            };
-                            view! { <Redirect path=target /> }.into_any()
-                        }
-                        Err(err) => {
-                            view! {
-                                <main id="main" class="mx-auto max-w-lg px-6 py-16 text-center">
-                                    <h1 class="text-xl font-semibold">"Cannot open the Admin App"</h1>
-                                    <p role="alert" class="mt-2 text-slate-600">{err.to_string()}</p>
-                                </main>
-                            }
-                                .into_any()
-                        }
-                    })
-            }}
-        </Suspense>
+    move || match session.get() {
+        None => ().into_any(),
+        Some(Ok(Some(info))) => {
+            provide_context(info.clone());
+            view! {
+                <ui::AdminLayout session=info switch>
+                    <Outlet />
+                </ui::AdminLayout>
+            }
+            .into_any()
+        }
+        Some(Ok(None) | Err(AppError::Unauthorized)) => {
+            let next = location.pathname.get_untracked();
+            let target = if next == "/" {
+                "/sign-in".to_string()
+            } else {
+                format!("/sign-in?next={next}")
+            };
+            view! { <Redirect path=target /> }.into_any()
+        }
+        Some(Err(err)) => view! {
+            <main id="main" class="mx-auto max-w-lg px-6 py-16 text-center">
+                <h1 class="text-xl font-semibold">"Cannot open the Admin App"</h1>
+                <p role="alert" class="mt-2 text-slate-600">{err.to_string()}</p>
+            </main>
+        }
+        .into_any(),
     }
 }

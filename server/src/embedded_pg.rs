@@ -10,23 +10,19 @@
 //! - A postmaster left over from an earlier run, or a stale pid file, is cleared before starting.
 
 use std::{
-    fs::{self, File, OpenOptions},
-    io,
-    os::unix::{
-        fs::{chown, PermissionsExt},
-        process::CommandExt,
-    },
+    fs, io,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{mpsc, Mutex},
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use nix::{
-    sys::signal::{kill, Signal},
+    sys::signal::Signal,
     unistd::{Pid, Uid, User},
 };
+
+use crate::daemon::{self, Daemon};
 use sqlx::postgres::PgConnectOptions;
 
 /// The bootstrap superuser `initdb` creates. Used only to create roles and databases.
@@ -142,20 +138,10 @@ pub struct ClusterOptions {
 }
 
 /// A running cluster. Stopped by [`Cluster::stop`] or when dropped.
+#[derive(Debug)]
 pub struct Cluster {
     dir: PathBuf,
-    pid: Pid,
-    /// Reports the postmaster's exit; taken by the first `stop`.
-    exited: Mutex<Option<mpsc::Receiver<String>>>,
-}
-
-impl std::fmt::Debug for Cluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster")
-            .field("dir", &self.dir)
-            .field("pid", &self.pid)
-            .finish()
-    }
+    postmaster: Daemon,
 }
 
 impl Cluster {
@@ -180,16 +166,6 @@ impl Cluster {
         options: &ClusterOptions,
         owner: Option<&User>,
     ) -> Result<Self, PgError> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&options.log_file)
-            .map_err(|source| PgError::Dir {
-                path: options.log_file.clone(),
-                source,
-            })?;
-        let log_err = log.try_clone().map_err(|e| PgError::Start(e.to_string()))?;
-
         let mut cmd = Command::new(&bins.postgres);
         cmd.arg("-D")
             .arg(dir)
@@ -213,89 +189,28 @@ impl Cluster {
                 "full_page_writes=off",
             ]);
         }
-        cmd.current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .process_group(0);
-        if let Some(user) = owner {
-            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
-        }
-        // SAFETY: prctl is async-signal-safe; nothing is allocated between fork and exec.
-        // It runs after the uid switch, which would otherwise clear the setting.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            });
-        }
-
-        // The parent-death signal fires when the *thread* that forked the child ends, so a
-        // dedicated thread forks it and then lives exactly as long as it, reaping it.
-        let (spawned_tx, spawned_rx) = mpsc::channel();
-        let (exited_tx, exited_rx) = mpsc::channel();
-        thread::Builder::new()
-            .name("postgres".into())
-            .spawn(move || match cmd.spawn() {
-                Err(err) => {
-                    let _ = spawned_tx.send(Err(err));
-                }
-                Ok(mut child) => {
-                    let _ = spawned_tx.send(Ok(child.id()));
-                    let status = child
-                        .wait()
-                        .map_or_else(|e| e.to_string(), |s| s.to_string());
-                    let _ = exited_tx.send(status);
-                }
+        cmd.current_dir(dir);
+        let postmaster = Daemon::spawn(
+            "PostgreSQL",
+            cmd,
+            owner,
+            &options.log_file,
+            Signal::SIGINT,
+            SHUTDOWN_LADDER,
+        )
+        .map_err(PgError::Start)?;
+        let pid = postmaster.pid();
+        postmaster
+            .wait_until(START_TIMEOUT, &options.log_file, || {
+                postmaster_status(dir).is_some_and(|(p, status)| p == pid && status == "ready")
             })
-            .map_err(|e| PgError::Start(e.to_string()))?;
-        let pid = spawned_rx
-            .recv()
-            .map_err(|e| PgError::Start(e.to_string()))?
-            .map_err(|e| PgError::Start(format!("{}: {e}", bins.postgres.display())))?;
-
+            .map_err(PgError::Start)?;
         let cluster = Self {
             dir: dir.to_path_buf(),
-            pid: Pid::from_raw(pid as i32),
-            exited: Mutex::new(Some(exited_rx)),
+            postmaster,
         };
-        cluster.wait_until_ready(&options.log_file)?;
-        tracing::info!(dir = %cluster.dir.display(), pid, "embedded PostgreSQL is ready");
+        tracing::info!(dir = %cluster.dir.display(), pid = pid.as_raw(), "embedded PostgreSQL is ready");
         Ok(cluster)
-    }
-
-    fn wait_until_ready(&self, log_file: &Path) -> Result<(), PgError> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self
-                .exited
-                .lock()
-                .ok()
-                .and_then(|rx| rx.as_ref()?.try_recv().ok())
-            {
-                return Err(PgError::Start(format!(
-                    "the server exited ({status}); its log ends with: {}",
-                    log_tail(log_file)
-                )));
-            }
-            if postmaster_status(&self.dir)
-                .is_some_and(|(pid, status)| pid == self.pid && status == "ready")
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = self.stop();
-                return Err(PgError::Start(format!(
-                    "not ready after {}s; its log ends with: {}",
-                    START_TIMEOUT.as_secs(),
-                    log_tail(log_file)
-                )));
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// The cluster directory, which is also where its socket is.
@@ -304,7 +219,7 @@ impl Cluster {
     }
 
     pub fn pid(&self) -> u32 {
-        self.pid.as_raw() as u32
+        self.postmaster.pid().as_raw() as u32
     }
 
     /// Options to connect over the cluster's socket.
@@ -326,41 +241,7 @@ impl Cluster {
 
     /// Stops the postmaster along [`SHUTDOWN_LADDER`]. Blocking; a second call does nothing.
     pub fn stop(&self) -> Result<(), PgError> {
-        let Some(exited) = self.exited.lock().ok().and_then(|mut rx| rx.take()) else {
-            return Ok(());
-        };
-        for (signal, wait) in SHUTDOWN_LADDER {
-            if let Ok(status) = exited.try_recv() {
-                tracing::info!(%status, "embedded PostgreSQL stopped");
-                return Ok(());
-            }
-            let _ = kill(self.pid, signal);
-            match exited.recv_timeout(wait) {
-                Ok(status) => {
-                    tracing::info!(%status, "embedded PostgreSQL stopped");
-                    return Ok(());
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    tracing::warn!(
-                        ?signal,
-                        "embedded PostgreSQL did not stop in time; escalating"
-                    );
-                }
-            }
-        }
-        Err(PgError::Start(format!(
-            "PostgreSQL (pid {}) would not stop",
-            self.pid
-        )))
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Err(err) = self.stop() {
-            tracing::error!(%err, "stopping embedded PostgreSQL");
-        }
+        self.postmaster.stop().map_err(PgError::Start)
     }
 }
 
@@ -377,30 +258,13 @@ fn cluster_owner() -> Result<Option<User>, PgError> {
 
 /// Creates the cluster directory (0700, owned by the cluster's user) and returns its absolute path.
 fn prepare_dir(dir: &Path, owner: Option<&User>) -> Result<PathBuf, PgError> {
-    let err = |source| PgError::Dir {
-        path: dir.to_path_buf(),
-        source,
-    };
-    fs::create_dir_all(dir).map_err(err)?;
-    let dir = dir.canonicalize().map_err(err)?;
-    if let Some(user) = owner {
-        chown(&dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(err)?;
-    }
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
-    if let Some(user) = owner {
-        // Every parent must be searchable by that user, or initdb fails with a misleading
-        // "Permission denied". Entering the directory as that user proves it.
-        let reachable = Command::new("/bin/true")
-            .current_dir(&dir)
-            .uid(user.uid.as_raw())
-            .gid(user.gid.as_raw())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !reachable {
-            return Err(PgError::Unreachable(dir));
-        }
-    }
-    Ok(dir)
+    daemon::private_dir(dir, owner).map_err(|message| match owner {
+        Some(_) if message.contains("cannot reach") => PgError::Unreachable(dir.to_path_buf()),
+        _ => PgError::Dir {
+            path: dir.to_path_buf(),
+            source: io::Error::other(message),
+        },
+    })
 }
 
 fn initdb(bins: &PgBinaries, dir: &Path, owner: Option<&User>) -> Result<(), PgError> {
@@ -436,7 +300,7 @@ fn initdb(bins: &PgBinaries, dir: &Path, owner: Option<&User>) -> Result<(), PgE
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(PgError::Initdb(last_lines(&stderr, 3)))
+        Err(PgError::Initdb(daemon::last_lines(&stderr, 3)))
     }
 }
 
@@ -449,17 +313,7 @@ fn clear_leftovers(dir: &Path) -> Result<(), PgError> {
     };
     if is_postmaster_of(pid, dir) {
         tracing::warn!(%pid, "a PostgreSQL server from an earlier run is still running; stopping it");
-        for (signal, wait) in SHUTDOWN_LADDER {
-            let _ = kill(pid, signal);
-            let deadline = Instant::now() + wait;
-            while Instant::now() < deadline && process_alive(pid) {
-                thread::sleep(Duration::from_millis(50));
-            }
-            if !process_alive(pid) {
-                break;
-            }
-        }
-        if process_alive(pid) {
+        if !daemon::stop_pid(pid, SHUTDOWN_LADDER) {
             return Err(PgError::Start(format!(
                 "a PostgreSQL server from an earlier run (pid {pid}) would not stop"
             )));
@@ -492,30 +346,4 @@ fn is_postmaster_of(pid: Pid, dir: &Path) -> bool {
     let comm = fs::read_to_string(proc_dir.join("comm")).unwrap_or_default();
     let cwd = fs::read_link(proc_dir.join("cwd")).ok();
     comm.trim() == "postgres" && cwd.as_deref() == Some(dir)
-}
-
-fn process_alive(pid: Pid) -> bool {
-    // A zombie counts as gone: it holds no resources and cannot answer.
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-fn log_tail(log_file: &Path) -> String {
-    File::open(log_file)
-        .and_then(|mut f| {
-            let mut text = String::new();
-            io::Read::read_to_string(&mut f, &mut text)?;
-            Ok(last_lines(&text, 3))
-        })
-        .unwrap_or_else(|_| "(no log)".to_string())
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" / ")
 }

@@ -281,8 +281,14 @@ async fn guard_pages(State(services): State<Services>, request: Request, next: N
     let Some(pattern) = app::tenancy::access::page_pattern(path) else {
         return next.run(request).await;
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let verdict = app::tenancy::gate::page_verdict(&services, &parts, pattern).await;
+    // The frame renders with the session read here (app::auth::PageSession).
+    let session = match &verdict {
+        Err(AppError::Unauthorized) => Ok(None),
+        _ => app::auth::session_for_request(&services, &parts).await,
+    };
+    parts.extensions.insert(app::auth::PageSession(session));
     let next_path = parts.uri.path().to_string();
     let mut response = next.run(Request::from_parts(parts, body)).await;
     match verdict {

@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 pub mod config;
+pub mod daemon;
 pub mod db;
 pub mod embedded_pg;
 pub mod http;

@@ -24,17 +24,24 @@ use crate::{
 const SWITCHER_LIMIT: i64 = 500;
 
 pub async fn current() -> Result<Option<SessionInfo>, AppError> {
-    let services = services()?;
-    let parts = request_parts()?;
+    current_with(&services()?, &request_parts()?).await
+}
+
+/// The session of the request `parts`, outside Leptos's context (the page guard reads it before
+/// a page renders, see [`PageSession`]).
+pub async fn current_with(
+    services: &Services,
+    parts: &Parts,
+) -> Result<Option<SessionInfo>, AppError> {
     if token::from_headers(&parts.headers).is_none() {
         return Ok(None);
     }
-    let principal = match gate::principal(&services, &parts).await {
+    let principal = match gate::principal(services, parts).await {
         Ok(principal) => principal,
         Err(AppError::Unauthorized) => return Ok(None),
         Err(err) => return Err(err),
     };
-    let mut tx = gate::account_scope(&services, principal.user_id).await?;
+    let mut tx = gate::account_scope(services, principal.user_id).await?;
     let user = sqlx::query!(
         "select email, name from app_user where user_id = $1",
         principal.user_id
@@ -43,7 +50,7 @@ pub async fn current() -> Result<Option<SessionInfo>, AppError> {
     .await?;
     tx.commit().await?;
 
-    let lookup = gate::lookup(&services);
+    let lookup = gate::lookup(services);
     let pool = lookup.pool();
     let mut orgs = user_orgs(pool, principal.user_id).await?;
     if principal.superadmin {

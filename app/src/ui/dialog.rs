@@ -47,12 +47,19 @@ pub fn Modal(
     #[cfg(feature = "hydrate")]
     let opener =
         send_wrapper::SendWrapper::new(LAST_FOCUS_OUTSIDE.with(|last| last.borrow().clone()));
-    Effect::new(move |_| {
-        if let Some(panel) = panel.get_untracked() {
-            if let Some(first) = focusable(&panel, FIELDS).into_iter().next() {
-                let _ = first.focus();
-            }
+    // Once, when the panel is in the page.
+    Effect::new(move |focused: Option<bool>| {
+        if focused == Some(true) {
+            return true;
         }
+        let Some(_panel) = panel.get() else {
+            return false;
+        };
+        #[cfg(feature = "hydrate")]
+        focus_first_field(_panel, SETTLE_TICKS);
+        true
+    });
+    Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
         {
             let opener = opener.clone();
@@ -85,6 +92,7 @@ pub fn Modal(
     }
 }
 
+#[cfg(feature = "hydrate")]
 const FIELDS: &str = "input:not([type=hidden]):not([readonly]), select, textarea";
 const TABBABLE: &str = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), \
                         select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
@@ -158,6 +166,29 @@ pub(super) fn track_focus_outside_dialogs() {
 const SETTLE_TICKS: u32 = 20;
 #[cfg(feature = "hydrate")]
 const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Focuses the dialog's first field; a dialog whose fields wait for data (its own `Suspense`)
+/// gets them a little later, so this looks again each tick for a while. Stops when the person
+/// has put the focus inside the dialog, or when the dialog is gone.
+#[cfg(feature = "hydrate")]
+fn focus_first_field(panel: leptos::web_sys::HtmlDivElement, ticks_left: u32) {
+    if !panel.is_connected() {
+        return;
+    }
+    let active = document().active_element();
+    if active.as_ref().is_some_and(|a| panel.contains(Some(&**a))) {
+        return;
+    }
+    match focusable(&panel, FIELDS).into_iter().next() {
+        Some(first) => {
+            let _ = first.focus();
+        }
+        None if ticks_left > 0 => {
+            set_timeout(move || focus_first_field(panel, ticks_left - 1), TICK);
+        }
+        None => {}
+    }
+}
 
 /// Focuses the dialog's opener once the dialog is gone, and again if the list behind re-renders
 /// it (a save reloads the rows): then the link with the same address takes its place. Stops when

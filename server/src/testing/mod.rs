@@ -279,13 +279,6 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
 /// without a `TestApp` (the CLI's, most database tests) still run alongside.
 static APP_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
-/// Taken by the one test that loads both cores for half a minute (the crash test: two server
-/// processes and their PostgreSQL) and by the statement-budget test, so the two never overlap.
-/// Under that load a page render issues its resources again (Leptos's SSR `Suspense` walks its
-/// children anew; see round_trips.rs), which is a real cost to fix, not what the budget
-/// measures: the statements one page load sends by its own code.
-pub static BUSY_CORES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 pub const TEST_PASSWORD: &str = "correct horse battery";
 
 impl TestApp {

@@ -157,7 +157,6 @@ async fn assert_exactly(db: &PgPool, org: Uuid, product: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installs_resume_after_the_server_is_killed_and_after_postgres_restarts_and_migrate_upgrades_them(
 ) {
-    let _cores = server::testing::BUSY_CORES.lock().await;
     let tmp = server::testing::TempDir::new("crash");
     let data = tmp.path().join("data");
     let cluster = data.join("pg");
