@@ -31,6 +31,8 @@ pub struct Services {
     pub llm_env_keys: Arc<std::collections::BTreeMap<String, String>>,
     /// The product catalog and the install engine's settings.
     pub products: crate::products::engine::Products,
+    /// Redis, NATS and ClickHouse, each holding every org's own resources.
+    pub stores: crate::stores::Stores,
 }
 
 /// The request's services. Names the caller when they are missing (a server function run

@@ -38,6 +38,10 @@ pub enum AppError {
     /// The server is overloaded for a moment (every database connection busy): try again.
     #[error("The server is busy; please try again in a moment.")]
     Busy,
+    /// A service the request needs (a data store) is unreachable: says which, and that nothing
+    /// was changed.
+    #[error("{0}")]
+    Unavailable(String),
     /// The request never reached the function or its answer could not be read.
     #[error("Could not reach the server: {0}")]
     Transport(String),
@@ -67,7 +71,7 @@ impl AppError {
             Self::Conflict(_) => 409,
             Self::RateLimited { .. } | Self::QuotaExceeded(_) => 429,
             Self::Internal => 500,
-            Self::Busy => 503,
+            Self::Busy | Self::Unavailable(_) => 503,
             Self::Transport(_) => 502,
         }
     }

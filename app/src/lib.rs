@@ -19,6 +19,8 @@ pub mod orgs;
 pub mod products;
 #[cfg(feature = "ssr")]
 pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod stores;
 pub mod tenancy;
 pub mod ui;
 

@@ -54,6 +54,31 @@ pub struct Config {
     #[arg(long, env = "TENANTRY_PG_BIN_DIR", global = true)]
     pub pg_bin_dir: Option<PathBuf>,
 
+    /// Redis to use instead of the embedded one (`redis://user:password@host:port`, or
+    /// `redis+unix:///path/to/socket?user=…&pass=…`), as a user that may manage ACL users.
+    #[arg(
+        long,
+        env = "TENANTRY_REDIS_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub redis_url: Option<String>,
+
+    /// NATS (with JetStream) to use instead of the embedded one (`nats://user:password@host:port`).
+    /// Its orgs' users are then the operator's to configure (see README).
+    #[arg(long, env = "TENANTRY_NATS_URL", hide_env_values = true, global = true)]
+    pub nats_url: Option<String>,
+
+    /// ClickHouse to use instead of the embedded one (`http://user:password@host:port`, its HTTP
+    /// interface), as a user that may create databases and users.
+    #[arg(
+        long,
+        env = "TENANTRY_CLICKHOUSE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub clickhouse_url: Option<String>,
+
     /// Organizations are reached at `<slug>.<base domain>`.
     #[arg(
         long,

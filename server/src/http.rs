@@ -81,29 +81,42 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Answers 200 when the database is reachable and every migration this build knows is applied.
+/// Answers 200 when the database is reachable, every migration this build knows is applied,
+/// and Redis, NATS and ClickHouse answer; else 503, naming what is not ready.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match crate::db::pending_migrations(&state.pool).await {
-        Ok(pending) if pending.is_empty() => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok", "pending_migrations": 0 })),
-        ),
-        Ok(pending) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not ready",
-                "database": "ok",
-                "pending_migrations": pending.len(),
-            })),
-        ),
+    let (database, pending) = match crate::db::pending_migrations(&state.pool).await {
+        Ok(pending) => ("ok", pending.len()),
         Err(err) => {
             tracing::warn!(%err, "readiness check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "not ready", "database": "unreachable" })),
-            )
+            ("unreachable", 0)
         }
+    };
+    let stores = state.services.stores.health().await;
+    let ready = database == "ok" && pending == 0 && stores.iter().all(|s| s.ok);
+    for store in stores.iter().filter(|s| !s.ok) {
+        tracing::warn!(store = store.store, detail = %store.detail, "readiness check: store not ready");
     }
+    let stores: serde_json::Map<String, serde_json::Value> = stores
+        .into_iter()
+        .map(|s| {
+            let state = if s.ok { "ok".to_string() } else { s.detail };
+            (s.store.to_string(), json!(state))
+        })
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "database": database,
+            "pending_migrations": pending,
+            "stores": stores,
+        })),
+    )
 }
 
 /// Server functions are public endpoints that change things, so:

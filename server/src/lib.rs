@@ -11,6 +11,7 @@ pub mod embedded_pg;
 pub mod http;
 mod jobs;
 mod start;
+pub mod stores;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -25,6 +26,8 @@ use tracing_subscriber::EnvFilter;
 pub enum Error {
     #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
     LogFilter { filter: String, reason: String },
+    #[error("the data stores: {0}")]
+    Stores(String),
     #[error("the product catalog is invalid: {0}")]
     Catalog(String),
     #[error("product upgrades: {0}")]

@@ -52,7 +52,32 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
         return Err(Error::PendingMigrations(pending.len()));
     }
 
-    let services = services(&config, pool.clone(), base_domain.clone())?;
+    let mut services = services(&config, pool.clone(), base_domain.clone())?;
+    // Embedded stores live in the data directory: with PostgreSQL at a URL nothing holds its
+    // lock yet, and two servers must never run one directory's stores.
+    let any_embedded = [&config.redis_url, &config.nats_url, &config.clickhouse_url]
+        .iter()
+        .any(|url| url.is_none());
+    let _stores_lock = match (&embedded, any_embedded) {
+        (None, true) => Some(lock_data_dir(&config.data_dir)?),
+        _ => None,
+    };
+    let embedded_stores = {
+        let (dir, secrets) = (config.data_dir.clone(), services.stores.secrets.clone());
+        let urls = [
+            config.redis_url.clone(),
+            config.nats_url.clone(),
+            config.clickhouse_url.clone(),
+        ];
+        tokio::task::spawn_blocking(move || crate::stores::Embedded::start(&dir, urls, &secrets))
+            .await
+            .map_err(|e| Error::Io(io::Error::other(e)))?
+            .map_err(Error::Stores)?
+    };
+    services.stores = embedded_stores
+        .connect(&services.stores.secrets)
+        .await
+        .map_err(Error::Stores)?;
     offer_first_superadmin(&pool, &services, addr).await?;
     spawn_monthly_jobs(services.clone());
     app::products::engine::spawn_worker(services.clone());
@@ -84,6 +109,10 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
 
     tracing::info!("shutting down");
     pool.close().await;
+    tokio::task::spawn_blocking(move || embedded_stores.stop())
+        .await
+        .map_err(|e| Error::Io(io::Error::other(e)))?
+        .map_err(Error::Stores)?;
     if let Some(embedded) = embedded {
         embedded.stop().await?;
     }
@@ -147,7 +176,22 @@ pub(crate) fn services(
                 .collect(),
         ),
         products: app::products::engine::Products::new(catalog(config)?),
+        // Connected by `serve` (stores::open); none for the commands that do not serve.
+        stores: app::stores::Stores {
+            secrets: store_secrets(config)?,
+            ..Default::default()
+        },
     })
+}
+
+/// Where the stores' passwords come from: the credentials key, which every node of a
+/// deployment shares.
+pub(crate) fn store_secrets(config: &Config) -> Result<app::stores::Secrets, Error> {
+    let key = match &config.credentials_key {
+        Some(key) => key.as_bytes().to_vec(),
+        None => secret_file(config, "credentials-key", 32)?,
+    };
+    Ok(app::stores::Secrets::from_credentials_key(&key))
 }
 
 /// Failed sign-ins allowed per email, and per IP address (shared by offices and proxies), within

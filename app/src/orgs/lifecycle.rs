@@ -101,8 +101,22 @@ pub async fn create_in(
             json!({ "name": org.name, "slug": slug, "schema": schema }),
         )
         .await?;
-    // The template's products: each planned as an install in this same transaction (the org
-    // and its plans exist together or not at all); the worker runs them once it commits.
+    // Its resources in the data stores, then the template's products: each planned as a run in
+    // this same transaction (the org and its plans exist together or not at all); the worker
+    // runs them once it commits.
+    if services.stores.configured() {
+        let resources = crate::products::catalog::resources();
+        let steps = crate::products::engine::install_steps(&resources);
+        crate::products::server::plan_audited(
+            tenant,
+            &resources,
+            "install",
+            &steps,
+            "org.resources_started",
+            |run| json!({ "run": run }),
+        )
+        .await?;
+    }
     if let Some((label, products)) = org.template {
         let catalog = services.products.catalog.clone();
         for key in products {
@@ -591,6 +605,19 @@ pub async fn delete(org_id: &str) -> Result<String, AppError> {
         return Err(AppError::Conflict(format!(
             "This organization has {products} installed product(s); uninstall them before deleting it."
         )));
+    }
+    // Its resources in the data stores go first (each removal may run again): if a store is
+    // unreachable, the org stays, whole, and the deletion can be tried again.
+    let stores = &gate.services().stores;
+    for store in crate::stores::provision::RESOURCES {
+        crate::stores::provision::remove(stores, org_id, store)
+            .await
+            .map_err(|e| {
+                tracing::warn!(org = %org_id, store, error = %e, "could not remove an org's store resource");
+                AppError::Unavailable(format!(
+                    "The organization's {store} resources could not be removed just now ({e}); nothing was deleted, try again."
+                ))
+            })?;
     }
     sqlx::query!("select platform.drop_org_schema($1)", org_id)
         .execute(tenant.conn())

@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::catalog::{entity_ddl, quoted, Artifact};
+use crate::stores::{provision, Stores};
 
 /// What a step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,7 @@ pub fn schema_of(org: Uuid) -> String {
 /// with the same definition; records it in the ledger with `run_id`.
 pub async fn create(
     conn: &mut PgConnection,
+    stores: &Stores,
     org: Uuid,
     product: &str,
     run_id: Uuid,
@@ -102,7 +104,20 @@ pub async fn create(
             return Ok(Did::Skipped);
         }
     }
-    let ref_id = make(conn, org, product, artifact, &here).await?;
+    let ref_id = match artifact {
+        // Outside PostgreSQL, so outside its transaction: made idempotently (again, after a
+        // crash between making it and committing the step), then recorded with the step.
+        Artifact::Store { name } => {
+            let max_bytes = stream_bytes(conn, org)
+                .await
+                .map_err(|e| db_failure(&here, e))?;
+            provision::make(stores, org, name, max_bytes)
+                .await
+                .map_err(|e| format!("{here}: {e}"))?;
+            None
+        }
+        _ => make(conn, org, product, artifact, &here).await?,
+    };
     sqlx::query!(
         "insert into product_artifact (org_id, kind, name, product, definition, run_id, seq, ref_id)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -123,6 +138,23 @@ pub async fn create(
     Ok(Did::Done)
 }
 
+/// The storage of an org's stream: its plan's storage allowance; no plan, 1 GiB; a plan without
+/// a limit, as much as the server has (-1).
+async fn stream_bytes(conn: &mut PgConnection, org: Uuid) -> Result<i64, sqlx::Error> {
+    let limit = sqlx::query_scalar!(
+        r#"select p.max_storage_bytes from subscription s join plan p using (plan_name)
+            where s.org_id = $1"#,
+        org
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match limit {
+        None => 1 << 30,
+        Some(None) => -1,
+        Some(Some(bytes)) => bytes,
+    })
+}
+
 /// Whether a recorded artifact is still there (someone may have removed it by hand).
 async fn exists(
     conn: &mut PgConnection,
@@ -132,6 +164,9 @@ async fn exists(
 ) -> Result<bool, Failure> {
     let here = format!("{} {}", artifact.kind(), artifact.name());
     let found = match artifact {
+        // Made again each time (idempotently): whether it is all still there, only making it
+        // can tell (a user may be gone while its database is there).
+        Artifact::Store { .. } => return Ok(false),
         Artifact::Entity(e) => {
             // The catalog, which anyone may read (the schema itself is the org role's).
             sqlx::query_scalar!(
@@ -178,6 +213,7 @@ async fn make(
 ) -> Result<Option<Uuid>, Failure> {
     let fail = |e| db_failure(here, e);
     match artifact {
+        Artifact::Store { .. } => Err(format!("{here}: made by provisioning, not here")),
         Artifact::Entity(e) => {
             let schema = schema_of(org);
             // The org's own role, the only one that may write in its schema.
@@ -492,6 +528,7 @@ fn taken_by_hand(inserted: u64, here: &str) -> Result<(), Failure> {
 /// Removes a recorded artifact and its ledger row; one that is gone already is skipped.
 pub async fn remove(
     conn: &mut PgConnection,
+    stores: &Stores,
     org: Uuid,
     kind: &str,
     name: &str,
@@ -558,6 +595,12 @@ pub async fn remove(
             .await
             .map_err(fail)?;
             gone as u64
+        }
+        "store" => {
+            provision::remove(stores, org, name)
+                .await
+                .map_err(|e| format!("{here}: {e}"))?;
+            1
         }
         _ => return Err(format!("{here}: unknown kind of artifact")),
     };

@@ -76,6 +76,33 @@ pub enum Artifact {
         name: String,
         value: Value,
     },
+    /// The org's own resource in a data store (`redis`, `nats`, `clickhouse`): only the
+    /// built-in [`resources`] product has these.
+    Store {
+        name: String,
+    },
+}
+
+/// The key of the product every org gets when it is made: its resources in the data stores.
+/// Not in the catalog (nobody installs or removes it by hand); its runs go through the same
+/// engine, so provisioning has the same plan, lease, resume and progress as an install.
+pub const RESOURCES: &str = "resources";
+
+/// The built-in [`RESOURCES`] product.
+pub fn resources() -> Product {
+    Product {
+        product: RESOURCES.to_string(),
+        name: "Isolated resources".to_string(),
+        description: "The organization's own Redis key space, NATS stream and ClickHouse database."
+            .to_string(),
+        version: 1,
+        artifacts: crate::stores::provision::RESOURCES
+            .iter()
+            .map(|store| Artifact::Store {
+                name: store.to_string(),
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +145,7 @@ impl Artifact {
             Artifact::Guardrail { .. } => "guardrail",
             Artifact::Knowledge { .. } => "knowledge",
             Artifact::Config { .. } => "config",
+            Artifact::Store { .. } => "store",
         }
     }
 
@@ -128,7 +156,8 @@ impl Artifact {
             | Artifact::Agent { name, .. }
             | Artifact::Guardrail { name, .. }
             | Artifact::Knowledge { name, .. }
-            | Artifact::Config { name, .. } => name,
+            | Artifact::Config { name, .. }
+            | Artifact::Store { name } => name,
         }
     }
 
@@ -239,7 +268,11 @@ pub fn plain_name(name: &str) -> bool {
 /// checked again before it reaches SQL).
 pub fn check_artifact(a: &Artifact) -> Vec<String> {
     let lone = Product {
-        product: "check".to_string(),
+        // A store artifact is only ever the resources product's.
+        product: match a {
+            Artifact::Store { .. } => RESOURCES.to_string(),
+            _ => "check".to_string(),
+        },
         name: "check".to_string(),
         description: "check".to_string(),
         version: 1,
@@ -344,6 +377,16 @@ pub fn check(p: &Product) -> Vec<String> {
                     faults.push(format!(
                         "{here}: a configuration key is lower-case letters, digits, _ and ."
                     ));
+                }
+            }
+            Artifact::Store { name } => {
+                if p.product != RESOURCES {
+                    faults.push(format!(
+                        "{here}: only the platform's own {RESOURCES:?} product makes store resources"
+                    ));
+                }
+                if !crate::stores::provision::RESOURCES.contains(&name.as_str()) {
+                    faults.push(format!("{here}: no store is called {name:?}"));
                 }
             }
             _ => {}

@@ -531,6 +531,7 @@ async fn work(
             let mut step = Connection::begin(&mut *tx).await?;
             let result = run_step(
                 &mut *step,
+                &services.stores,
                 org,
                 &next.product,
                 run,
@@ -624,6 +625,7 @@ async fn work(
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     conn: &mut PgConnection,
+    stores: &crate::stores::Stores,
     org: Uuid,
     product: &str,
     run: Uuid,
@@ -648,13 +650,13 @@ async fn run_step(
             if op == "alter" {
                 artifacts::alter(conn, org, product, &artifact).await
             } else {
-                artifacts::create(conn, org, product, run, seq, &artifact).await
+                artifacts::create(conn, stores, org, product, run, seq, &artifact).await
             }
         }
         _ if kind == "entity" && !super::catalog::plain_name(name) => {
             Err(format!("{kind} {name:?}: not a table name"))
         }
-        _ => artifacts::remove(conn, org, kind, name).await,
+        _ => artifacts::remove(conn, stores, org, kind, name).await,
     }
 }
 
@@ -673,6 +675,8 @@ async fn finish(
         return Ok(false);
     }
     match action {
+        // The org's resources are no product it has installed: they are not listed or counted.
+        _ if product == super::catalog::RESOURCES => {}
         "install" | "upgrade" => {
             sqlx::query!(
                 "insert into org_product (org_id, product, status, version, run_id)

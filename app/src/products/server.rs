@@ -154,6 +154,13 @@ async fn installed(
 }
 
 fn product_of<'a>(catalog: &'a Catalog, key: &str) -> Result<&'a Product, AppError> {
+    if key == super::catalog::RESOURCES {
+        return Err(AppError::Forbidden(
+            "The organization's resources in the data stores are the platform's: they are made \
+             with the organization and removed with it."
+                .to_string(),
+        ));
+    }
     catalog
         .get(key)
         .ok_or_else(|| AppError::field("product", "There is no such product in the catalog."))

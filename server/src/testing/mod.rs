@@ -78,6 +78,36 @@ fn start_cluster() -> Result<Cluster, String> {
     Ok(cluster)
 }
 
+/// The secrets of the test process's stores (their platform and org passwords).
+pub fn test_store_secrets() -> app::stores::Secrets {
+    app::stores::Secrets::from_credentials_key(b"tenantry test stores")
+}
+
+/// Redis, NATS and ClickHouse for this test process, started on first use beside its
+/// PostgreSQL from Debian's programs, as `serve` starts them. They stop when the process exits
+/// (their parent-death signal); each test connects its own clients (`TestApp::with_stores`),
+/// since a client lives on the runtime that made it.
+pub fn test_stores() -> &'static crate::stores::Embedded {
+    static STORES: std::sync::OnceLock<Result<crate::stores::Embedded, String>> =
+        std::sync::OnceLock::new();
+    STORES
+        .get_or_init(|| {
+            let dir = std::env::temp_dir()
+                .join("tenantry-test-pg")
+                .join(std::process::id().to_string())
+                .join("stores");
+            fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            use std::os::unix::fs::PermissionsExt;
+            for path in [dir.parent().expect("a parent"), &dir] {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+                    .map_err(|e| e.to_string())?;
+            }
+            crate::stores::Embedded::start(&dir, Default::default(), &test_store_secrets())
+        })
+        .as_ref()
+        .unwrap_or_else(|e| panic!("the test stores did not start: {e}"))
+}
+
 /// Removes cluster directories of test processes that no longer exist.
 fn sweep_dead_runs(base: &std::path::Path) {
     for entry in fs::read_dir(base).into_iter().flatten().flatten() {
@@ -268,6 +298,8 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
                 app::products::catalog::Catalog::builtin().expect("the catalog checks"),
             )
         },
+        // None: tests that need them attach the test process's stores (`TestApp::with_stores`).
+        stores: Default::default(),
     }
 }
 
@@ -284,6 +316,16 @@ pub const TEST_PASSWORD: &str = "correct horse battery";
 impl TestApp {
     pub async fn new() -> Self {
         Self::with_stripe(None).await
+    }
+
+    /// An app with Redis, NATS and ClickHouse (the test process's, see [`test_stores`]): every
+    /// org it makes gets its resources there.
+    pub async fn with_stores() -> Self {
+        let stores = test_stores()
+            .connect(&test_store_secrets())
+            .await
+            .expect("the test stores answer");
+        Self::with_services(|services| services.stores = stores).await
     }
 
     /// An app whose Stripe connection is `stripe` (tests point it at localstripe).

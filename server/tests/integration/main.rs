@@ -21,5 +21,6 @@ mod orgs_page;
 mod products;
 mod round_trips;
 mod sqlx_cache;
+mod stores;
 mod stripe;
 mod tenancy;

@@ -1,0 +1,233 @@
+//! NATS JetStream: the platform's connection, an org's stream, and its user.
+//!
+//! An org's subjects are `org.<id>.>`, kept by its stream `ORG_<id>` (storage from its plan).
+//! Its user may publish and subscribe only there, use the JetStream API only for its own stream
+//! (no stream list, no account info: they would name the other orgs), and receives replies on
+//! its own inbox prefix.
+
+use async_nats::jetstream;
+use uuid::Uuid;
+
+use super::{org_user, UserChange, UsersHook};
+
+#[derive(Clone)]
+pub struct Nats {
+    client: async_nats::Client,
+    /// `nats://host:port`.
+    address: String,
+    js: jetstream::Context,
+    users: Option<UsersHook>,
+}
+
+fn fault(err: impl std::fmt::Display) -> String {
+    format!("NATS: {err}")
+}
+
+pub fn stream_name(org: Uuid) -> String {
+    format!("ORG_{}", org.simple())
+}
+
+pub fn subjects(org: Uuid) -> String {
+    format!("org.{}.>", org.simple())
+}
+
+/// The inbox prefix an org's clients must use (`ConnectOptions::custom_inbox_prefix`).
+pub fn inbox(org: Uuid) -> String {
+    format!("_INBOX_{}", org_user(org))
+}
+
+impl Nats {
+    /// Connects to `url` (`nats://user:password@host:port`); the credentials go as the user
+    /// and password of the connection.
+    pub async fn connect(url: &str, users: Option<UsersHook>) -> Result<Self, String> {
+        let (options, address) = options(url);
+        let client = options
+            .name("tenantry")
+            .retry_on_initial_connect()
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .request_timeout(Some(std::time::Duration::from_secs(5)))
+            .connect(address)
+            .await
+            .map_err(fault)?;
+        let js = jetstream::new(client.clone());
+        Ok(Self {
+            client,
+            address: address_of(url),
+            js,
+            users,
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), String> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => {
+                tokio::time::timeout(std::time::Duration::from_secs(2), self.client.flush())
+                    .await
+                    .map_err(|_| fault("no answer within 2 s"))?
+                    .map_err(fault)
+            }
+            state => Err(fault(format!("not connected ({state})"))),
+        }
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Creates `org`'s stream, or sets its storage limit if it exists.
+    pub async fn ensure_stream(&self, org: Uuid, max_bytes: i64) -> Result<(), String> {
+        let config = jetstream::stream::Config {
+            name: stream_name(org),
+            subjects: vec![subjects(org)],
+            max_bytes,
+            storage: jetstream::stream::StorageType::File,
+            // Each usage event once: a publish repeated with the same message id within this
+            // window is stored once.
+            duplicate_window: std::time::Duration::from_secs(24 * 3600),
+            ..Default::default()
+        };
+        match self.js.get_stream(stream_name(org)).await {
+            Ok(_) => self
+                .js
+                .update_stream(config)
+                .await
+                .map(|_| ())
+                .map_err(fault),
+            Err(_) => self
+                .js
+                .create_stream(config)
+                .await
+                .map(|_| ())
+                .map_err(fault),
+        }
+    }
+
+    pub async fn has_stream(&self, org: Uuid) -> bool {
+        self.js.get_stream(stream_name(org)).await.is_ok()
+    }
+
+    pub async fn delete_stream(&self, org: Uuid) -> Result<(), String> {
+        match self.js.delete_stream(stream_name(org)).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.to_string().contains("not found") => Ok(()),
+            Err(err) => Err(fault(err)),
+        }
+    }
+
+    /// Whether the org users can be managed here (the embedded server; at a configured address
+    /// they are the operator's).
+    pub fn manages_users(&self) -> bool {
+        self.users.is_some()
+    }
+
+    /// Adds `org`'s user to the embedded server, and waits until it can connect (the server
+    /// reads its configuration again on a signal, a moment later).
+    pub async fn put_org_user(&self, org: Uuid, password: &str) -> Result<(), String> {
+        let Some(hook) = &self.users else {
+            return Ok(());
+        };
+        hook(UserChange::Put {
+            org,
+            entry: user_entry(org, password),
+        })?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            match org_client(&self.address, org, password).await {
+                Ok(client) => {
+                    drop(client);
+                    return Ok(());
+                }
+                Err(err) if std::time::Instant::now() > deadline => {
+                    return Err(format!("its new user cannot connect: {err}"))
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// The address of the server, without credentials.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn remove_org_user(&self, org: Uuid) -> Result<(), String> {
+        match &self.users {
+            Some(hook) => hook(UserChange::Remove { org }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A connection as `org`'s own user (its inbox prefix set), to the server at `address`.
+pub async fn org_client(
+    address: &str,
+    org: Uuid,
+    password: &str,
+) -> Result<async_nats::Client, String> {
+    async_nats::ConnectOptions::with_user_and_password(org_user(org), password.to_string())
+        .custom_inbox_prefix(inbox(org))
+        .connection_timeout(std::time::Duration::from_secs(2))
+        .connect(address)
+        .await
+        .map_err(fault)
+}
+
+fn address_of(url: &str) -> String {
+    options(url).1
+}
+
+/// Connection options with the user and password of `url`, and the address without them.
+pub fn options(url: &str) -> (async_nats::ConnectOptions, String) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+            (
+                async_nats::ConnectOptions::with_user_and_password(
+                    user.to_string(),
+                    password.to_string(),
+                ),
+                format!("{scheme}://{host}"),
+            )
+        }
+        None => (async_nats::ConnectOptions::new(), url.to_string()),
+    }
+}
+
+/// The org's user in NATS's configuration syntax, on one line.
+pub fn user_entry(org: Uuid, password: &str) -> String {
+    let stream = stream_name(org);
+    let id = org.simple();
+    let publish = [
+        format!("org.{id}.>"),
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.STREAM.MSG.GET.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}.>"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
+        format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>"),
+        format!("$JS.API.CONSUMER.INFO.{stream}.>"),
+        format!("$JS.API.CONSUMER.DELETE.{stream}.>"),
+        format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.>"),
+        format!("$JS.ACK.{stream}.>"),
+    ];
+    let subscribe = [format!("org.{id}.>"), format!("{}.>", inbox(org))];
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{{ user: \"{user}\", password: \"{password}\", permissions: {{ publish: {{ allow: [{p}] }}, subscribe: {{ allow: [{s}] }} }} }}",
+        user = org_user(org),
+        p = list(&publish),
+        s = list(&subscribe),
+    )
+}

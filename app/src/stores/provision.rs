@@ -1,0 +1,94 @@
+//! An org's resources in the stores, made and removed idempotently: each function may run
+//! again after a crash halfway, and a second run changes nothing. The product engine runs them
+//! as the steps of the built-in `resources` product, so they get its plan, lease, resume and
+//! progress.
+
+use uuid::Uuid;
+
+use super::Stores;
+
+/// The stores an org gets a resource in, in the order they are made.
+pub const RESOURCES: [&str; 3] = ["redis", "nats", "clickhouse"];
+
+/// The tables of an org's ClickHouse database (`{db}` is its name). Plain SQL that ClickHouse
+/// 18.16 and current versions both accept. A usage event is stored once per id: inserts repeat
+/// after a fault, and `ReplacingMergeTree` folds rows with the same key (queries that must be
+/// exact read with `FINAL`).
+pub const CLICKHOUSE_TABLES: [&str; 1] = ["CREATE TABLE IF NOT EXISTS {db}.usage_events (\
+       event_id String, at DateTime, day Date, agent_id String, model String, \
+       tokens_in UInt64, tokens_out UInt64, cost_micros Int64) \
+     ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(day) \
+     ORDER BY (day, agent_id, model, event_id)"];
+
+fn missing(store: &str) -> String {
+    format!("{store} is not configured on this server")
+}
+
+/// Makes `org`'s resource in `store` (`max_bytes`: the stream's storage, from the plan).
+pub async fn make(stores: &Stores, org: Uuid, store: &str, max_bytes: i64) -> Result<(), String> {
+    let password = stores.secrets.org_password(store, org);
+    match store {
+        "redis" => {
+            let redis = stores.redis.as_ref().ok_or_else(|| missing("Redis"))?;
+            redis.put_org_user(org, &password).await
+        }
+        "nats" => {
+            let nats = stores.nats.as_ref().ok_or_else(|| missing("NATS"))?;
+            nats.ensure_stream(org, max_bytes).await?;
+            nats.put_org_user(org, &password).await
+        }
+        "clickhouse" => {
+            let ch = stores
+                .clickhouse
+                .as_ref()
+                .ok_or_else(|| missing("ClickHouse"))?;
+            ch.ensure_database(org).await?;
+            ch.put_org_user(org, &password).await
+        }
+        other => Err(format!("no store is called {other:?}")),
+    }
+}
+
+/// Whether `org`'s resource in `store` is there.
+pub async fn present(stores: &Stores, org: Uuid, store: &str) -> Result<bool, String> {
+    match store {
+        "redis" => match &stores.redis {
+            Some(redis) => redis.has_org_user(org).await,
+            None => Ok(false),
+        },
+        "nats" => Ok(match &stores.nats {
+            Some(nats) => nats.has_stream(org).await,
+            None => false,
+        }),
+        "clickhouse" => match &stores.clickhouse {
+            Some(ch) => ch.has_database(org).await,
+            None => Ok(false),
+        },
+        other => Err(format!("no store is called {other:?}")),
+    }
+}
+
+/// Removes `org`'s resource in `store`, with its data.
+pub async fn remove(stores: &Stores, org: Uuid, store: &str) -> Result<(), String> {
+    match store {
+        "redis" => match &stores.redis {
+            Some(redis) => redis.remove_org(org).await,
+            None => Ok(()),
+        },
+        "nats" => match &stores.nats {
+            Some(nats) => {
+                nats.remove_org_user(org)?;
+                nats.delete_stream(org).await
+            }
+            None => Ok(()),
+        },
+        "clickhouse" => match &stores.clickhouse {
+            Some(ch) => {
+                ch.remove_org_user(org).await?;
+                ch.drop_database(org).await
+            }
+            None => Ok(()),
+        },
+        other => Err(format!("no store is called {other:?}")),
+    }
+}

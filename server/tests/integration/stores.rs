@@ -1,0 +1,288 @@
+//! Each org's own resources in Redis, NATS and ClickHouse: made by the product engine when the
+//! org is made, removed when it is deleted, and out of reach of every other org's credentials.
+//! Against the real servers (Debian's), started by the test process.
+
+use app::stores::{clickhouse, nats, org_user, provision};
+use futures::StreamExt;
+use server::testing::{test_store_secrets, test_stores, TestApp};
+use uuid::Uuid;
+
+/// Works every planned run to its end; each must succeed.
+async fn work_all(app: &TestApp) {
+    let worker = Uuid::new_v4();
+    while let Some((_, _, outcome)) = app::products::engine::work_once(&app.services, worker, None)
+        .await
+        .expect("the worker works")
+    {
+        assert_eq!(
+            format!("{outcome:?}"),
+            "Succeeded",
+            "a provisioning run must succeed"
+        );
+    }
+}
+
+/// A Redis connection as `org`'s own user.
+async fn redis_as(org: Uuid) -> redis::aio::MultiplexedConnection {
+    let platform = &test_stores().urls()[0];
+    let socket = platform.split('?').next().expect("a socket address");
+    let password = test_store_secrets().org_password("redis", org);
+    let url = format!("{socket}?user={}&pass={password}", org_user(org));
+    redis::Client::open(url)
+        .expect("a Redis address")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the org's user signs in")
+}
+
+async fn redis_cmd(
+    conn: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> Result<redis::Value, String> {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async::<redis::Value>(conn)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_removes_its_resources()
+{
+    let app = TestApp::with_stores().await;
+    app.user("root@stores.test", true, None).await;
+    let root = app.sign_in("root@stores.test").await;
+    let a = app
+        .create_org(&root, "Store Alpha", "store-alpha.example")
+        .await;
+    let b = app
+        .create_org(&root, "Store Beta", "store-beta.example")
+        .await;
+    let started = std::time::Instant::now();
+    work_all(&app).await;
+    eprintln!(
+        "stores: two orgs provisioned in {} ms",
+        started.elapsed().as_millis()
+    );
+    let stores = &app.services.stores;
+    for org in [a, b] {
+        for store in provision::RESOURCES {
+            assert!(
+                provision::present(stores, org, store).await.expect("asked"),
+                "{store} resource of {org} after its provisioning"
+            );
+        }
+    }
+
+    // Redis: A reads and writes its own prefix, and nothing else, not even by scanning.
+    let redis = stores.redis.as_ref().expect("Redis");
+    let b_key = redis.org(b).key("secret");
+    let mut platform = redis.platform();
+    redis::cmd("SET")
+        .arg(&b_key)
+        .arg("beta's")
+        .query_async::<()>(&mut platform)
+        .await
+        .expect("the platform writes anywhere");
+    let mut as_a = redis_as(a).await;
+    let a_key = redis.org(a).key("mine");
+    redis_cmd(&mut as_a, &["SET", &a_key, "alpha's"])
+        .await
+        .expect("A writes its own key");
+    assert_eq!(
+        redis_cmd(&mut as_a, &["GET", &a_key])
+            .await
+            .expect("A reads its own key"),
+        redis::Value::BulkString(b"alpha's".to_vec())
+    );
+    for (what, args) in [
+        ("read B's key", vec!["GET", b_key.as_str()]),
+        ("write B's key", vec!["SET", b_key.as_str(), "overwritten"]),
+        ("delete B's key", vec!["DEL", b_key.as_str()]),
+        ("scan every key", vec!["SCAN", "0"]),
+        ("list every key", vec!["KEYS", "*"]),
+        ("take a random key", vec!["RANDOMKEY"]),
+        ("write outside any prefix", vec!["SET", "loose", "x"]),
+        ("flush the database", vec!["FLUSHALL"]),
+        (
+            "change its rights",
+            vec!["ACL", "SETUSER", "default", "off"],
+        ),
+    ] {
+        let refused = redis_cmd(&mut as_a, &args).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("NOPERM") || e.contains("permission")),
+            "A's Redis user may not {what}: {refused:?}"
+        );
+    }
+    let still: String = redis::cmd("GET")
+        .arg(&b_key)
+        .query_async(&mut platform)
+        .await
+        .expect("read");
+    assert_eq!(still, "beta's");
+
+    // NATS: A publishes to and reads its own stream only.
+    let nats = stores.nats.as_ref().expect("NATS");
+    let js = nats.jetstream();
+    let count = |org: Uuid| {
+        let js = js.clone();
+        async move {
+            let mut stream = js
+                .get_stream(nats::stream_name(org))
+                .await
+                .expect("a stream");
+            stream.info().await.expect("its info").state.messages
+        }
+    };
+    let as_a_nats = nats::org_client(
+        nats.address(),
+        a,
+        &test_store_secrets().org_password("nats", a),
+    )
+    .await
+    .expect("A's NATS user connects");
+    let a_js = async_nats::jetstream::with_prefix(as_a_nats.clone(), "$JS.API");
+    a_js.publish(format!("org.{}.usage", a.simple()), "alpha".into())
+        .await
+        .expect("A publishes to its subjects")
+        .await
+        .expect("its stream stores it");
+    assert_eq!(count(a).await, 1);
+    // Refused by the server (reported asynchronously, never stored).
+    let _ = as_a_nats
+        .publish(format!("org.{}.usage", b.simple()), "forged".into())
+        .await;
+    let _ = as_a_nats.flush().await;
+    let mut spy = as_a_nats
+        .subscribe(format!("org.{}.>", b.simple()))
+        .await
+        .expect("the subscription is sent (and refused by the server)");
+    let _ = as_a_nats.flush().await;
+    nats.client()
+        .publish(format!("org.{}.usage", b.simple()), "beta".into())
+        .await
+        .expect("the platform publishes");
+    nats.client().flush().await.expect("flushed");
+    assert_eq!(
+        count(b).await,
+        1,
+        "only the platform's message reached B's stream"
+    );
+    let overheard = tokio::time::timeout(std::time::Duration::from_millis(500), spy.next()).await;
+    assert!(
+        !matches!(overheard, Ok(Some(_))),
+        "A must not hear B's subjects: {overheard:?}"
+    );
+    assert!(
+        a_js.get_stream(nats::stream_name(b)).await.is_err(),
+        "A must not open B's stream"
+    );
+    let b_stream = a_js
+        .get_stream_no_info(nats::stream_name(b))
+        .await
+        .expect("a handle, without asking the server");
+    assert!(
+        b_stream.get_raw_message(1).await.is_err(),
+        "A must not read B's stream's messages"
+    );
+    let a_stream = a_js
+        .get_stream_no_info(nats::stream_name(a))
+        .await
+        .expect("a handle");
+    let own = a_stream
+        .get_raw_message(1)
+        .await
+        .expect("A reads its own stream");
+    assert_eq!(&own.payload[..], b"alpha");
+
+    // ClickHouse: A's user reads its own database only.
+    let ch = stores.clickhouse.as_ref().expect("ClickHouse");
+    ch.query(&format!(
+        "INSERT INTO {}.usage_events (event_id, at, day, agent_id, model, tokens_in, tokens_out, cost_micros) \
+         VALUES ('e1', now(), today(), 'agent', 'gpt-4o', 10, 20, 30)",
+        clickhouse::database(b)
+    ))
+    .await
+    .expect("the platform writes B's database");
+    let a_password = test_store_secrets().org_password("clickhouse", a);
+    let a_user = org_user(a);
+    let own = ch
+        .query_as(
+            &a_user,
+            &a_password,
+            &format!(
+                "SELECT count() FROM {}.usage_events",
+                clickhouse::database(a)
+            ),
+        )
+        .await
+        .expect("A reads its own database");
+    assert_eq!(own.trim(), "0");
+    let refused = ch
+        .query_as(
+            &a_user,
+            &a_password,
+            &format!(
+                "SELECT count() FROM {}.usage_events",
+                clickhouse::database(b)
+            ),
+        )
+        .await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("Access denied")),
+        "A's ClickHouse user must not read B's database: {refused:?}"
+    );
+    let databases = ch
+        .query_as(&a_user, &a_password, "SELECT name FROM system.databases")
+        .await
+        .expect("A lists what it may see");
+    assert!(
+        !databases.contains(&clickhouse::database(b)),
+        "A must not even see B's database: {databases}"
+    );
+    let written = ch
+        .query_as(
+            &a_user,
+            &a_password,
+            &format!(
+                "INSERT INTO {}.usage_events (event_id) VALUES ('forged')",
+                clickhouse::database(a)
+            ),
+        )
+        .await;
+    assert!(
+        written.is_err(),
+        "A's user reads; only the platform writes: {written:?}"
+    );
+
+    // Deleting B removes its user, key space, stream and database; A's stay.
+    let deleted = app
+        .call(
+            "orgs/delete_org",
+            Some(&root),
+            &[("org_id", &b.to_string())],
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    for store in provision::RESOURCES {
+        assert!(
+            !provision::present(stores, b, store).await.expect("asked"),
+            "{store} resource of the deleted org"
+        );
+        assert!(
+            provision::present(stores, a, store).await.expect("asked"),
+            "{store} resource of the org that stays"
+        );
+    }
+    let gone: Option<String> = redis::cmd("GET")
+        .arg(&b_key)
+        .query_async(&mut platform)
+        .await
+        .expect("read");
+    assert_eq!(gone, None, "the deleted org's keys go with it");
+}
