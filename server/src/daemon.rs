@@ -243,6 +243,18 @@ pub fn write_private(path: &Path, text: &str, owner: Option<&User>) -> Result<()
     let err = |e: io::Error| format!("cannot write {}: {e}", path.display());
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, text).map_err(err)?;
+    // A reader that watches the modification time in whole seconds (ClickHouse does) would
+    // miss a second change within the same second: each version is at least a second newer.
+    let now = std::time::SystemTime::now();
+    let modified = match fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(previous) => now.max(previous + Duration::from_secs(1)),
+        Err(_) => now,
+    };
+    File::options()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_modified(modified))
+        .map_err(err)?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(err)?;
     if let Some(user) = owner {
         chown(&tmp, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(err)?;

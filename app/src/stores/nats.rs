@@ -113,7 +113,12 @@ impl Nats {
     pub async fn delete_stream(&self, org: Uuid) -> Result<(), String> {
         match self.js.delete_stream(stream_name(org)).await {
             Ok(_) => Ok(()),
-            Err(err) if err.to_string().contains("not found") => Ok(()),
+            Err(err)
+                if err.to_string().contains("not found")
+                    || err.to_string().contains("does not exist") =>
+            {
+                Ok(())
+            }
             Err(err) => Err(fault(err)),
         }
     }

@@ -167,34 +167,47 @@ impl OrgRedis {
         format!("{}{key}", self.prefix)
     }
 
-    /// Counts one more hit on `key` in fixed windows of `window`; returns the count in this
-    /// window and the seconds until it ends.
-    pub async fn hit(&self, key: &str, window: std::time::Duration) -> Result<(u64, u64), String> {
-        hit(&mut self.conn.clone(), &self.key(key), window).await
+    /// One more hit on each of `keys` (under the org's prefix): see [`hits`].
+    pub async fn hits(
+        &self,
+        keys: &[String],
+        window: std::time::Duration,
+    ) -> Result<Vec<(u64, u64)>, String> {
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        hits(&mut self.conn.clone(), &keys, window).await
     }
 }
 
-/// One more hit on `key` in the current window of `window`: the count and the seconds left.
-/// `INCR`, then `EXPIRE … NX` (only a new key gets the window), in one round trip.
-pub async fn hit(
+/// One more hit on each of `keys` in its current window of `window` (a window starts at a key's
+/// first hit): each key's count and the seconds left in its window. `INCR`, `EXPIRE … NX` and
+/// `TTL` per key, all in one atomic round trip.
+pub async fn hits(
     conn: &mut ConnectionManager,
-    key: &str,
+    keys: &[String],
     window: std::time::Duration,
-) -> Result<(u64, u64), String> {
+) -> Result<Vec<(u64, u64)>, String> {
     let secs = window.as_secs().max(1);
-    let (count, ttl): (u64, i64) = redis::pipe()
-        .atomic()
-        .cmd("INCR")
-        .arg(key)
-        .cmd("EXPIRE")
-        .arg(key)
-        .arg(secs)
-        .arg("NX")
-        .ignore()
-        .cmd("TTL")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .map_err(fault)?;
-    Ok((count, ttl.max(1) as u64))
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for key in keys {
+        pipe.cmd("INCR")
+            .arg(key)
+            .cmd("EXPIRE")
+            .arg(key)
+            .arg(secs)
+            .arg("NX")
+            .ignore()
+            .cmd("TTL")
+            .arg(key);
+    }
+    let flat: Vec<i64> = pipe.query_async(conn).await.map_err(fault)?;
+    Ok(flat
+        .chunks(2)
+        .map(|pair| {
+            (
+                pair[0].max(0) as u64,
+                pair.get(1).copied().unwrap_or(1).max(1) as u64,
+            )
+        })
+        .collect())
 }

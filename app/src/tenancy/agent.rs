@@ -145,7 +145,77 @@ pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, Ap
         ),
         Err(err) => reject(services, &client, None, org_seen, err).await,
     }
-    result
+    let mut agent = result?;
+    within_rate_limits(services, &mut agent).await?;
+    Ok(agent)
+}
+
+/// An org's API rate limits, per minute, when its plan has none set (or it has no plan).
+pub const DEFAULT_API_REQUESTS_PER_MINUTE: i64 = 600;
+pub const DEFAULT_AGENT_REQUESTS_PER_MINUTE: i64 = 120;
+
+/// The org's requests per minute, and the agent's, within its plan's limits: counted in Redis,
+/// so every app node shares the counts. Past either, 429 with the seconds until the window
+/// ends. Not logged as a refusal in the audit log (a flood would flood it); the log says it.
+/// Redis unreachable: the request goes on (the limits are not enforced until it is back; the
+/// plan's token allowance, kept in PostgreSQL, still holds) and the log warns.
+async fn within_rate_limits(services: &Services, agent: &mut AgentTenant) -> Result<(), AppError> {
+    let Some(redis) = &services.stores.redis else {
+        return Ok(());
+    };
+    let limits = sqlx::query!(
+        r#"select p.api_requests_per_minute, p.agent_requests_per_minute, p.plan_name as "plan?"
+             from subscription s left join plan p using (plan_name)
+            where s.org_id = $1"#,
+        agent.org_id
+    )
+    .fetch_optional(agent.conn())
+    .await?;
+    let (org_limit, agent_limit) = match limits {
+        Some(l) if l.plan.is_some() => (
+            l.api_requests_per_minute.map(i64::from),
+            l.agent_requests_per_minute.map(i64::from),
+        ),
+        _ => (
+            Some(DEFAULT_API_REQUESTS_PER_MINUTE),
+            Some(DEFAULT_AGENT_REQUESTS_PER_MINUTE),
+        ),
+    };
+    if org_limit.is_none() && agent_limit.is_none() {
+        return Ok(());
+    }
+    let keys = [
+        "rate:api".to_string(),
+        format!("rate:agent:{}", agent.agent_id.simple()),
+    ];
+    let counts = match redis
+        .org(agent.org_id)
+        .hits(&keys, std::time::Duration::from_secs(60))
+        .await
+    {
+        Ok(counts) => counts,
+        Err(err) => {
+            tracing::warn!(%err, org = %agent.org_id, "API rate limits not enforced: Redis is unreachable");
+            return Ok(());
+        }
+    };
+    let over = [org_limit, agent_limit]
+        .into_iter()
+        .zip(counts)
+        .filter_map(|(limit, (count, ttl))| {
+            limit.filter(|limit| count as i64 > *limit).map(|_| ttl)
+        })
+        .max();
+    match over {
+        None => Ok(()),
+        Some(retry_after_secs) => {
+            tracing::warn!(
+                target: "tenancy", decision = "deny", reason = "rate limit",
+                org = %agent.org_id, agent = %agent.agent_id, retry_after_secs,
+            );
+            Err(AppError::RateLimited { retry_after_secs })
+        }
+    }
 }
 
 #[cfg(test)]

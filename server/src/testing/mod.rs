@@ -402,9 +402,45 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: axum::http::Request<axum::body::Body>) -> TestResponse {
+        self.send_via(&self.router, request).await
+    }
+
+    /// A second app node over the same database and stores: its own router, store clients and
+    /// in-process state (a fresh sign-in limiter), as a second `serve` would have.
+    pub async fn second_node(&self) -> axum::Router {
+        let mut services = self.services.clone();
+        if self.services.stores.configured() {
+            services.stores = test_stores()
+                .connect(&test_store_secrets())
+                .await
+                .expect("the test stores answer");
+        }
+        services.sign_in_limiter =
+            services_with_secret(self.db_runtime_pool().await, &self.token_secret).sign_in_limiter;
+        let mut leptos_options = leptos::config::LeptosOptions::builder()
+            .output_name("tenantry")
+            .build();
+        leptos_options.site_root = "target/site".into();
+        crate::http::router(crate::http::AppState {
+            leptos_options,
+            trusted_proxies: std::sync::Arc::new(vec!["127.0.0.9".parse().expect("an address")]),
+            pool: self.db_runtime_pool().await,
+            services,
+        })
+    }
+
+    async fn db_runtime_pool(&self) -> PgPool {
+        self.db.runtime_pool().await
+    }
+
+    /// `request` answered by `router` (this app's, or a [`Self::second_node`]).
+    pub async fn send_via(
+        &self,
+        router: &axum::Router,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> TestResponse {
         use tower::ServiceExt;
-        let response = self
-            .router
+        let response = router
             .clone()
             .oneshot(request)
             .await
@@ -635,6 +671,20 @@ impl TestApp {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> TestResponse {
+        self.send(agent_request(method, path, key, body, headers))
+            .await
+    }
+}
+
+/// A request to the agent API with an agent key, a JSON body and extra headers.
+pub fn agent_request(
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> axum::http::Request<axum::body::Body> {
+    {
         let mut request = axum::http::Request::builder()
             .method(method)
             .uri(path)
@@ -649,7 +699,7 @@ impl TestApp {
             None => request.body(axum::body::Body::empty()),
         }
         .unwrap();
-        self.send(request).await
+        request
     }
 }
 

@@ -286,3 +286,88 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
         .expect("read");
     assert_eq!(gone, None, "the deleted org's keys go with it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_rate_limits_per_org_and_per_agent_hold_across_two_nodes() {
+    let app = TestApp::with_stores().await;
+    app.user("root@limits.test", true, None).await;
+    let root = app.sign_in("root@limits.test").await;
+    let org = app.create_org(&root, "Limited Co", "limited.example").await;
+    let other = app
+        .create_org(&root, "Unlimited Co", "unlimited.example")
+        .await;
+    work_all(&app).await;
+    let (_, first) = app.agent(&root, "Limited One", Some(org)).await;
+    let (_, second) = app.agent(&root, "Limited Two", Some(org)).await;
+    let (_, elsewhere) = app.agent(&root, "Elsewhere", Some(other)).await;
+    sqlx::query(
+        "insert into plan (plan_name, api_requests_per_minute, agent_requests_per_minute)
+         values ('tiny', 5, 3)",
+    )
+    .execute(&app.owner)
+    .await
+    .expect("a plan");
+    sqlx::query(
+        "insert into subscription (org_id, plan_name) values ($1, 'tiny')
+         on conflict (org_id) do update set plan_name = 'tiny'",
+    )
+    .bind(org)
+    .execute(&app.owner)
+    .await
+    .expect("on the plan");
+    let node2 = app.second_node().await;
+    let call = |key: &str, node: usize| {
+        let request = server::testing::agent_request("GET", "/api/v1/agent", key, None, &[]);
+        let router = if node == 1 {
+            app.router.clone()
+        } else {
+            node2.clone()
+        };
+        let app = &app;
+        async move { app.send_via(&router, request).await }
+    };
+    // The agent's 3 a minute, taken on both nodes: the 4th is refused on either.
+    for (i, node) in [1, 2, 1].into_iter().enumerate() {
+        let r = call(&first, node).await;
+        assert_eq!(
+            r.status,
+            200,
+            "request {} of the first agent: {}",
+            i + 1,
+            r.body
+        );
+    }
+    for node in [2, 1] {
+        let refused = call(&first, node).await;
+        assert_eq!(
+            refused.status, 429,
+            "past the agent's limit on node {node}: {}",
+            refused.body
+        );
+        let wait: u64 = refused
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("a Retry-After in seconds");
+        assert!((1..=60).contains(&wait), "Retry-After {wait}");
+        assert!(refused.body.contains("Too many"), "{}", refused.body);
+    }
+    // The org's 5 a minute (the refused calls counted too: 5 so far): the second agent, under
+    // its own limit, is refused by the org's.
+    let refused = call(&second, 2).await;
+    assert_eq!(
+        refused.status, 429,
+        "past the org's limit: {}",
+        refused.body
+    );
+    // Another org's agent is not touched by this org's count.
+    for node in [1, 2] {
+        let r = call(&elsewhere, node).await;
+        assert_eq!(
+            r.status, 200,
+            "another org's agent on node {node}: {}",
+            r.body
+        );
+    }
+}
