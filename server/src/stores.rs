@@ -39,6 +39,17 @@ pub struct Running {
     pub dir: PathBuf,
 }
 
+/// The pid of the program we started last in a store's directory, written by us (a program's
+/// own pid file may be written late or removed early): a start after a crash stops that
+/// program first, if it still runs (ClickHouse takes seconds to stop, and holds its directory's
+/// lock until then).
+const OUR_PID: &str = "server.pid";
+
+fn remember_pid(dir: &Path, daemon: &Daemon) -> Result<(), String> {
+    std::fs::write(dir.join(OUR_PID), daemon.pid().to_string())
+        .map_err(|e| format!("cannot write {}: {e}", dir.join(OUR_PID).display()))
+}
+
 fn prepare(
     data_dir: &Path,
     name: &str,
@@ -63,7 +74,7 @@ pub fn start_redis(data_dir: &Path, password: &str) -> Result<Running, String> {
         ));
     }
     let pid_file = dir.join("redis.pid");
-    daemon::clear_leftover(&pid_file, "redis-server", LADDER)?;
+    daemon::clear_leftover(&dir.join(OUR_PID), "redis-server", LADDER)?;
     let _ = std::fs::remove_file(&socket);
     let acl = dir.join("users.acl");
     let hash = app::stores::sha256_hex(password);
@@ -104,6 +115,7 @@ pub fn start_redis(data_dir: &Path, password: &str) -> Result<Running, String> {
         ])
         .current_dir(&dir);
     let daemon = Daemon::spawn("Redis", cmd, owner.as_ref(), &log, Signal::SIGTERM, LADDER)?;
+    remember_pid(&dir, &daemon)?;
     daemon.wait_until(START_TIMEOUT, &log, || redis_answers(&socket))?;
     tracing::info!(socket = %socket.display(), "embedded Redis is ready");
     let url = format!(
@@ -134,7 +146,7 @@ fn redis_answers(socket: &Path) -> bool {
 pub fn start_nats(data_dir: &Path, password: &str) -> Result<Running, String> {
     let (dir, owner, log) = prepare(data_dir, "nats", "nats")?;
     let pid_file = dir.join("nats.pid");
-    daemon::clear_leftover(&pid_file, "nats-server", LADDER)?;
+    daemon::clear_leftover(&dir.join(OUR_PID), "nats-server", LADDER)?;
     let port = daemon::loopback_port(&dir.join("port"))?;
     let store = dir.join("jetstream");
     let config = format!(
@@ -151,6 +163,7 @@ pub fn start_nats(data_dir: &Path, password: &str) -> Result<Running, String> {
     let mut cmd = Command::new(program("nats-server", "TENANTRY_NATS_SERVER"));
     cmd.arg("-c").arg(dir.join("nats.conf")).current_dir(&dir);
     let daemon = Daemon::spawn("NATS", cmd, owner.as_ref(), &log, Signal::SIGTERM, LADDER)?;
+    remember_pid(&dir, &daemon)?;
     daemon.wait_until(START_TIMEOUT, &log, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     })?;
@@ -184,7 +197,7 @@ fn write_nats_accounts(
 pub fn start_clickhouse(data_dir: &Path, password: &str) -> Result<Running, String> {
     let (dir, owner, log) = prepare(data_dir, "clickhouse", "clickhouse")?;
     let pid_file = dir.join("clickhouse.pid");
-    daemon::clear_leftover(&pid_file, "clickhouse-serv", LADDER)?;
+    daemon::clear_leftover(&dir.join(OUR_PID), "clickhouse-serv", LADDER)?;
     let port = daemon::loopback_port(&dir.join("port"))?;
     let data = dir.join("data");
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
@@ -227,6 +240,7 @@ pub fn start_clickhouse(data_dir: &Path, password: &str) -> Result<Running, Stri
         Signal::SIGTERM,
         LADDER,
     )?;
+    remember_pid(&dir, &daemon)?;
     daemon.wait_until(START_TIMEOUT, &log, || clickhouse_answers(port))?;
     tracing::info!(port, "embedded ClickHouse is ready");
     let url = format!("http://platform:{password}@127.0.0.1:{port}");
