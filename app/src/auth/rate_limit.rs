@@ -1,5 +1,6 @@
-//! Sign-in (and registration) attempts per key, an IP address or an email, kept in memory.
-//! One process holds the counts; with several app nodes each keeps its own (Redis later).
+//! Sign-in (and registration) attempts per key, an IP address or an email: counted in Redis
+//! (shared by every app node, see [`reserve`]), and in this process's memory when Redis is not
+//! configured or does not answer (then each node counts alone: the limits still hold per node).
 //!
 //! - An attempt is **reserved** before the password is checked, under one lock, so parallel
 //!   guesses cannot all pass the check before the first failure is recorded.
@@ -48,6 +49,138 @@ pub fn ip_key(ip: &str) -> String {
         }
         _ => format!("{IP_PREFIX}{ip}"),
     }
+}
+
+/// An attempt held, in Redis or in this process's memory.
+#[must_use]
+pub enum Held {
+    Shared { keys: Vec<String> },
+    Local(Reservation),
+}
+
+/// Reserves an attempt against every key, or `Err(wait)`: in Redis when there is one (so every
+/// node counts the same attempts), else, or when Redis fails, in `limiter`.
+pub async fn reserve(
+    limiter: &RateLimiter,
+    redis: Option<&crate::stores::redis::Redis>,
+    keys: &[String],
+) -> Result<Held, Duration> {
+    if let Some(redis) = redis {
+        match shared_reserve(limiter, redis, keys).await {
+            Ok(Ok(())) => {
+                return Ok(Held::Shared {
+                    keys: keys.to_vec(),
+                })
+            }
+            Ok(Err(wait)) => return Err(wait),
+            Err(err) => tracing::warn!(
+                %err,
+                "sign-in limits counted on this node only: Redis does not answer"
+            ),
+        }
+    }
+    limiter.reserve(keys).map(Held::Local)
+}
+
+/// The attempt succeeded: as [`RateLimiter::succeeded`], where it was held.
+pub async fn succeeded(
+    limiter: &RateLimiter,
+    redis: Option<&crate::stores::redis::Redis>,
+    held: Held,
+) {
+    match (held, redis) {
+        (Held::Local(reservation), _) => limiter.succeeded(reservation),
+        (Held::Shared { keys }, Some(redis)) => {
+            let mut conn = redis.platform();
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                if key.starts_with(IP_PREFIX) {
+                    pipe.cmd("DECR").arg(count_key(key)).ignore();
+                } else {
+                    pipe.cmd("DEL")
+                        .arg(count_key(key))
+                        .arg(last_key(key))
+                        .ignore();
+                }
+            }
+            if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+                tracing::warn!(%err, "could not forget a successful sign-in's attempt in Redis");
+            }
+        }
+        (Held::Shared { .. }, None) => {}
+    }
+}
+
+fn count_key(key: &str) -> String {
+    format!("signin:count:{key}")
+}
+
+fn last_key(key: &str) -> String {
+    format!("signin:last:{key}")
+}
+
+/// The same rules as [`RateLimiter::reserve`], in one Lua script (atomic: parallel guesses on
+/// any node cannot all pass the check): every key is checked first, then each is counted.
+const RESERVE: &str = r#"
+local now, window, per_ip, per_email, max_backoff = tonumber(ARGV[1]), tonumber(ARGV[2]),
+  tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local wait = 0
+for i = 1, #KEYS, 2 do
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if ARGV[5 + (i + 1) / 2] == 'ip' then
+    if n >= per_ip then wait = math.max(wait, redis.call('PTTL', KEYS[i])) end
+  elseif n >= per_email then
+    local backoff = math.min(1000 * 2 ^ math.min(n - per_email, 20), max_backoff)
+    local last = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+    wait = math.max(wait, backoff - (now - last))
+  end
+end
+if wait > 0 then return wait end
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i])
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], window) end
+  redis.call('SET', KEYS[i + 1], now, 'PX', window)
+end
+return 0
+"#;
+
+async fn shared_reserve(
+    limiter: &RateLimiter,
+    redis: &crate::stores::redis::Redis,
+    keys: &[String],
+) -> Result<Result<(), Duration>, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_millis() as u64;
+    let script = redis::Script::new(RESERVE);
+    let mut invocation = script.prepare_invoke();
+    for key in keys {
+        invocation.key(count_key(key)).key(last_key(key));
+    }
+    invocation
+        .arg(now)
+        .arg(limiter.window.as_millis() as u64)
+        .arg(limiter.per_ip)
+        .arg(limiter.per_email)
+        .arg(limiter.max_backoff.as_millis() as u64);
+    for key in keys {
+        invocation.arg(if key.starts_with(IP_PREFIX) {
+            "ip"
+        } else {
+            "email"
+        });
+    }
+    let mut conn = redis.platform();
+    let wait_ms: i64 = invocation
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| format!("Redis: {e}"))?;
+    Ok(if wait_ms > 0 {
+        Err(Duration::from_millis(wait_ms as u64))
+    } else {
+        Ok(())
+    })
 }
 
 impl RateLimiter {

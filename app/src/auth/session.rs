@@ -168,7 +168,8 @@ pub async fn sign_in_with(
         format!("email:{email}"),
     ];
     // Reserved before the password is checked: parallel guesses cannot all get through.
-    let reservation = match services.sign_in_limiter.reserve(&keys) {
+    let limits = (&*services.sign_in_limiter, services.stores.redis.as_ref());
+    let reservation = match super::rate_limit::reserve(limits.0, limits.1, &keys).await {
         Ok(reservation) => reservation,
         Err(wait) => {
             tracing::warn!(target: "tenancy", %email, ip = %client.ip, "sign-in rate limited");
@@ -198,7 +199,7 @@ pub async fn sign_in_with(
             "The email or password is incorrect.",
         ));
     };
-    services.sign_in_limiter.succeeded(reservation);
+    super::rate_limit::succeeded(limits.0, limits.1, reservation).await;
 
     // The org the sign-in lands in: the bound one, else the one the host names, else the first.
     let orgs = user_orgs(gate::lookup(services).pool(), user.user_id).await?;
@@ -443,12 +444,13 @@ pub async fn register(
     let parts = request_parts()?;
     let client = Client::of(&parts);
     // Registration spends the address's sign-in attempts too: no unlimited account spraying.
-    let reservation = services
-        .sign_in_limiter
-        .reserve(&[super::rate_limit::ip_key(&client.ip)])
-        .map_err(|wait| AppError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        })?;
+    let limits = (&*services.sign_in_limiter, services.stores.redis.as_ref());
+    let reservation =
+        super::rate_limit::reserve(limits.0, limits.1, &[super::rate_limit::ip_key(&client.ip)])
+            .await
+            .map_err(|wait| AppError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            })?;
     let new_user = validate_new_user(&name, &email, &password)?;
     let hash = password::hash(password.clone()).await?;
     let user_id = Uuid::new_v4();
@@ -497,7 +499,7 @@ pub async fn register(
             other => other,
         })?;
     tenant.commit().await?;
-    services.sign_in_limiter.succeeded(reservation);
+    super::rate_limit::succeeded(limits.0, limits.1, reservation).await;
 
     let token = sign_in_with(&services, &parts, &email, &password).await?;
     set_cookie(&token::cookie(&token, services.secure_cookies));

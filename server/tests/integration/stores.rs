@@ -371,3 +371,48 @@ async fn api_rate_limits_per_org_and_per_agent_hold_across_two_nodes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_limit_holds_across_two_nodes_and_a_success_resets_it() {
+    let app = TestApp::with_stores().await;
+    app.user("dana@limits.test", false, None).await;
+    let node2 = app.second_node().await;
+    let attempt = |password: &str, node: usize| {
+        let request = server::testing::server_fn_request(
+            "auth/sign_in",
+            None,
+            &[("email", "dana@limits.test"), ("password", password)],
+            &[],
+        );
+        let router = if node == 1 {
+            app.router.clone()
+        } else {
+            node2.clone()
+        };
+        let app = &app;
+        async move { app.send_via(&router, request).await }
+    };
+    // Five failures (the email's allowance in tests), spread over both nodes: each node alone
+    // has seen fewer than five, and still the sixth is refused on either.
+    for node in [1, 2, 1, 2, 1] {
+        let r = attempt("wrong password", node).await;
+        assert_eq!(r.status, 400, "a failure on node {node}: {}", r.body);
+    }
+    for node in [2, 1] {
+        let limited = attempt("wrong password", node).await;
+        assert_eq!(limited.status, 429, "node {node}: {}", limited.body);
+        let retry = limited.json()["RateLimited"]["retry_after_secs"]
+            .as_u64()
+            .expect("a wait");
+        assert!(
+            (1..=2).contains(&retry),
+            "a backoff, not a lockout: {retry}"
+        );
+    }
+    // After the backoff the owner signs in on the other node, and the count starts again.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let ok = attempt(server::testing::TEST_PASSWORD, 2).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let r = attempt("wrong password", 1).await;
+    assert_eq!(r.status, 400, "a success forgets the failures: {}", r.body);
+}
