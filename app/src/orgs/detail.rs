@@ -273,9 +273,11 @@ pub fn OverviewTab() -> impl IntoView {
                 org,
                 allowances,
                 plan,
+                resources,
             }) => view! {
                 <Details org />
                 <Health allowances plan />
+                <Resources resources />
             }
             .into_any(),
             Err(err) => tab_error(err),
@@ -356,6 +358,50 @@ fn Details(org: Organization) -> impl IntoView {
 }
 
 /// Allowance pressure: a one-line verdict over the allowance bars.
+/// The org's own resources in the data stores, each with its state.
+#[component]
+fn Resources(resources: Vec<super::Resource>) -> impl IntoView {
+    if resources.is_empty() {
+        return ().into_any();
+    }
+    let badge = |status: &str| match status {
+        "ready" => "bg-emerald-50 text-emerald-800",
+        "provisioning" => "bg-sky-50 text-sky-800",
+        _ => "bg-red-50 text-red-800",
+    };
+    view! {
+        <section class="mt-8" aria-labelledby="resources-title" data-testid="org-resources">
+            <h3 id="resources-title" class="text-sm font-semibold text-slate-900">"Isolated resources"</h3>
+            <p class="mt-1 text-sm text-slate-500">"The organization's own space in each data store; no other organization's credentials reach it."</p>
+            <table class="mt-3 w-full text-left text-sm">
+                <thead class="text-xs uppercase text-slate-500">
+                    <tr>
+                        <th scope="col" class="py-2 pr-4 font-medium">"Store"</th>
+                        <th scope="col" class="py-2 pr-4 font-medium">"Resource"</th>
+                        <th scope="col" class="py-2 pr-4 font-medium">"State"</th>
+                        <th scope="col" class="py-2 font-medium">"Details"</th>
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-slate-100">
+                    {resources.into_iter().map(|r| view! {
+                        <tr data-testid="org-resource">
+                            <td class="py-2 pr-4 font-medium">{r.store.clone()}</td>
+                            <td class="py-2 pr-4 font-mono text-xs text-slate-600">{r.name.clone()}</td>
+                            <td class="py-2 pr-4">
+                                <span class=format!("rounded px-1.5 py-0.5 text-xs font-medium {}", badge(&r.status))>
+                                    {r.status.clone()}
+                                </span>
+                            </td>
+                            <td class="py-2 text-slate-600">{r.detail.clone()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}
+
 #[component]
 fn Health(allowances: Vec<crate::billing::Allowance>, plan: String) -> impl IntoView {
     let pressed: Vec<String> = allowances

@@ -350,17 +350,31 @@ pub async fn header(org_id: &str) -> Result<super::OrgTitle, AppError> {
 
 /// The org and its health, in one transaction.
 pub async fn overview(org_id: &str) -> Result<super::OrgOverviewData, AppError> {
-    let mut tenant = Gate::open(super::OrgOverview::PATH)?
-        .tenant_in(org_id)
-        .await?;
+    let gate = Gate::open(super::OrgOverview::PATH)?;
+    let stores = gate.services().stores.clone();
+    let mut tenant = gate.tenant_in(org_id).await?;
     let org_id = tenant.org_id;
     let org = read(tenant.conn(), org_id).await?;
     let (allowances, plan) = crate::billing::server::health(&mut tenant).await?;
+    let provisioning = if stores.configured() {
+        sqlx::query!(
+            "select status, error from product_run where org_id = $1 and product = $2
+              order by created_at desc limit 1",
+            org_id,
+            crate::products::catalog::RESOURCES
+        )
+        .fetch_optional(tenant.conn())
+        .await?
+        .map(|r| (r.status, r.error))
+    } else {
+        None
+    };
     tenant.commit().await?;
     Ok(super::OrgOverviewData {
         org,
         allowances,
         plan,
+        resources: crate::stores::provision::describe(&stores, org_id, provisioning).await,
     })
 }
 

@@ -363,6 +363,22 @@ pub struct OrgOverviewData {
     pub org: Organization,
     pub allowances: Vec<crate::billing::Allowance>,
     pub plan: String,
+    /// The org's own resource in each data store, and how it is; empty where the server has
+    /// no stores.
+    pub resources: Vec<Resource>,
+}
+
+/// One of an org's resources in the data stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// `Redis`, `NATS JetStream`, `ClickHouse`.
+    pub store: String,
+    /// What it is: the key prefix, the stream, the database.
+    pub name: String,
+    /// `ready`, `provisioning`, `failed`, `missing` or `unreachable`.
+    pub status: String,
+    /// More about it, in a sentence (the failure, the stream's use); may be empty.
+    pub detail: String,
 }
 
 #[server(endpoint = "orgs/org_overview")]

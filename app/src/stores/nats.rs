@@ -111,15 +111,18 @@ impl Nats {
     }
 
     pub async fn delete_stream(&self, org: Uuid) -> Result<(), String> {
-        match self.js.delete_stream(stream_name(org)).await {
+        match reloading(|| async {
+            self.js
+                .delete_stream(stream_name(org))
+                .await
+                .map(|_| ())
+                .map_err(fault)
+        })
+        .await
+        {
             Ok(_) => Ok(()),
-            Err(err)
-                if err.to_string().contains("not found")
-                    || err.to_string().contains("does not exist") =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(fault(err)),
+            Err(err) if err.contains("not found") || err.contains("does not exist") => Ok(()),
+            Err(err) => Err(err),
         }
     }
 
@@ -163,6 +166,28 @@ impl Nats {
         match &self.users {
             Some(hook) => hook(UserChange::Remove { org }),
             None => Ok(()),
+        }
+    }
+}
+
+/// Runs a JetStream call again while the server answers that JetStream is not enabled for the
+/// account: it says so for a moment while it reads its configuration again (each org's user
+/// added or removed), for every org. Up to 5 s.
+pub async fn reloading<T, F, Fut>(mut call: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match call().await {
+            Err(err)
+                if (err.contains("not enabled for account") || err.contains("10039"))
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
         }
     }
 }

@@ -77,8 +77,8 @@ pub async fn remove(stores: &Stores, org: Uuid, store: &str) -> Result<(), Strin
         },
         "nats" => match &stores.nats {
             Some(nats) => {
-                nats.remove_org_user(org)?;
-                nats.delete_stream(org).await
+                nats.delete_stream(org).await?;
+                nats.remove_org_user(org)
             }
             None => Ok(()),
         },
@@ -90,5 +90,102 @@ pub async fn remove(stores: &Stores, org: Uuid, store: &str) -> Result<(), Strin
             None => Ok(()),
         },
         other => Err(format!("no store is called {other:?}")),
+    }
+}
+
+/// Each of `org`'s resources as the org detail view shows it, asked of the stores now. `run` is
+/// the latest provisioning run's status and error: while it works, a resource not made yet is
+/// "provisioning"; when it failed, "failed" with its error.
+pub async fn describe(
+    stores: &Stores,
+    org: Uuid,
+    run: Option<(String, String)>,
+) -> Vec<crate::orgs::Resource> {
+    if !stores.configured() {
+        return Vec::new();
+    }
+    let id = org.simple();
+    let names = [
+        (
+            "Redis",
+            format!("keys org:{id}:*, user {}", super::org_user(org)),
+        ),
+        (
+            "NATS JetStream",
+            format!(
+                "stream {}, subjects {}",
+                super::nats::stream_name(org),
+                super::nats::subjects(org)
+            ),
+        ),
+        (
+            "ClickHouse",
+            format!(
+                "database {}, user {}",
+                super::clickhouse::database(org),
+                super::org_user(org)
+            ),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (store, (label, name)) in RESOURCES.iter().zip(names) {
+        let (status, detail) = match present(stores, org, store).await {
+            Ok(true) => ("ready", usage(stores, org, store).await),
+            Ok(false) => match &run {
+                Some((status, _)) if status == "pending" || status == "running" => {
+                    ("provisioning", String::new())
+                }
+                Some((status, error)) if status == "failed" => ("failed", error.clone()),
+                _ => (
+                    "missing",
+                    "Not there: retry the org's provisioning.".to_string(),
+                ),
+            },
+            Err(err) => ("unreachable", err),
+        };
+        out.push(crate::orgs::Resource {
+            store: label.to_string(),
+            name,
+            status: status.to_string(),
+            detail,
+        });
+    }
+    out
+}
+
+/// What a ready resource holds, where it is cheap to ask.
+async fn usage(stores: &Stores, org: Uuid, store: &str) -> String {
+    match (store, &stores.nats, &stores.clickhouse) {
+        ("nats", Some(nats), _) => match nats
+            .jetstream()
+            .get_stream(super::nats::stream_name(org))
+            .await
+        {
+            Ok(mut stream) => match stream.info().await {
+                Ok(info) => {
+                    let limit = if info.config.max_bytes < 0 {
+                        "no limit".to_string()
+                    } else {
+                        format!("{} MiB allowed", info.config.max_bytes >> 20)
+                    };
+                    format!(
+                        "{} event(s), {} KiB stored, {limit}",
+                        info.state.messages,
+                        info.state.bytes >> 10
+                    )
+                }
+                Err(_) => String::new(),
+            },
+            Err(_) => String::new(),
+        },
+        ("clickhouse", _, Some(ch)) => ch
+            .query(&format!(
+                "SELECT count() FROM {}.usage_events",
+                super::clickhouse::database(org)
+            ))
+            .await
+            .map(|n| format!("{} usage row(s)", n.trim()))
+            .unwrap_or_default(),
+        _ => String::new(),
     }
 }

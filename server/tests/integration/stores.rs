@@ -76,6 +76,39 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
         }
     }
 
+    // The org detail view lists the three, ready.
+    let overview = app
+        .call(
+            "orgs/org_overview",
+            Some(&root),
+            &[("org_id", &a.to_string())],
+        )
+        .await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let listed = overview.json()["resources"].clone();
+    let states: Vec<(String, String)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            (
+                r["store"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("Redis", "ready"),
+            ("NATS JetStream", "ready"),
+            ("ClickHouse", "ready")
+        ]
+        .map(|(s, t)| (s.to_string(), t.to_string()))
+        .to_vec(),
+        "{listed}"
+    );
+
     // Redis: A reads and writes its own prefix, and nothing else, not even by scanning.
     let redis = stores.redis.as_ref().expect("Redis");
     let b_key = redis.org(b).key("secret");
