@@ -82,6 +82,7 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
     spawn_monthly_jobs(services.clone());
     app::products::engine::spawn_worker(services.clone());
     app::products::engine::spawn_progress_listener(services.clone());
+    app::stores::usage::spawn_consumer(services.clone(), std::time::Duration::from_secs(10));
     // Orgs on an older version of a product are upgraded by the workers, as runs: planned
     // beside serving, not before it.
     tokio::spawn({

@@ -304,7 +304,7 @@ fn users_hook(
     owner: Option<User>,
     write: fn(&Path, &str, &[String], Option<&User>) -> Result<(), String>,
     password: String,
-    reload: Option<nix::unistd::Pid>,
+    reload: bool,
 ) -> app::stores::UsersHook {
     let lock = std::sync::Mutex::new(());
     std::sync::Arc::new(move |change| {
@@ -325,8 +325,13 @@ fn users_hook(
         daemon::write_private(&dir.join(ORG_USERS), &text, owner.as_ref())?;
         let entries: Vec<String> = lines.into_iter().map(|(_, e)| e).collect();
         write(&dir, &password, &entries, owner.as_ref())?;
-        if let Some(pid) = reload {
-            nix::sys::signal::kill(pid, Signal::SIGHUP)
+        if reload {
+            // The program running now (it may have been restarted since the hook was made).
+            let pid = std::fs::read_to_string(dir.join(OUR_PID))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+                .ok_or("the embedded server's pid is not known")?;
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP)
                 .map_err(|e| format!("cannot tell the embedded server to reload: {e}"))?;
         }
         Ok(())
@@ -386,7 +391,7 @@ impl Embedded {
                     daemon::owner("nats")?,
                     write_nats_accounts,
                     password,
-                    Some(running.daemon.pid()),
+                    true,
                 ));
                 keep(running)
             }
@@ -402,7 +407,7 @@ impl Embedded {
                     daemon::owner("clickhouse")?,
                     write_clickhouse_users,
                     password,
-                    None,
+                    false,
                 ));
                 keep(running)
             }
@@ -434,6 +439,45 @@ impl Embedded {
     /// second node.
     pub fn urls(&self) -> &[String; 3] {
         &self.urls
+    }
+
+    /// Kills the embedded `store` (`redis`, `nats`, `clickhouse`) outright, as a crash would;
+    /// [`Self::restart`] starts it again on the same directory and address. For fault tests.
+    pub fn kill(&mut self, store: &str) -> Result<(), String> {
+        let i = self.index(store)?;
+        let pid = self.running[i].daemon.pid();
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        self.running[i].daemon.stop()
+    }
+
+    /// Starts the embedded `store` again (after [`Self::kill`]). Blocking.
+    pub fn restart(&mut self, store: &str, secrets: &app::stores::Secrets) -> Result<(), String> {
+        let i = self.index(store)?;
+        let data_dir = self.running[i]
+            .dir
+            .parent()
+            .ok_or("a store directory has a parent")?
+            .to_path_buf();
+        let password = secrets.password(store, "platform");
+        self.running[i] = match store {
+            "redis" => start_redis(&data_dir, &password)?,
+            "nats" => start_nats(&data_dir, &password)?,
+            _ => start_clickhouse(&data_dir, &password)?,
+        };
+        Ok(())
+    }
+
+    fn index(&self, store: &str) -> Result<usize, String> {
+        let name = match store {
+            "redis" => "redis",
+            "nats" => "nats",
+            "clickhouse" => "clickhouse",
+            other => return Err(format!("no store is called {other:?}")),
+        };
+        self.running
+            .iter()
+            .position(|r| r.dir.file_name().is_some_and(|n| n == name))
+            .ok_or_else(|| format!("{store} is not embedded here"))
     }
 
     /// Stops each (ClickHouse first, Redis last: the reverse of starting). Blocking.

@@ -287,9 +287,39 @@ async fn usage(
 ) -> Result<Json<crate::billing::server::Ingested>, ApiError> {
     let mut agent = agent::agent(&services, &parts).await?;
     let input = body(payload)?;
-    let done = crate::billing::server::ingest(&mut agent, &input).await?;
+    if services.stores.nats.is_none() {
+        let done = crate::billing::server::ingest(&mut agent, &input).await?;
+        agent.commit().await?;
+        return Ok(Json(done));
+    }
+    // Checked here, recorded by the usage consumer from the org's stream (see
+    // `stores::usage`): the answer says what the stream took.
+    let events = crate::billing::server::usage::check(&mut agent, &input).await?;
+    let (org, agent_id) = (agent.org_id, agent.agent_id);
+    let tokens: i64 = events.iter().map(|e| e.input + e.output).sum();
+    let over = sqlx::query_scalar!(
+        r#"select coalesce(l.max_tokens_per_month is not null
+                           and a.tokens_used + $2 > l.max_tokens_per_month, false) as "over!"
+             from org_account a, org_limits($1) l where a.org_id = $1"#,
+        org,
+        tokens
+    )
+    .fetch_optional(agent.conn())
+    .await?
+    .unwrap_or(false);
+    if over {
+        return Err(ApiError(AppError::QuotaExceeded(
+            "This usage would pass the plan's monthly token allowance; nothing was recorded."
+                .to_string(),
+        )));
+    }
     agent.commit().await?;
-    Ok(Json(done))
+    let (accepted, duplicates) =
+        crate::stores::usage::publish(&services, org, agent_id, events).await?;
+    Ok(Json(crate::billing::server::Ingested {
+        accepted,
+        duplicates,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,6 +13,7 @@ pub mod clickhouse;
 pub mod nats;
 pub mod provision;
 pub mod redis;
+pub mod usage;
 
 use std::sync::Arc;
 

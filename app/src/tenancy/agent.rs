@@ -121,21 +121,9 @@ pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, Ap
         let (org_id, _) = resolve(services, parts, Some(serving), None)
             .await
             .map_err(|refusal| refusal.into_error())?;
-        let mut tx = services.db.pool().begin().await?;
-        sqlx::query!(
-            "select set_config('app.org_id', $1::uuid::text, true) as org_scope,
-                    set_config('app.agent_id', $2::uuid::text, true) as agent_scope",
-            org_id,
-            found.agent_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        Ok(AgentTenant {
-            org_id,
-            agent_id: found.agent_id,
-            agent_name: found.agent_name,
-            tx,
-        })
+        let mut agent = acting_for(services, org_id, found.agent_id).await?;
+        agent.agent_name = found.agent_name;
+        Ok(agent)
     }
     .await;
     match &result {
@@ -148,6 +136,31 @@ pub async fn agent(services: &Services, parts: &Parts) -> Result<AgentTenant, Ap
     let mut agent = result?;
     within_rate_limits(services, &mut agent).await?;
     Ok(agent)
+}
+
+/// A transaction scoped to `org` and `agent`: the agent gate's, once it has admitted the agent;
+/// and a worker's, for work the gate admitted earlier (the usage consumer records the events an
+/// agent published; its key was checked when it published them).
+pub async fn acting_for(
+    services: &Services,
+    org: Uuid,
+    agent: Uuid,
+) -> Result<AgentTenant, AppError> {
+    let mut tx = services.db.pool().begin().await?;
+    sqlx::query!(
+        "select set_config('app.org_id', $1::uuid::text, true) as org_scope,
+                    set_config('app.agent_id', $2::uuid::text, true) as agent_scope",
+        org,
+        agent
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(AgentTenant {
+        org_id: org,
+        agent_id: agent,
+        agent_name: String::new(),
+        tx,
+    })
 }
 
 /// An org's API rate limits, per minute, when its plan has none set (or it has no plan).

@@ -449,3 +449,195 @@ async fn the_sign_in_limit_holds_across_two_nodes_and_a_success_resets_it() {
     let r = attempt("wrong password", 1).await;
     assert_eq!(r.status, 400, "a success forgets the failures: {}", r.body);
 }
+
+/// What PostgreSQL and ClickHouse hold of `org`'s usage: events and tokens.
+async fn totals(app: &TestApp, org: Uuid) -> ((i64, i64), (i64, i64)) {
+    let pg: (i64, i64) = sqlx::query_as(
+        "select count(*), coalesce(sum(input_tokens + output_tokens), 0)::bigint
+           from usage_event where org_id = $1",
+    )
+    .bind(org)
+    .fetch_one(&app.owner)
+    .await
+    .expect("PostgreSQL totals");
+    let ch = app
+        .services
+        .stores
+        .clickhouse
+        .as_ref()
+        .expect("ClickHouse")
+        .query(&format!(
+            "SELECT count(), sum(tokens_in + tokens_out) FROM {}.usage_events FINAL",
+            clickhouse::database(org)
+        ))
+        .await
+        .map(|text| {
+            let mut parts = text
+                .split_whitespace()
+                .map(|n| n.parse::<i64>().unwrap_or(-1));
+            (parts.next().unwrap_or(-1), parts.next().unwrap_or(-1))
+        })
+        .unwrap_or((-1, -1));
+    (pg, ch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_through_nats_is_billed_once_and_analysed_once_while_each_store_is_killed_and_restarted(
+) {
+    // Stores of this test's own: it kills them.
+    let dir = server::testing::TempDir::new("store-faults");
+    let secrets = test_store_secrets();
+    let mut embedded = tokio::task::spawn_blocking({
+        let (dir, secrets) = (dir.path().to_path_buf(), secrets.clone());
+        move || server::stores::Embedded::start(&dir, Default::default(), &secrets)
+    })
+    .await
+    .unwrap()
+    .expect("the stores start");
+    let stores = embedded.connect(&secrets).await.expect("connected");
+    let app = TestApp::with_services(|s| s.stores = stores).await;
+    app::stores::usage::spawn_consumer(app.services.clone(), std::time::Duration::from_millis(300));
+    app.user("root@faults.test", true, None).await;
+    let root = app.sign_in("root@faults.test").await;
+    let org = app.create_org(&root, "Faulty Co", "faulty.example").await;
+    work_all(&app).await;
+    let price = app
+        .call(
+            "billing/save_model_price",
+            Some(&root),
+            &[
+                ("model", "gpt-4o"),
+                (
+                    "effective_from",
+                    &chrono::Utc::now().format("%Y-%m-01").to_string(),
+                ),
+                ("input_price", "2.50"),
+                ("output_price", "10.00"),
+            ],
+        )
+        .await;
+    assert_eq!(price.status, 200, "{}", price.body);
+    let (_, key) = app.agent(&root, "Metered", Some(org)).await;
+
+    // Every batch the API accepted, by its first key; a refused one is sent again later.
+    let mut sent = Sent::default();
+    let mut next = 0u32;
+    let batch = |from: u32| {
+        let events: Vec<serde_json::Value> = (from..from + 5)
+            .map(|n| {
+                serde_json::json!({
+                    "model": "gpt-4o", "input_tokens": 100 + n, "output_tokens": 10,
+                    "timestamp": chrono::Utc::now().to_rfc3339(),
+                    "idempotency_key": format!("event-{n}"),
+                })
+            })
+            .collect();
+        serde_json::json!({ "events": events })
+    };
+    let tokens_of = |from: u32| (from..from + 5).map(|n| 110 + n as i64).sum::<i64>();
+    let send = |from: u32| {
+        let body = batch(from);
+        let (app, key) = (&app, key.clone());
+        async move {
+            app.agent_call("POST", "/api/v1/usage", &key, Some(body), &[])
+                .await
+        }
+    };
+
+    // All up.
+    for _ in 0..3 {
+        sent.accept(send(next).await, tokens_of(next));
+        next += 5;
+    }
+    // ClickHouse down: the API still takes usage, and PostgreSQL bills it.
+    embedded.kill("clickhouse").expect("killed");
+    for _ in 0..3 {
+        sent.accept(send(next).await, tokens_of(next));
+        next += 5;
+    }
+    let billed_while_down =
+        wait_for(|| async { totals(&app, org).await.0 == (sent.events, sent.tokens) }).await;
+    assert!(
+        billed_while_down,
+        "billed while ClickHouse is down: {:?}",
+        totals(&app, org).await
+    );
+    tokio::task::block_in_place(|| embedded.restart("clickhouse", &secrets)).expect("restarted");
+    // NATS down: the API answers 503 and records nothing; the same batch later counts once.
+    embedded.kill("nats").expect("killed");
+    let refused = send(next).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.body.contains("same idempotency keys"),
+        "{}",
+        refused.body
+    );
+    tokio::task::block_in_place(|| embedded.restart("nats", &secrets)).expect("restarted");
+    let mut again = send(next).await;
+    for _ in 0..50 {
+        if again.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        again = send(next).await;
+    }
+    sent.accept(again, tokens_of(next));
+    // The same batch once more (a client's retry): nothing new.
+    let repeat = send(next).await;
+    assert_eq!(repeat.status, 200, "{}", repeat.body);
+    assert_eq!(repeat.json()["accepted"], 0, "{}", repeat.body);
+    next += 5;
+    // Redis down: rate limits are not enforced, usage goes on.
+    embedded.kill("redis").expect("killed");
+    sent.accept(send(next).await, tokens_of(next));
+    next += 5;
+    tokio::task::block_in_place(|| embedded.restart("redis", &secrets)).expect("restarted");
+    sent.accept(send(next).await, tokens_of(next));
+
+    let agree = wait_for(|| async {
+        let (pg, ch) = totals(&app, org).await;
+        pg == (sent.events, sent.tokens) && ch == pg
+    })
+    .await;
+    let (pg, ch) = totals(&app, org).await;
+    assert!(
+        agree,
+        "sent {} events ({} tokens); PostgreSQL {pg:?}; ClickHouse {ch:?}",
+        sent.events, sent.tokens
+    );
+    tokio::task::spawn_blocking(move || embedded.stop())
+        .await
+        .unwrap()
+        .expect("stopped");
+}
+
+/// The usage the API accepted.
+#[derive(Default)]
+struct Sent {
+    events: i64,
+    tokens: i64,
+}
+
+impl Sent {
+    fn accept(&mut self, r: server::testing::TestResponse, tokens: i64) {
+        assert_eq!(r.status, 200, "{}", r.body);
+        self.events += 5;
+        self.tokens += tokens;
+    }
+}
+
+/// Whether `check` holds within 30 s.
+async fn wait_for<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}

@@ -6,7 +6,7 @@ mod platform;
 mod rates;
 mod subscription;
 mod tab;
-mod usage;
+pub mod usage;
 
 pub use jobs::run_monthly_jobs;
 pub use platform::{

@@ -23,12 +23,15 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
-struct Event {
-    key: String,
-    model: String,
-    input: i64,
-    output: i64,
-    at: DateTime<Utc>,
+/// One usage event, checked: as the agent API takes it, and as it travels through the org's
+/// stream to the consumer that records it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    pub key: String,
+    pub model: String,
+    pub input: i64,
+    pub output: i64,
+    pub at: DateTime<Utc>,
 }
 
 /// Reads one event, naming each bad field as `<prefix>field`.
@@ -137,7 +140,21 @@ fn read_event(
 /// Records an agent's usage: one event or `{"events": [...]}` (at most [`MAX_BATCH`]). All or
 /// nothing: a bad field, an unpriced model, a closed month or an exceeded allowance refuses
 /// the whole batch; an event whose key was seen before is counted once.
+/// Checks and records a batch of usage (when the server has no event stream: with one, the agent
+/// API publishes the checked events, and the usage consumer records them).
 pub async fn ingest(agent: &mut AgentTenant, body: &Value) -> Result<Ingested, AppError> {
+    let events = check(agent, body).await?;
+    let (org, agent_id) = (agent.org_id, agent.agent_id);
+    let accepted = record(agent.conn(), org, agent_id, &events).await?;
+    Ok(Ingested {
+        accepted,
+        duplicates: events.len() - accepted,
+    })
+}
+
+/// The events of `body`, each checked (fields, priced models, open months); refused whole,
+/// naming each bad field.
+pub async fn check(agent: &mut AgentTenant, body: &Value) -> Result<Vec<Event>, AppError> {
     let (items, prefix): (Vec<&Value>, bool) = match body.get("events") {
         Some(Value::Array(events)) => (events.iter().collect(), true),
         Some(_) => return Err(AppError::field("events", "Send a list of events.")),
@@ -224,12 +241,23 @@ pub async fn ingest(agent: &mut AgentTenant, body: &Value) -> Result<Ingested, A
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
+    Ok(events)
+}
 
+/// Records checked `events` of `agent` in `org` (in the caller's transaction, scoped to the
+/// org); an event whose key the agent has used already is not counted again. Returns how many
+/// were new.
+pub async fn record(
+    conn: &mut sqlx::PgConnection,
+    org: Uuid,
+    agent_id: Uuid,
+    events: &[Event],
+) -> Result<usize, AppError> {
+    let models: Vec<String> = events.iter().map(|e| e.model.clone()).collect();
     let keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
     let inputs: Vec<i64> = events.iter().map(|e| e.input).collect();
     let outputs: Vec<i64> = events.iter().map(|e| e.output).collect();
     let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
-    let agent_id = agent.agent_id;
     let inserted = sqlx::query!(
         "insert into usage_event (org_id, idempotency_key, agent_id, model, input_tokens,
                                   output_tokens, occurred_at)
@@ -245,11 +273,8 @@ pub async fn ingest(agent: &mut AgentTenant, body: &Value) -> Result<Ingested, A
         &outputs,
         &times
     )
-    .execute(agent.conn())
+    .execute(&mut *conn)
     .await?
     .rows_affected() as usize;
-    Ok(Ingested {
-        accepted: inserted,
-        duplicates: events.len() - inserted,
-    })
+    Ok(inserted)
 }
