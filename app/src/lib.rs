@@ -4,6 +4,7 @@
 //! functions) and for the browser (feature `hydrate`, which makes the rendered pages live).
 
 pub mod agents;
+pub mod analytics;
 pub mod auth;
 pub mod billing;
 #[cfg(feature = "ssr")]
@@ -87,6 +88,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("credentials") view=credentials::CredentialsTab ssr=SsrMode::Async />
                             <Route path=path!("billing") view=billing::OrgBillingTab ssr=SsrMode::Async />
                             <Route path=path!("products") view=products::OrgProductsTab ssr=SsrMode::Async />
+                            <Route path=path!("analytics") view=analytics::OrgAnalyticsTab ssr=SsrMode::Async />
                         </ParentRoute>
                     </ParentRoute>
                     <ParentRoute path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async>

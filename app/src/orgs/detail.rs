@@ -24,13 +24,14 @@ use crate::{
 };
 
 /// The tabs: (route below `/organizations/:id`, label); the first is the view's own address.
-const TABS: [(&str, &str); 6] = [
+const TABS: [(&str, &str); 7] = [
     ("", "Overview"),
     ("members", "Members"),
     ("agents", "Agents"),
     ("credentials", "Credentials"),
     ("billing", "Billing & Costs"),
     ("products", "Products"),
+    ("analytics", "Analytics"),
 ];
 
 /// Bumped after a save inside the detail view, so the view refetches even when the save

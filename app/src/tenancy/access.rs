@@ -212,6 +212,8 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/api/home/check_database", SignedIn),
     // Organizations: the list shows what the caller manages; entitlements are the platform's.
     ("/api/orgs/list_orgs", SignedIn),
+    // Usage analytics, from the org's ClickHouse database.
+    ("/api/analytics/org_analytics", section(Section::Billing, Read)),
     ("/api/orgs/current_org", Member),
     ("/api/orgs/create_org", Platform),
     ("/api/orgs/org_header", Member),
@@ -314,6 +316,10 @@ pub const NEEDS: &[(&str, Need)] = &[
     (
         "/organizations/:id/products",
         section(Section::Products, Read),
+    ),
+    (
+        "/organizations/:id/analytics",
+        section(Section::Billing, Read),
     ),
     ("/organizations/:id/edit", section(Organizations, Admin)),
     (
