@@ -65,12 +65,14 @@ pub fn OrgAnalyticsTab() -> impl IntoView {
                 query.get("to").unwrap_or_default(),
             )
         },
-        |_, result| match result {
+        |_, result| {
+            match result {
             Ok(data) => view! { <AnalyticsView data /> }.into_any(),
             Err(err) => view! {
                 <p role="alert" class="mt-4 text-sm text-red-700" data-testid="analytics-error">{err.to_string()}</p>
             }
             .into_any(),
+        }
         },
     )
 }
@@ -130,7 +132,11 @@ fn Chart(days: Vec<Point>) -> impl IntoView {
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let h = (d.tokens as f64 / most * (height - 20.0)).max(if d.tokens > 0 { 1.0 } else { 0.0 });
+            let h = (d.tokens as f64 / most * (height - 20.0)).max(if d.tokens > 0 {
+                1.0
+            } else {
+                0.0
+            });
             let title = format!(
                 "{}: {} tokens, {}",
                 d.label,

@@ -34,15 +34,13 @@ pub async fn org_analytics(org_id: &str, from: &str, to: &str) -> Result<Analyti
             format!("Choose at most {MAX_DAYS} days."),
         ));
     }
-    let names: std::collections::HashMap<String, String> = sqlx::query!(
-        "select agent_id, name from agent where org_id = $1",
-        org
-    )
-    .fetch_all(tenant.conn())
-    .await?
-    .into_iter()
-    .map(|a| (a.agent_id.to_string(), a.name))
-    .collect();
+    let names: std::collections::HashMap<String, String> =
+        sqlx::query!("select agent_id, name from agent where org_id = $1", org)
+            .fetch_all(tenant.conn())
+            .await?
+            .into_iter()
+            .map(|a| (a.agent_id.to_string(), a.name))
+            .collect();
     tenant.commit().await?;
     let Some(ch) = stores.clickhouse.clone() else {
         // A server without ClickHouse (`serve` always has one) has recorded nothing there.

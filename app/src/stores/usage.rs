@@ -19,6 +19,8 @@ pub const CONSUMER: &str = "billing";
 /// Where a node hears that an org has usage to record (platform subject: the orgs' users may
 /// not publish here).
 pub const PENDING: &str = "platform.usage.pending";
+/// The storage of a stream made before its org's provisioning sized it (which then resizes it).
+const DEFAULT_STREAM_BYTES: i64 = 1 << 30;
 /// How long a message may stay unacknowledged before it comes again (a store was down).
 const ACK_WAIT: Duration = Duration::from_secs(5);
 
@@ -56,6 +58,13 @@ pub async fn publish(
                 .to_string(),
         )
     };
+    // The org's stream is made by its provisioning run, which may not have come to it yet:
+    // made here too (the same, idempotently), so usage is never refused for it.
+    if !nats.has_stream(org).await {
+        nats.ensure_stream(org, DEFAULT_STREAM_BYTES)
+            .await
+            .map_err(unavailable)?;
+    }
     let (mut fresh, mut seen) = (0, 0);
     for event in events {
         let id = format!("{}:{}", agent.simple(), event.key);

@@ -213,7 +213,10 @@ pub const NEEDS: &[(&str, Need)] = &[
     // Organizations: the list shows what the caller manages; entitlements are the platform's.
     ("/api/orgs/list_orgs", SignedIn),
     // Usage analytics, from the org's ClickHouse database.
-    ("/api/analytics/org_analytics", section(Section::Billing, Read)),
+    (
+        "/api/analytics/org_analytics",
+        section(Section::Billing, Read),
+    ),
     ("/api/orgs/current_org", Member),
     ("/api/orgs/create_org", Platform),
     ("/api/orgs/org_header", Member),

@@ -614,11 +614,19 @@ async fn usage_through_nats_is_billed_once_and_analysed_once_while_each_store_is
         )
         .await;
     assert_eq!(analytics.status, 200, "{}", analytics.body);
-    let days = analytics.json()["days"].as_array().cloned().unwrap_or_default();
+    let days = analytics.json()["days"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(days.len(), 30, "the last 30 days by default");
     let charted: i64 = days.iter().map(|d| d["tokens"].as_i64().unwrap_or(0)).sum();
     assert_eq!(charted, sent.tokens, "{}", analytics.body);
-    assert_eq!(analytics.json()["agents"][0]["label"], "Metered", "{}", analytics.body);
+    assert_eq!(
+        analytics.json()["agents"][0]["label"],
+        "Metered",
+        "{}",
+        analytics.body
+    );
     let bad = app
         .call(
             "analytics/org_analytics",
