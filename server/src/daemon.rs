@@ -263,7 +263,8 @@ pub fn write_private(path: &Path, text: &str, owner: Option<&User>) -> Result<()
 }
 
 /// Stops a program an earlier run of ours left behind: `pid_file` names it, and it is only
-/// touched when it still is `comm` (so a recycled pid is never hit). The file is then removed.
+/// touched when it still is `comm` (exactly, as `/proc/<pid>/comm` shows it: at most 15
+/// characters) working in the pid file's directory. The file is then removed.
 pub fn clear_leftover(pid_file: &Path, comm: &str, ladder: Ladder) -> Result<(), String> {
     let Some(pid) = fs::read_to_string(pid_file)
         .ok()
@@ -273,8 +274,11 @@ pub fn clear_leftover(pid_file: &Path, comm: &str, ladder: Ladder) -> Result<(),
         let _ = fs::remove_file(pid_file);
         return Ok(());
     };
-    let is_it = fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|c| c.trim() == comm || comm.starts_with(c.trim()));
+    // That program, working in this directory (we start each in its own): never a recycled pid
+    // of another process, nor the system's own instance of the same program.
+    let dir = pid_file.parent().unwrap_or(Path::new("/"));
+    let is_it = fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        && fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
     if is_it && process_alive(pid) {
         tracing::warn!(%pid, "{comm} from an earlier run is still running; stopping it");
         if !stop_pid(pid, ladder) {

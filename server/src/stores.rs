@@ -31,7 +31,6 @@ const LADDER: Ladder = [
 ];
 
 /// One running store: the program, and the address the app connects to.
-#[derive(Debug)]
 pub struct Running {
     pub daemon: Daemon,
     /// With the platform's credentials.
@@ -48,6 +47,16 @@ const OUR_PID: &str = "server.pid";
 fn remember_pid(dir: &Path, daemon: &Daemon) -> Result<(), String> {
     std::fs::write(dir.join(OUR_PID), daemon.pid().to_string())
         .map_err(|e| format!("cannot write {}: {e}", dir.join(OUR_PID).display()))
+}
+
+impl std::fmt::Debug for Running {
+    // Not the address: it holds the platform's password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("daemon", &self.daemon)
+            .field("dir", &self.dir)
+            .finish()
+    }
 }
 
 fn prepare(
@@ -261,7 +270,12 @@ fn write_clickhouse_users(
 <yandex>
   <profiles>
     <default></default>
-    <org><readonly>2</readonly></org>
+    <org>
+      <readonly>1</readonly>
+      <allow_ddl>0</allow_ddl>
+      <max_execution_time>30</max_execution_time>
+      <max_memory_usage>1000000000</max_memory_usage>
+    </org>
   </profiles>
   <quotas><default></default></quotas>
   <users>

@@ -1,9 +1,10 @@
 //! NATS JetStream: the platform's connection, an org's stream, and its user.
 //!
-//! An org's subjects are `org.<id>.>`, kept by its stream `ORG_<id>` (storage from its plan).
-//! Its user may publish and subscribe only there, use the JetStream API only for its own stream
-//! (no stream list, no account info: they would name the other orgs), and receives replies on
-//! its own inbox prefix.
+//! An org's subjects are `org.<id>.>`, kept by its stream `ORG_<id>` (storage from its plan,
+//! events kept 30 days). Its user may publish and subscribe only there (but not publish to
+//! `org.<id>.usage`, the platform's), read its own stream by message (no stream list, no account
+//! info: they would name the other orgs; no consumers: their deliveries go where the consumer
+//! says), and receives replies on its own inbox prefix.
 
 use async_nats::jetstream;
 use uuid::Uuid;
@@ -88,6 +89,8 @@ impl Nats {
             // Each usage event once: a publish repeated with the same message id within this
             // window is stored once.
             duplicate_window: std::time::Duration::from_secs(24 * 3600),
+            // Recorded events are not needed after a while; the stream must not fill for good.
+            max_age: std::time::Duration::from_secs(30 * 24 * 3600),
             ..Default::default()
         };
         match self.js.get_stream(stream_name(org)).await {
@@ -232,20 +235,15 @@ pub fn options(url: &str) -> (async_nats::ConnectOptions, String) {
 pub fn user_entry(org: Uuid, password: &str) -> String {
     let stream = stream_name(org);
     let id = org.simple();
+    // Its own subjects, but not `usage` (the platform's: the consumer bills what is there), and
+    // its stream read by message (no consumers: a consumer's deliveries go to any subject the
+    // consumer names, other orgs' included, outside this user's permissions).
     let publish = [
         format!("org.{id}.>"),
         format!("$JS.API.STREAM.INFO.{stream}"),
         format!("$JS.API.STREAM.MSG.GET.{stream}"),
-        format!("$JS.API.DIRECT.GET.{stream}"),
-        format!("$JS.API.DIRECT.GET.{stream}.>"),
-        format!("$JS.API.CONSUMER.CREATE.{stream}"),
-        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
-        format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>"),
-        format!("$JS.API.CONSUMER.INFO.{stream}.>"),
-        format!("$JS.API.CONSUMER.DELETE.{stream}.>"),
-        format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.>"),
-        format!("$JS.ACK.{stream}.>"),
     ];
+    let deny = [format!("org.{id}.usage")];
     let subscribe = [format!("org.{id}.>"), format!("{}.>", inbox(org))];
     let list = |items: &[String]| {
         items
@@ -255,9 +253,10 @@ pub fn user_entry(org: Uuid, password: &str) -> String {
             .join(", ")
     };
     format!(
-        "{{ user: \"{user}\", password: \"{password}\", permissions: {{ publish: {{ allow: [{p}] }}, subscribe: {{ allow: [{s}] }} }} }}",
+        "{{ user: \"{user}\", password: \"{password}\", permissions: {{ publish: {{ allow: [{p}], deny: [{d}] }}, subscribe: {{ allow: [{s}] }} }} }}",
         user = org_user(org),
         p = list(&publish),
+        d = list(&deny),
         s = list(&subscribe),
     )
 }

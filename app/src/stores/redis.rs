@@ -81,10 +81,19 @@ impl Redis {
             .arg("+@connection")
             .arg("-@dangerous")
             .arg("-@admin")
+            .arg("-@scripting")
+            // Whole-server views and moves out of the key space: client-side tracking (its
+            // broadcast mode reports every key changed anywhere), functions, other databases.
+            .arg("-client")
+            .arg("-function")
+            .arg("-move")
+            .arg("-copy")
+            .arg("-dbsize")
             .arg("-scan")
             .arg("-keys")
             .arg("-randomkey")
             .arg("-select")
+            .arg("-swapdb")
             .query_async::<()>(&mut conn)
             .await
             .map_err(fault)?;

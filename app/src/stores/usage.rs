@@ -24,11 +24,21 @@ const DEFAULT_STREAM_BYTES: i64 = 1 << 30;
 /// How long a message may stay unacknowledged before it comes again (a store was down).
 const ACK_WAIT: Duration = Duration::from_secs(5);
 
-/// An event as it travels: the agent's, checked.
+/// An event as it travels: the agent's, checked, and signed by the platform (HMAC of the org,
+/// the agent and the event): the consumer records only what the agent API published.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Message {
     agent: Uuid,
     event: Event,
+    signature: String,
+}
+
+fn signature(services: &Services, org: Uuid, agent: Uuid, event: &Event) -> String {
+    let body = serde_json::to_string(event).unwrap_or_default();
+    services
+        .stores
+        .secrets
+        .password("usage-signature", &format!("{org}\0{agent}\0{body}"))
 }
 
 fn subject(org: Uuid) -> String {
@@ -58,33 +68,17 @@ pub async fn publish(
                 .to_string(),
         )
     };
-    // The org's stream is made by its provisioning run, which may not have come to it yet:
-    // made here too (the same, idempotently), so usage is never refused for it.
-    if !nats.has_stream(org).await {
-        nats.ensure_stream(org, DEFAULT_STREAM_BYTES)
-            .await
-            .map_err(unavailable)?;
-    }
     let (mut fresh, mut seen) = (0, 0);
     for event in events {
         let id = format!("{}:{}", agent.simple(), event.key);
-        let body = serde_json::to_vec(&Message { agent, event })
-            .map_err(|e| AppError::internal("usage", e.to_string()))?;
-        let ack = reloading(|| async {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", id.as_str());
-            let ack = nats
-                .jetstream()
-                .publish_with_headers(subject(org), headers, body.clone().into())
-                .await
-                .map_err(|e| format!("NATS: {e}"))?;
-            tokio::time::timeout(Duration::from_secs(5), ack)
-                .await
-                .map_err(|_| "NATS: no acknowledgement within 5 s".to_string())?
-                .map_err(|e| format!("NATS: {e}"))
+        let signature = signature(services, org, agent, &event);
+        let body = serde_json::to_vec(&Message {
+            agent,
+            event,
+            signature,
         })
-        .await
-        .map_err(unavailable)?;
+        .map_err(|e| AppError::internal("usage", e.to_string()))?;
+        let ack = published(nats, org, &id, body).await.map_err(unavailable)?;
         if ack.duplicate {
             seen += 1;
         } else {
@@ -94,6 +88,53 @@ pub async fn publish(
     // Wake a consumer (any node's); the sweep finds the events anyway.
     let _ = nats.client().publish(PENDING, org.to_string().into()).await;
     Ok((fresh, seen))
+}
+
+/// Publishes one event to `org`'s stream and waits for the stream to have it. Waits out (up to
+/// 10 s) the moments the stream does not answer while the server reads its configuration again
+/// (an org's user added or removed: JetStream is off for the account for a moment, and a
+/// publish then finds no stream), and makes the stream if the org's provisioning has not come
+/// to it yet (the same stream, idempotently; provisioning sizes it by the plan). A server that
+/// is down fails at once.
+async fn published(
+    nats: &super::nats::Nats,
+    org: Uuid,
+    id: &str,
+    body: Vec<u8>,
+) -> Result<jetstream::publish::PublishAck, String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = async {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id);
+            let ack = nats
+                .jetstream()
+                .publish_with_headers(subject(org), headers, body.clone().into())
+                .await
+                .map_err(|e| format!("NATS: {e}"))?;
+            tokio::time::timeout(Duration::from_secs(5), ack)
+                .await
+                .map_err(|_| "NATS: no acknowledgement within 5 s".to_string())?
+                .map_err(|e| format!("NATS: {e}"))
+        };
+        let err = match attempt.await {
+            Ok(ack) => return Ok(ack),
+            Err(err) => err,
+        };
+        let no_stream = err.contains("no responders") || err.contains("no stream");
+        let reloading = err.contains("not enabled for account") || err.contains("10039");
+        if !(no_stream || reloading) || std::time::Instant::now() > deadline {
+            return Err(err);
+        }
+        if no_stream {
+            if let Err(e) = nats.jetstream().get_stream(stream_name(org)).await {
+                if e.to_string().contains("not found") {
+                    let _ = nats.ensure_stream(org, DEFAULT_STREAM_BYTES).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Records what `org`'s stream holds, batch by batch, until it is empty or a store fails.
@@ -142,14 +183,17 @@ pub async fn drain(services: &Services, org: Uuid) -> Result<usize, String> {
         let mut unreadable = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             match serde_json::from_slice::<Message>(&m.payload) {
-                Ok(msg) => by_agent.entry(msg.agent).or_default().push(msg.event),
-                Err(_) => unreadable.push(i),
+                Ok(msg) if msg.signature == signature(services, org, msg.agent, &msg.event) => {
+                    by_agent.entry(msg.agent).or_default().push(msg.event)
+                }
+                _ => unreadable.push(i),
             }
         }
         for i in unreadable.into_iter().rev() {
-            // Never published by us: dropped, with a word in the log.
+            // Not published by the agent API (unreadable, or not signed for this org): dropped,
+            // with a word in the log.
             let m = messages.remove(i);
-            tracing::warn!(%org, subject = %m.subject, "an unreadable usage message was dropped");
+            tracing::warn!(%org, subject = %m.subject, "an unsigned or unreadable usage message was dropped");
             let _ = m.ack_with(AckKind::Term).await;
         }
         record(services, ch, org, &by_agent).await?;

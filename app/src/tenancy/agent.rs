@@ -167,8 +167,9 @@ pub async fn acting_for(
 pub const DEFAULT_API_REQUESTS_PER_MINUTE: i64 = 600;
 pub const DEFAULT_AGENT_REQUESTS_PER_MINUTE: i64 = 120;
 
-/// The org's requests per minute, and the agent's, within its plan's limits: counted in Redis,
-/// so every app node shares the counts. Past either, 429 with the seconds until the window
+/// The org's requests per minute, and the agent's, within its plan's limits: counted in Redis
+/// (platform keys `rate:<org>:…`, which the org's own Redis user cannot reach), so every app
+/// node shares the counts. Past either, 429 with the seconds until the window
 /// ends. Not logged as a refusal in the audit log (a flood would flood it); the log says it.
 /// Redis unreachable: the request goes on (the limits are not enforced until it is back; the
 /// plan's token allowance, kept in PostgreSQL, still holds) and the log warns.
@@ -197,14 +198,21 @@ async fn within_rate_limits(services: &Services, agent: &mut AgentTenant) -> Res
     if org_limit.is_none() && agent_limit.is_none() {
         return Ok(());
     }
+    // The platform's keys, outside the org's own key space (which its Redis user may write).
     let keys = [
-        "rate:api".to_string(),
-        format!("rate:agent:{}", agent.agent_id.simple()),
+        format!("rate:{}:api", agent.org_id.simple()),
+        format!(
+            "rate:{}:agent:{}",
+            agent.org_id.simple(),
+            agent.agent_id.simple()
+        ),
     ];
-    let counts = match redis
-        .org(agent.org_id)
-        .hits(&keys, std::time::Duration::from_secs(60))
-        .await
+    let counts = match crate::stores::redis::hits(
+        &mut redis.platform(),
+        &keys,
+        std::time::Duration::from_secs(60),
+    )
+    .await
     {
         Ok(counts) => counts,
         Err(err) => {

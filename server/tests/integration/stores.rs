@@ -143,6 +143,25 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
             "change its rights",
             vec!["ACL", "SETUSER", "default", "off"],
         ),
+        (
+            "track every key changed",
+            vec!["CLIENT", "TRACKING", "on", "BCAST"],
+        ),
+        (
+            "move a key out of its database",
+            vec!["MOVE", a_key.as_str(), "1"],
+        ),
+        ("load a function", vec!["FUNCTION", "FLUSH"]),
+        (
+            "run a script",
+            vec![
+                "EVAL",
+                "return redis.call('GET', KEYS[1])",
+                "1",
+                b_key.as_str(),
+            ],
+        ),
+        ("count every key", vec!["DBSIZE"]),
     ] {
         let refused = redis_cmd(&mut as_a, &args).await;
         assert!(
@@ -180,12 +199,24 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
     .await
     .expect("A's NATS user connects");
     let a_js = async_nats::jetstream::with_prefix(as_a_nats.clone(), "$JS.API");
-    a_js.publish(format!("org.{}.usage", a.simple()), "alpha".into())
+    a_js.publish(format!("org.{}.events", a.simple()), "alpha".into())
         .await
         .expect("A publishes to its subjects")
         .await
         .expect("its stream stores it");
     assert_eq!(count(a).await, 1);
+    // Not to its usage subject (the platform's: what is there is billed).
+    let _ = as_a_nats
+        .publish(format!("org.{}.usage", a.simple()), "forged usage".into())
+        .await;
+    let _ = as_a_nats.flush().await;
+    assert_eq!(count(a).await, 1, "A's forged usage is not stored");
+    // Not to its usage subject (the platform's: what is there is billed), and no consumers.
+    let _ = as_a_nats
+        .publish(format!("org.{}.usage", a.simple()), "forged usage".into())
+        .await;
+    let _ = as_a_nats.flush().await;
+    assert_eq!(count(a).await, 1, "A's forged usage is not stored");
     // Refused by the server (reported asynchronously, never stored).
     let _ = as_a_nats
         .publish(format!("org.{}.usage", b.simple()), "forged".into())
@@ -232,6 +263,13 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
         .await
         .expect("A reads its own stream");
     assert_eq!(&own.payload[..], b"alpha");
+    let consumer = a_stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await;
+    assert!(
+        consumer.is_err(),
+        "A may not make consumers (their deliveries go wherever they say)"
+    );
 
     // ClickHouse: A's user reads its own database only.
     let ch = stores.clickhouse.as_ref().expect("ClickHouse");
@@ -291,6 +329,17 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
     assert!(
         written.is_err(),
         "A's user reads; only the platform writes: {written:?}"
+    );
+    let fetched = ch
+        .query_as(
+            &a_user,
+            &a_password,
+            "SELECT * FROM url('http://127.0.0.1:9/', CSV, 'a String')",
+        )
+        .await;
+    assert!(
+        fetched.is_err(),
+        "A's user may not reach addresses from the server: {fetched:?}"
     );
 
     // Deleting B removes its user, key space, stream and database; A's stay.
@@ -594,6 +643,24 @@ async fn usage_through_nats_is_billed_once_and_analysed_once_while_each_store_is
     tokio::task::block_in_place(|| embedded.restart("redis", &secrets)).expect("restarted");
     sent.accept(send(next).await, tokens_of(next));
 
+    // A message on the usage subject that the agent API did not sign is not billed.
+    let nats = app.services.stores.nats.as_ref().expect("NATS");
+    nats.jetstream()
+        .publish(
+            format!("org.{}.usage", org.simple()),
+            serde_json::json!({
+                "agent": Uuid::new_v4(),
+                "event": {"key": "forged", "model": "gpt-4o", "input": 1000000, "output": 0,
+                          "at": chrono::Utc::now()},
+                "signature": "0".repeat(32),
+            })
+            .to_string()
+            .into(),
+        )
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
     let agree = wait_for(|| async {
         let (pg, ch) = totals(&app, org).await;
         pg == (sent.events, sent.tokens) && ch == pg
