@@ -108,10 +108,10 @@ pub async fn create(
         // Outside PostgreSQL, so outside its transaction: made idempotently (again, after a
         // crash between making it and committing the step), then recorded with the step.
         Artifact::Store { name } => {
-            let max_bytes = stream_bytes(conn, org)
+            let max_messages = stream_messages(conn, org)
                 .await
                 .map_err(|e| db_failure(&here, e))?;
-            provision::make(stores, org, name, max_bytes)
+            provision::make(stores, org, name, max_messages)
                 .await
                 .map_err(|e| format!("{here}: {e}"))?;
             None
@@ -138,9 +138,11 @@ pub async fn create(
     Ok(Did::Done)
 }
 
-/// The storage of an org's stream: its plan's storage allowance; no plan, 1 GiB; a plan without
-/// a limit, as much as the server has (-1).
-async fn stream_bytes(conn: &mut PgConnection, org: Uuid) -> Result<i64, sqlx::Error> {
+/// How many events an org's stream keeps: one per KiB of its plan's storage allowance (at least
+/// 10,000, at most 10 million); no plan, 1 million; a plan without a limit, 10 million. A count,
+/// not bytes: JetStream reserves a stream's byte limit on the server up front, and the orgs'
+/// allowances together would soon exceed any disk.
+async fn stream_messages(conn: &mut PgConnection, org: Uuid) -> Result<i64, sqlx::Error> {
     let limit = sqlx::query_scalar!(
         r#"select p.max_storage_bytes from subscription s join plan p using (plan_name)
             where s.org_id = $1"#,
@@ -149,9 +151,9 @@ async fn stream_bytes(conn: &mut PgConnection, org: Uuid) -> Result<i64, sqlx::E
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match limit {
-        None => 1 << 30,
-        Some(None) => -1,
-        Some(Some(bytes)) => bytes,
+        None => crate::stores::nats::DEFAULT_STREAM_MESSAGES,
+        Some(None) => crate::stores::nats::MAX_STREAM_MESSAGES,
+        Some(Some(bytes)) => (bytes / 1024).clamp(10_000, crate::stores::nats::MAX_STREAM_MESSAGES),
     })
 }
 

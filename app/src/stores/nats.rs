@@ -1,7 +1,7 @@
 //! NATS JetStream: the platform's connection, an org's stream, and its user.
 //!
-//! An org's subjects are `org.<id>.>`, kept by its stream `ORG_<id>` (storage from its plan,
-//! events kept 30 days). Its user may publish and subscribe only there (but not publish to
+//! An org's subjects are `org.<id>.>`, kept by its stream `ORG_<id>` (how many events from its
+//! plan, each at most 64 KiB, kept 30 days). Its user may publish and subscribe only there (but not publish to
 //! `org.<id>.usage`, the platform's), read its own stream by message (no stream list, no account
 //! info: they would name the other orgs; no consumers: their deliveries go where the consumer
 //! says), and receives replies on its own inbox prefix.
@@ -23,6 +23,10 @@ pub struct Nats {
 fn fault(err: impl std::fmt::Display) -> String {
     format!("NATS: {err}")
 }
+
+/// What an org's stream keeps without a plan, and at most.
+pub const DEFAULT_STREAM_MESSAGES: i64 = 1_000_000;
+pub const MAX_STREAM_MESSAGES: i64 = 10_000_000;
 
 pub fn stream_name(org: Uuid) -> String {
     format!("ORG_{}", org.simple())
@@ -80,11 +84,14 @@ impl Nats {
     }
 
     /// Creates `org`'s stream, or sets its storage limit if it exists.
-    pub async fn ensure_stream(&self, org: Uuid, max_bytes: i64) -> Result<(), String> {
+    pub async fn ensure_stream(&self, org: Uuid, max_messages: i64) -> Result<(), String> {
         let config = jetstream::stream::Config {
             name: stream_name(org),
             subjects: vec![subjects(org)],
-            max_bytes,
+            max_messages,
+            // A byte limit would be reserved on the server up front, for every org.
+            max_bytes: -1,
+            max_message_size: 64 * 1024,
             storage: jetstream::stream::StorageType::File,
             // Each usage event once: a publish repeated with the same message id within this
             // window is stored once.

@@ -24,8 +24,13 @@ fn missing(store: &str) -> String {
     format!("{store} is not configured on this server")
 }
 
-/// Makes `org`'s resource in `store` (`max_bytes`: the stream's storage, from the plan).
-pub async fn make(stores: &Stores, org: Uuid, store: &str, max_bytes: i64) -> Result<(), String> {
+/// Makes `org`'s resource in `store` (`max_messages`: what the stream keeps, from the plan).
+pub async fn make(
+    stores: &Stores,
+    org: Uuid,
+    store: &str,
+    max_messages: i64,
+) -> Result<(), String> {
     let password = stores.secrets.org_password(store, org);
     match store {
         "redis" => {
@@ -34,7 +39,7 @@ pub async fn make(stores: &Stores, org: Uuid, store: &str, max_bytes: i64) -> Re
         }
         "nats" => {
             let nats = stores.nats.as_ref().ok_or_else(|| missing("NATS"))?;
-            nats.ensure_stream(org, max_bytes).await?;
+            nats.ensure_stream(org, max_messages).await?;
             nats.put_org_user(org, &password).await
         }
         "clickhouse" => {
@@ -163,11 +168,10 @@ async fn usage(stores: &Stores, org: Uuid, store: &str) -> String {
         {
             Ok(mut stream) => match stream.info().await {
                 Ok(info) => {
-                    let limit = if info.config.max_bytes < 0 {
-                        "no limit".to_string()
-                    } else {
-                        format!("{} MiB allowed", info.config.max_bytes >> 20)
-                    };
+                    let limit = format!(
+                        "at most {} events kept",
+                        crate::billing::money::group(info.config.max_messages.max(0) as u128)
+                    );
                     format!(
                         "{} event(s), {} KiB stored, {limit}",
                         info.state.messages,

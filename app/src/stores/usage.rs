@@ -19,8 +19,6 @@ pub const CONSUMER: &str = "billing";
 /// Where a node hears that an org has usage to record (platform subject: the orgs' users may
 /// not publish here).
 pub const PENDING: &str = "platform.usage.pending";
-/// The storage of a stream made before its org's provisioning sized it (which then resizes it).
-const DEFAULT_STREAM_BYTES: i64 = 1 << 30;
 /// How long a message may stay unacknowledged before it comes again (a store was down).
 const ACK_WAIT: Duration = Duration::from_secs(5);
 
@@ -129,7 +127,9 @@ async fn published(
         if no_stream {
             if let Err(e) = nats.jetstream().get_stream(stream_name(org)).await {
                 if e.to_string().contains("not found") {
-                    let _ = nats.ensure_stream(org, DEFAULT_STREAM_BYTES).await;
+                    let _ = nats
+                        .ensure_stream(org, super::nats::DEFAULT_STREAM_MESSAGES)
+                        .await;
                 }
             }
         }

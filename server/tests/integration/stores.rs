@@ -739,3 +739,31 @@ where
     }
     false
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_orgs_are_all_provisioned_their_streams_reserving_nothing_up_front() {
+    // The embedded NATS has 10 GB of file storage: streams that reserved their plan's bytes
+    // (1 GiB each without a plan) ran out after about ten orgs.
+    let app = TestApp::with_stores().await;
+    app.user("root@many.test", true, None).await;
+    let root = app.sign_in("root@many.test").await;
+    let mut orgs = Vec::new();
+    for n in 0..14 {
+        orgs.push(
+            app.create_org(&root, &format!("Many {n}"), &format!("many-{n}.example"))
+                .await,
+        );
+    }
+    work_all(&app).await;
+    let nats = app.services.stores.nats.as_ref().expect("NATS");
+    for org in orgs {
+        let mut stream = nats
+            .jetstream()
+            .get_stream(nats::stream_name(org))
+            .await
+            .expect("a stream");
+        let config = stream.info().await.expect("its info").config.clone();
+        assert_eq!(config.max_bytes, -1, "no bytes reserved");
+        assert_eq!(config.max_messages, nats::DEFAULT_STREAM_MESSAGES);
+    }
+}
