@@ -100,7 +100,13 @@ describe('Billing & Costs', () => {
     assert.equal(bad.status, 400);
     assert.ok((await bad.json()).fields.model[0].includes('Unknown model'));
 
-    await page.reload();
+    // The API takes usage into the org's event stream; the usage consumer bills it a moment
+    // later (README, "The agent API").
+    for (let i = 0; i < 60; i += 1) {
+      await page.reload();
+      if (await page.getByTestId('billing-cost').filter({ hasText: '$12.50' }).count()) break;
+      await page.waitForTimeout(500);
+    }
     await waitForHydration(page);
     await page.getByTestId('billing-cost').filter({ hasText: '$12.50' }).waitFor();
     assert.equal(await page.getByTestId('billing-revenue').textContent(), '$125.00');
