@@ -146,7 +146,14 @@ pub async fn describe(
                     "Not there: retry the org's provisioning.".to_string(),
                 ),
             },
-            Err(err) => ("unreachable", err),
+            // The store's own words go to the log, not to the org's admins.
+            Err(err) => {
+                tracing::warn!(%org, store, error = %err, "a store did not answer for the org overview");
+                (
+                    "unreachable",
+                    "The store does not answer just now.".to_string(),
+                )
+            }
         };
         out.push(crate::orgs::Resource {
             store: label.to_string(),
