@@ -22,6 +22,17 @@ async fn work_all(app: &TestApp) {
     }
 }
 
+/// Whether each of `org`'s store resources is there, as `expected`.
+async fn assert_resources(stores: &app::stores::Stores, org: Uuid, expected: bool, when: &str) {
+    for store in provision::RESOURCES {
+        assert_eq!(
+            provision::present(stores, org, store).await.expect("asked"),
+            expected,
+            "{store} resource of {org} {when}"
+        );
+    }
+}
+
 /// A Redis connection as `org`'s own user.
 async fn redis_as(org: Uuid) -> redis::aio::MultiplexedConnection {
     let platform = &test_stores().urls()[0];
@@ -68,12 +79,7 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
     );
     let stores = &app.services.stores;
     for org in [a, b] {
-        for store in provision::RESOURCES {
-            assert!(
-                provision::present(stores, org, store).await.expect("asked"),
-                "{store} resource of {org} after its provisioning"
-            );
-        }
+        assert_resources(stores, org, true, "after its provisioning").await;
     }
 
     // The org detail view lists the three, ready.
@@ -351,16 +357,8 @@ async fn an_orgs_store_credentials_reach_nothing_of_another_org_and_deletion_rem
         )
         .await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
-    for store in provision::RESOURCES {
-        assert!(
-            !provision::present(stores, b, store).await.expect("asked"),
-            "{store} resource of the deleted org"
-        );
-        assert!(
-            provision::present(stores, a, store).await.expect("asked"),
-            "{store} resource of the org that stays"
-        );
-    }
+    assert_resources(stores, b, false, "of the deleted org").await;
+    assert_resources(stores, a, true, "of the org that stays").await;
     let gone: Option<String> = redis::cmd("GET")
         .arg(&b_key)
         .query_async(&mut platform)
