@@ -16,13 +16,13 @@ export function launchBrowser() {
   });
 }
 
-/** Waits until the server answers /readyz (cargo-leptos does not wait for it). */
-export async function waitForServer(timeoutMs = 120_000) {
+/** Waits until the server (at `base`) answers /readyz (cargo-leptos does not wait for it). */
+export async function waitForServer(timeoutMs = 120_000, base = BASE_URL) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${BASE_URL}/readyz`);
+      const res = await fetch(`${base}/readyz`);
       if (res.ok) return;
       last = `HTTP ${res.status}: ${await res.text()}`;
     } catch (err) {
@@ -30,7 +30,7 @@ export async function waitForServer(timeoutMs = 120_000) {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`server at ${BASE_URL} not ready after ${timeoutMs} ms (${last})`);
+  throw new Error(`server at ${base} not ready after ${timeoutMs} ms (${last})`);
 }
 
 /**
@@ -90,11 +90,14 @@ export async function holdLock(table, seconds) {
   throw new Error(`could not lock ${table}`);
 }
 
-/** POSTs a server function as an API client would; returns { status, body, token }. */
-export async function callServerFn(endpoint, fields, token) {
+/**
+ * POSTs a server function as an API client would (to the server at `base`); returns
+ * { status, body, token }.
+ */
+export async function callServerFn(endpoint, fields, token, base = BASE_URL) {
   const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${BASE_URL}/api/${endpoint}`, {
+  const res = await fetch(`${base}/api/${endpoint}`, {
     method: 'POST', headers, body: new URLSearchParams(fields).toString(), redirect: 'manual',
   });
   const cookie = res.headers.getSetCookie().find((c) => c.startsWith('tenantry_session='));
@@ -123,14 +126,17 @@ export function addMember(orgId, userId, role = 'member') {
 /** A unique suffix, so each test file's accounts and orgs never collide. */
 export const unique = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
-/** Signs in through the page (with JS when enabled); leaves the page on the overview. */
-export async function signInThroughPage(page, email, { js = true } = {}) {
-  await page.goto(`${BASE_URL}/sign-in`);
+/**
+ * Signs in through the page of the server at `base` (with JS when enabled); leaves the page on
+ * the overview.
+ */
+export async function signInThroughPage(page, email, { js = true, base = BASE_URL } = {}) {
+  await page.goto(`${base}/sign-in`);
   if (js) await waitForHydration(page);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);
   await Promise.all([
-    page.waitForURL(`${BASE_URL}/`),
+    page.waitForURL(`${base}/`),
     page.getByRole('button', { name: 'Sign in' }).click(),
   ]);
   // With JS the frame renders once the session has been read.

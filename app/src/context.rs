@@ -33,6 +33,8 @@ pub struct Services {
     pub products: crate::products::engine::Products,
     /// Redis, NATS and ClickHouse, each holding every org's own resources.
     pub stores: crate::stores::Stores,
+    /// Email over SMTP (invitations), when configured, and where links point.
+    pub mail: crate::mail::Mail,
 }
 
 /// The request's services. Names the caller when they are missing (a server function run

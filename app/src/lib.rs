@@ -13,8 +13,11 @@ pub mod credentials;
 pub mod error;
 pub mod guardrails;
 pub mod home;
+pub mod invitations;
 pub mod knowledge;
 pub mod llm_keys;
+#[cfg(feature = "ssr")]
+pub mod mail;
 pub mod members;
 pub mod orgs;
 pub mod products;
@@ -73,6 +76,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
                 <Route path=path!("/register") view=auth::RegisterPage ssr=SsrMode::Async />
+                <Route path=path!("/invitations/accept") view=invitations::AcceptInvitationPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=home::HomePage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/organizations") view=orgs::OrganizationsPage ssr=SsrMode::Async>

@@ -85,6 +85,31 @@ pub(crate) fn lock_data_dir(data_dir: &Path) -> Result<Flock<File>, Error> {
         .map_err(|_| Error::DataDirBusy(data_dir.to_path_buf()))
 }
 
+/// The runtime pool of the server running on `data_dir` (this machine), for a node that joins
+/// it: refused when no server holds that directory's lock.
+pub(crate) async fn join(data_dir: &Path) -> Result<PgPool, Error> {
+    let refuse = |reason: &str| Error::Join {
+        path: data_dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .open(data_dir.join("server.lock"))
+        .map_err(|_| refuse("no Tenantry server has used that data directory"))?;
+    if Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok() {
+        return Err(refuse(
+            "no Tenantry server is running on it; start that one first",
+        ));
+    }
+    let options = embedded_pg::socket_options(&data_dir.join("pg"), db::RUNTIME_ROLE, db::DATABASE);
+    connect(
+        options,
+        10,
+        &format!("the PostgreSQL of the server on {}", data_dir.display()),
+    )
+    .await
+}
+
 pub(crate) async fn connect_url(url: &str) -> Result<PgPool, Error> {
     let options: PgConnectOptions = url.parse().map_err(|source| Error::Connect {
         target: redact(url),

@@ -24,6 +24,14 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Check tenant isolation in the live database (row-level security of every tenant table,
+    /// the server's role, the per-org schemas, custom domains) and write a dated HTML report;
+    /// exits 1 if any check fails. With DATABASE_URL, connect as the role `serve` uses.
+    IsolationReport {
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Create a superadmin (or make an existing user one), reading the password from standard
     /// input. With DATABASE_URL, connect as the owner role, as for `migrate`.
     CreateSuperadmin {
@@ -49,6 +57,13 @@ pub struct Config {
     /// Where the embedded PostgreSQL cluster and its log live.
     #[arg(long, env = "TENANTRY_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
+
+    /// Serve as a second app node of the server running on this machine with that data
+    /// directory: its embedded PostgreSQL, Redis, NATS and ClickHouse, and its secrets, are
+    /// used; nothing is started or written in a data directory of this node's own. Takes the
+    /// place of DATABASE_URL and the store addresses.
+    #[arg(long, env = "TENANTRY_JOIN", global = true)]
+    pub join: Option<PathBuf>,
 
     /// Directory holding `initdb` and `postgres` [default: search PATH, then /usr/lib/postgresql/*/bin].
     #[arg(long, env = "TENANTRY_PG_BIN_DIR", global = true)]
@@ -78,6 +93,21 @@ pub struct Config {
         global = true
     )]
     pub clickhouse_url: Option<String>,
+
+    /// SMTP server for invitation emails (`smtp://host:port`, `smtp://user:pass@host:587?tls=required`
+    /// for STARTTLS, `smtps://user:pass@host` for TLS). Without it, `serve` logs each invitation
+    /// link and the Admin App shows it to the inviting admin.
+    #[arg(long, env = "TENANTRY_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of emails [default: `Tenantry <noreply@<base domain>>`].
+    #[arg(long, env = "TENANTRY_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
+    /// The address people reach the Admin App at (`https://admin.example.com`), for links in
+    /// emails [default: the address the inviting admin used].
+    #[arg(long, env = "TENANTRY_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 
     /// Organizations are reached at `<slug>.<base domain>`.
     #[arg(

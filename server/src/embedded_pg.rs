@@ -144,6 +144,16 @@ pub struct Cluster {
     postmaster: Daemon,
 }
 
+/// Options to connect over the socket of the cluster in `dir` (started by this process or,
+/// for a joining node, by another).
+pub fn socket_options(dir: &Path, user: &str, database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .socket(dir)
+        .port(PORT)
+        .username(user)
+        .database(database)
+}
+
 impl Cluster {
     /// Creates the cluster on first use, clears what a crashed run left, starts the postmaster
     /// and waits until it accepts connections. Blocking.
@@ -224,11 +234,7 @@ impl Cluster {
 
     /// Options to connect over the cluster's socket.
     pub fn connect_options(&self, user: &str, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(&self.dir)
-            .port(PORT)
-            .username(user)
-            .database(database)
+        socket_options(&self.dir, user, database)
     }
 
     /// A URL for tools that take one (`psql`, `cargo sqlx`).

@@ -10,6 +10,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod http;
 mod jobs;
+mod report;
 mod start;
 pub mod stores;
 #[cfg(feature = "testing")]
@@ -26,6 +27,10 @@ use tracing_subscriber::EnvFilter;
 pub enum Error {
     #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
     LogFilter { filter: String, reason: String },
+    #[error("the isolation report found {0} failure(s)")]
+    Isolation(usize),
+    #[error("email: {0}")]
+    Mail(String),
     #[error("the data stores: {0}")]
     Stores(String),
     #[error("the product catalog is invalid: {0}")]
@@ -40,6 +45,8 @@ pub enum Error {
     Leptos(String),
     #[error("cannot use the data directory {path}: {source}")]
     DataDir { path: PathBuf, source: io::Error },
+    #[error("cannot join the server on {path}: {reason}")]
+    Join { path: PathBuf, reason: String },
     #[error("another Tenantry server is already using the data directory {0}")]
     DataDirBusy(PathBuf),
     #[error("cannot listen on {addr}: {source}; set TENANTRY_BIND to a free address")]
@@ -83,6 +90,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(start::serve(cli.config)),
         Command::Migrate => runtime.block_on(cli::migrate(cli.config)),
+        Command::IsolationReport { out } => {
+            runtime.block_on(report::isolation_report(cli.config, out))
+        }
         Command::CreateSuperadmin { email, name } => {
             let password = cli::read_password()?;
             runtime.block_on(cli::create_superadmin(cli.config, email, name, password))

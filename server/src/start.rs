@@ -13,7 +13,26 @@ use crate::config::Config;
 use crate::jobs::*;
 use crate::{db, http, Error};
 
-pub(crate) async fn serve(config: Config) -> Result<(), Error> {
+pub(crate) async fn serve(mut config: Config) -> Result<(), Error> {
+    if let Some(dir) = config.join.clone() {
+        let addresses = [
+            &config.database_url,
+            &config.redis_url,
+            &config.nats_url,
+            &config.clickhouse_url,
+        ];
+        if addresses.iter().any(|a| a.is_some()) {
+            return Err(Error::Join {
+                path: dir,
+                reason: "a joining node uses that server's database and stores; unset \
+                         DATABASE_URL and TENANTRY_REDIS_URL, TENANTRY_NATS_URL and \
+                         TENANTRY_CLICKHOUSE_URL"
+                    .to_string(),
+            });
+        }
+        // Its secrets (token secret, credentials key) are read from there.
+        config.data_dir = dir;
+    }
     let base_domain =
         app::tenancy::host::base_domain(&config.base_domain).map_err(|e| Error::BaseDomain {
             domain: config.base_domain.clone(),
@@ -27,9 +46,14 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
         .map_err(|source| Error::Bind { addr, source })?;
     let addr = listener.local_addr()?;
 
-    let (pool, embedded, target) = match &config.database_url {
-        Some(url) => (connect_url(url).await?, None, redact(url)),
-        None => {
+    let (pool, embedded, target) = match (&config.join, &config.database_url) {
+        (Some(dir), _) => (
+            join(dir).await?,
+            None,
+            format!("the PostgreSQL of the server on {}", dir.display()),
+        ),
+        (None, Some(url)) => (connect_url(url).await?, None, redact(url)),
+        (None, None) => {
             let embedded = Embedded::start(&config).await?;
             embedded.migrate().await?;
             let pool = embedded.runtime_pool().await?;
@@ -58,8 +82,8 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
     let any_embedded = [&config.redis_url, &config.nats_url, &config.clickhouse_url]
         .iter()
         .any(|url| url.is_none());
-    let _stores_lock = match (&embedded, any_embedded) {
-        (None, true) => Some(lock_data_dir(&config.data_dir)?),
+    let _stores_lock = match (&embedded, any_embedded, &config.join) {
+        (None, true, None) => Some(lock_data_dir(&config.data_dir)?),
         _ => None,
     };
     let embedded_stores = {
@@ -69,10 +93,14 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
             config.nats_url.clone(),
             config.clickhouse_url.clone(),
         ];
-        tokio::task::spawn_blocking(move || crate::stores::Embedded::start(&dir, urls, &secrets))
-            .await
-            .map_err(|e| Error::Io(io::Error::other(e)))?
-            .map_err(Error::Stores)?
+        let joining = config.join.is_some();
+        tokio::task::spawn_blocking(move || match joining {
+            true => crate::stores::Embedded::join(&dir, &secrets),
+            false => crate::stores::Embedded::start(&dir, urls, &secrets),
+        })
+        .await
+        .map_err(|e| Error::Io(io::Error::other(e)))?
+        .map_err(Error::Stores)?
     };
     services.stores = embedded_stores
         .connect(&services.stores.secrets)
@@ -82,6 +110,7 @@ pub(crate) async fn serve(config: Config) -> Result<(), Error> {
     spawn_monthly_jobs(services.clone());
     app::products::engine::spawn_worker(services.clone());
     app::products::engine::spawn_progress_listener(services.clone());
+    app::mail::spawn_sender(services.clone());
     app::stores::usage::spawn_consumer(services.clone(), std::time::Duration::from_secs(10));
     // Orgs on an older version of a product are upgraded by the workers, as runs: planned
     // beside serving, not before it.
@@ -182,7 +211,19 @@ pub(crate) fn services(
             secrets: store_secrets(config)?,
             ..Default::default()
         },
+        mail: mail(config, &base_domain)?,
     })
+}
+
+/// Email: SMTP when `TENANTRY_SMTP_URL` is set (else invitation links are logged and shown to
+/// the inviting admin), from `TENANTRY_MAIL_FROM` (default `Tenantry <noreply@<base domain>>`).
+pub(crate) fn mail(config: &Config, base_domain: &str) -> Result<app::mail::Mail, Error> {
+    let from = config
+        .mail_from
+        .clone()
+        .unwrap_or_else(|| format!("Tenantry <noreply@{base_domain}>"));
+    let smtp = config.smtp_url.as_deref().filter(|u| !u.trim().is_empty());
+    app::mail::Mail::new(smtp, &from, config.public_url.clone()).map_err(Error::Mail)
 }
 
 /// Where the stores' passwords come from: the credentials key, which every node of a

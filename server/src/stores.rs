@@ -127,11 +127,26 @@ pub fn start_redis(data_dir: &Path, password: &str) -> Result<Running, String> {
     remember_pid(&dir, &daemon)?;
     daemon.wait_until(START_TIMEOUT, &log, || redis_answers(&socket))?;
     tracing::info!(socket = %socket.display(), "embedded Redis is ready");
-    let url = format!(
+    Ok(Running {
+        daemon,
+        url: redis_url(&socket, password),
+        dir,
+    })
+}
+
+fn redis_url(socket: &Path, password: &str) -> String {
+    format!(
         "redis+unix://{}?user=default&pass={password}",
         socket.display()
-    );
-    Ok(Running { daemon, url, dir })
+    )
+}
+
+fn nats_url(port: u16, password: &str) -> String {
+    format!("nats://platform:{password}@127.0.0.1:{port}")
+}
+
+fn clickhouse_url(port: u16, password: &str) -> String {
+    format!("http://platform:{password}@127.0.0.1:{port}")
 }
 
 /// Whether Redis answers on `socket` (asked without a password: "NOAUTH" is an answer too;
@@ -177,8 +192,11 @@ pub fn start_nats(data_dir: &Path, password: &str) -> Result<Running, String> {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     })?;
     tracing::info!(port, "embedded NATS is ready");
-    let url = format!("nats://platform:{password}@127.0.0.1:{port}");
-    Ok(Running { daemon, url, dir })
+    Ok(Running {
+        daemon,
+        url: nats_url(port, password),
+        dir,
+    })
 }
 
 /// The users NATS accepts: the platform's (everything) and the orgs' (`entries`, each limited
@@ -252,8 +270,11 @@ pub fn start_clickhouse(data_dir: &Path, password: &str) -> Result<Running, Stri
     remember_pid(&dir, &daemon)?;
     daemon.wait_until(START_TIMEOUT, &log, || clickhouse_answers(port))?;
     tracing::info!(port, "embedded ClickHouse is ready");
-    let url = format!("http://platform:{password}@127.0.0.1:{port}");
-    Ok(Running { daemon, url, dir })
+    Ok(Running {
+        daemon,
+        url: clickhouse_url(port, password),
+        dir,
+    })
 }
 
 /// The users ClickHouse accepts: the platform's (everything) and the orgs' (`entries`, each
@@ -313,6 +334,8 @@ fn org_entries(dir: &Path) -> Vec<String> {
 /// How provisioning changes the orgs' users of an embedded server: the `org-users` file is
 /// updated, the configuration written again from it, and `reload` tells the server (NATS reads
 /// its configuration again on SIGHUP; ClickHouse notices a changed users file by itself).
+/// Each change holds `org-users.lock` (an advisory lock): a joining node on this machine
+/// changes the same files, and two changes at once would lose one.
 fn users_hook(
     dir: PathBuf,
     owner: Option<User>,
@@ -320,9 +343,8 @@ fn users_hook(
     password: String,
     reload: bool,
 ) -> app::stores::UsersHook {
-    let lock = std::sync::Mutex::new(());
     std::sync::Arc::new(move |change| {
-        let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _held = lock_users(&dir)?;
         let mut lines = org_lines(&dir);
         match change {
             app::stores::UserChange::Put { org, entry } => {
@@ -350,6 +372,20 @@ fn users_hook(
         }
         Ok(())
     })
+}
+
+/// Holds the advisory lock on the orgs' users of the server in `dir` until dropped (waiting for
+/// another thread or node that holds it).
+fn lock_users(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, String> {
+    let path = dir.join("org-users.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| format!("cannot lock {}: {e}", path.display()))
 }
 
 /// The stores the server runs itself (none that has an address configured), and how to reach
@@ -430,6 +466,53 @@ impl Embedded {
         embedded.nats_users = nats_users;
         embedded.clickhouse_users = clickhouse_users;
         Ok(embedded)
+    }
+
+    /// The stores of the server running on `data_dir` (this machine), for a node that joins
+    /// it: nothing is started or stopped, and the orgs' users of its NATS and ClickHouse are
+    /// changed in its files, as it changes them. Blocking.
+    pub fn join(data_dir: &Path, secrets: &app::stores::Secrets) -> Result<Self, String> {
+        let port = |store: &str| -> Result<u16, String> {
+            let file = data_dir.join(store).join("port");
+            std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| format!("the embedded {store}'s port is not in {}", file.display()))
+        };
+        let socket = data_dir.join("redis").join("redis.sock");
+        if !socket.exists() {
+            return Err(format!(
+                "the embedded Redis's socket {} is not there",
+                socket.display()
+            ));
+        }
+        let (nats_dir, clickhouse_dir) = (data_dir.join("nats"), data_dir.join("clickhouse"));
+        let (nats_password, clickhouse_password) = (
+            secrets.password("nats", "platform"),
+            secrets.password("clickhouse", "platform"),
+        );
+        Ok(Self {
+            running: Vec::new(),
+            urls: [
+                redis_url(&socket, &secrets.password("redis", "platform")),
+                nats_url(port("nats")?, &nats_password),
+                clickhouse_url(port("clickhouse")?, &clickhouse_password),
+            ],
+            nats_users: Some(users_hook(
+                nats_dir,
+                daemon::owner("nats")?,
+                write_nats_accounts,
+                nats_password,
+                true,
+            )),
+            clickhouse_users: Some(users_hook(
+                clickhouse_dir,
+                daemon::owner("clickhouse")?,
+                write_clickhouse_users,
+                clickhouse_password,
+                false,
+            )),
+        })
     }
 
     /// Clients of all three, on the current runtime.

@@ -18,12 +18,13 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use pages::{submission_error, RegisterPage, SetupPage, SignInPage, SignOutButton};
+pub(crate) use pages::{AuthCard, BUTTON as AUTH_BUTTON};
 #[cfg(feature = "ssr")]
 pub use password::check_new as password_problem;
 #[cfg(feature = "ssr")]
 pub use session::{
     current_with as session_for_request, email_problem, insert_user as session_insert_user,
-    sign_in_with, switch_org_with, validate_new_user,
+    set_cookie, sign_in_with, switch_org_with, validate_new_user,
 };
 
 /// The shortest password we accept.

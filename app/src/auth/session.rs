@@ -629,7 +629,7 @@ pub async fn create_first_superadmin(
     Ok(())
 }
 
-fn set_cookie(value: &str) {
+pub fn set_cookie(value: &str) {
     if let (Some(response), Ok(value)) = (
         use_context::<ResponseOptions>(),
         HeaderValue::from_str(value),

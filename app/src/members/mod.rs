@@ -4,7 +4,7 @@
 
 mod page;
 #[cfg(feature = "ssr")]
-mod server;
+pub(crate) mod server;
 
 use std::collections::BTreeMap;
 
@@ -169,4 +169,12 @@ pub async fn set_membership(
     server::set_membership(&org_id, &user_id, &role, !own_pages.is_empty(), pages).await?;
     leptos_axum::redirect(&format!("/users/{user_id}?saved=1"));
     Ok(())
+}
+
+/// Ends `user_id`'s membership of `org_id`: their access to it ends with their next request.
+/// Not the org's last owner, and nobody above the caller (only an owner removes an owner). A
+/// client user locked to the org is disabled too, having nowhere left to go.
+#[server(endpoint = "members/remove_member")]
+pub async fn remove_member(org_id: String, user_id: String) -> Result<(), AppError> {
+    server::remove_member(&org_id, &user_id).await
 }

@@ -19,7 +19,7 @@ use crate::{
     tenancy::access::Section,
     ui::{
         form_alert as alert, invalid,
-        style::{FOCUS_RING, INPUT, PRIMARY, SECONDARY},
+        style::{DANGER, FOCUS_RING, INPUT, PRIMARY, SECONDARY},
         FieldError, Modal, Pager, Toast,
     },
     AppError,
@@ -426,35 +426,65 @@ fn UserEditor(
 /// The Members tab of the org detail view (`/organizations/:id/members`).
 #[component]
 pub fn OrgMembersTab() -> impl IntoView {
-    use crate::orgs::{detail_tab, placeholder, tab_error};
+    use crate::orgs::{detail_tab, placeholder, refetch_detail_after, tab_error};
+    let remove = ServerAction::<super::RemoveMember>::new();
+    refetch_detail_after(remove);
+    let remove_error = submission_error(remove);
     detail_tab(
         |id, _| super::org_members(id),
-        |_, members| {
-            match members {
+        move |id, members| {
+            let list = match members {
             Ok(rows) if rows.is_empty() => {
-                placeholder("No members yet. Add users from the Users page.").into_any()
+                placeholder("No members yet. Invite someone below.").into_any()
             }
             Ok(rows) => view! {
-                <ul class="mt-4 divide-y divide-slate-100 rounded-md border border-slate-200 text-sm" data-testid="org-members">
+                <div class="mt-4">{alert(remove_error)}</div>
+                <ul class="mt-2 divide-y divide-slate-100 rounded-md border border-slate-200 text-sm" data-testid="org-members">
                     {rows.into_iter().map(|u| {
                         let m = u.memberships.first().cloned();
+                        let name = u.name.clone();
+                        let org = id.clone();
+                        let uid = u.id.clone();
+                        let locked = u.bound_org.as_deref() == Some(id.as_str());
                         view! {
-                            <li class="flex items-center justify-between px-3 py-2">
-                                <span>
-                                    <A href=format!("/users/{}", u.id) attr:class=format!("font-medium hover:text-indigo-600 {FOCUS_RING}")>{u.name.clone()}</A>
-                                    <span class="ml-2 text-xs text-slate-500">{u.email.clone()}</span>
-                                </span>
-                                <span class="text-xs text-slate-600">
-                                    {m.map(|m| format!("{} · {}", crate::orgs::role_label(&m.role), m.label()))}
-                                </span>
+                            <li class="px-3 py-2" data-testid="org-member" data-email=u.email.clone()>
+                                <div class="flex items-center justify-between">
+                                    <span>
+                                        <A href=format!("/users/{}", u.id) attr:class=format!("font-medium hover:text-indigo-600 {FOCUS_RING}")>{u.name.clone()}</A>
+                                        <span class="ml-2 text-xs text-slate-500">{u.email.clone()}</span>
+                                    </span>
+                                    <span class="flex items-center gap-3 text-xs text-slate-600">
+                                        {m.map(|m| format!("{} · {}", crate::orgs::role_label(&m.role), m.label()))}
+                                        <details class="relative">
+                                            <summary class=format!("cursor-pointer font-medium text-rose-700 {FOCUS_RING}")>"Remove…"</summary>
+                                            <ActionForm action=remove attr:class="absolute right-0 z-10 mt-2 w-72 rounded-md border border-slate-200 bg-white p-3 text-left shadow-lg">
+                                                <input type="hidden" name="org_id" value=org />
+                                                <input type="hidden" name="user_id" value=uid />
+                                                <p class="text-xs text-slate-700">
+                                                    {if locked {
+                                                        format!("{name} loses access to this organization with their next request. Their account is locked to it, so it is disabled too.")
+                                                    } else {
+                                                        format!("{name} loses access to this organization with their next request. Their account stays.")
+                                                    }}
+                                                </p>
+                                                <button type="submit" class=format!("mt-2 {DANGER} {FOCUS_RING}")>{format!("Remove {name}")}</button>
+                                            </ActionForm>
+                                        </details>
+                                    </span>
+                                </div>
                             </li>
                         }
                     }).collect_view()}
                 </ul>
             }
             .into_any(),
-            Err(err) => tab_error(err),
-        }
+            Err(err) => return tab_error(err).into_any(),
+        };
+            view! {
+                {list}
+                <crate::invitations::InvitationsPanel org_id=id />
+            }
+            .into_any()
         },
     )
 }

@@ -146,7 +146,7 @@ async fn org_users(
     ))
 }
 
-async fn role_names(tenant: &mut Tenant) -> Result<Vec<String>, AppError> {
+pub(crate) async fn role_names(tenant: &mut Tenant) -> Result<Vec<String>, AppError> {
     let org = tenant.org_id;
     Ok(sqlx::query_scalar!(
         "select role_name from org_role where org_id = $1 order by not builtin, created_at, role_name",
@@ -531,7 +531,10 @@ pub fn check_membership_change(
 }
 
 /// The sections `role` opens in the tenant's org (its own list, custom roles included).
-async fn role_sections(tenant: &mut Tenant, role: &str) -> Result<Vec<Section>, AppError> {
+pub(crate) async fn role_sections(
+    tenant: &mut Tenant,
+    role: &str,
+) -> Result<Vec<Section>, AppError> {
     let org = tenant.org_id;
     let pages = sqlx::query_scalar!(
         "select pages from org_role where org_id = $1 and role_name = $2",
@@ -572,6 +575,70 @@ pub fn check_within_grant(
         ));
     }
     Ok(())
+}
+
+pub async fn remove_member(org_id: &str, user_id: &str) -> Result<(), AppError> {
+    let user_id = parse_uuid(user_id, "user_id", "a user")?;
+    let mut tenant = Gate::open(super::RemoveMember::PATH)?
+        .tenant_in(org_id)
+        .await?;
+    let org_id = tenant.org_id;
+    let current = sqlx::query!(
+        r#"select m.role_name, u.email, u.bound_org_id,
+                  (select count(*) from membership o
+                    where o.org_id = m.org_id and o.role_name = 'owner') as "owners!"
+             from membership m
+             join app_user u on u.user_id = m.user_id
+            where m.org_id = $1 and m.user_id = $2
+            for update of m"#,
+        org_id,
+        user_id
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("The membership".to_string()))?;
+    let caller = &tenant.grant;
+    if !caller.superadmin {
+        let caller_role = caller.role.as_deref().unwrap_or("guest");
+        if current.role_name == "owner" && !caller.is_owner() {
+            return Err(AppError::Forbidden(
+                "Only an owner of this organization can remove an owner.".to_string(),
+            ));
+        }
+        if role_level(&current.role_name) > role_level(caller_role) {
+            return Err(AppError::Forbidden(
+                "You cannot remove a member whose role is above your own.".to_string(),
+            ));
+        }
+    }
+    if current.role_name == "owner" && current.owners <= 1 {
+        return Err(last_owner());
+    }
+    let locked_here = current.bound_org_id == Some(org_id);
+    if locked_here {
+        // Before the membership goes: the account is visible to this org only through it.
+        sqlx::query!(
+            "update app_user set status = 'disabled', updated_at = now() where user_id = $1",
+            user_id
+        )
+        .execute(tenant.conn())
+        .await?;
+    }
+    sqlx::query!(
+        "delete from membership where org_id = $1 and user_id = $2",
+        org_id,
+        user_id
+    )
+    .execute(tenant.conn())
+    .await?;
+    tenant
+        .audit(
+            "membership.remove",
+            &current.email,
+            json!({ "user": user_id, "role": current.role_name, "disabled": locked_here }),
+        )
+        .await?;
+    tenant.commit().await
 }
 
 fn last_owner() -> AppError {

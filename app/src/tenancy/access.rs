@@ -235,6 +235,14 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/api/members/create_user", section(Users, Admin)),
     ("/api/members/update_user", section(Users, Admin)),
     ("/api/members/set_membership", section(Users, Admin)),
+    ("/api/members/remove_member", section(Users, Admin)),
+    // Invitations: sent by the org's user admins; the link's holder sees and accepts it.
+    ("/api/invitations/list_invitations", section(Users, Admin)),
+    ("/api/invitations/invite", section(Users, Admin)),
+    ("/api/invitations/resend_invitation", section(Users, Admin)),
+    ("/api/invitations/revoke_invitation", section(Users, Admin)),
+    ("/api/invitations/invitation_details", Public),
+    ("/api/invitations/accept_invitation", Public),
     // Agents: the registry and the unassigned pool are the platform's.
     ("/api/agents/list_agents", section(Agents, Read)),
     ("/api/agents/org_agents", section(Agents, Read)),
@@ -304,6 +312,7 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/sign-in", Public),
     ("/setup", Public),
     ("/register", Public),
+    ("/invitations/accept", Public),
     ("/", SignedIn),
     ("/organizations", SignedIn),
     ("/organizations/new", Platform),

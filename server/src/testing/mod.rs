@@ -15,6 +15,7 @@ use std::{
 
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
 
+pub mod smtp;
 mod world;
 pub use world::{World, WorldBuilder};
 
@@ -300,6 +301,8 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         },
         // None: tests that need them attach the test process's stores (`TestApp::with_stores`).
         stores: Default::default(),
+        // No SMTP: tests that send mail attach a real server (`TestApp::with_smtp`).
+        mail: Default::default(),
     }
 }
 
@@ -780,8 +783,10 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("details[zip]", ""),
         ("details[product]", "crm"),
         ("product", "done"),
+        ("days", ""),
+        ("bound", ""),
     ];
-    let aimed: [(&'static str, &str); 14] = [
+    let aimed: [(&'static str, &str); 15] = [
         ("org_id", aim.org),
         ("user_id", aim.user),
         ("agent_id", aim.agent),
@@ -791,6 +796,7 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("credential_id", aim.record),
         ("llm_key_id", aim.record),
         ("run_id", aim.record),
+        ("invitation_id", aim.record),
         ("slug", aim.slug),
         ("email", aim.email),
         ("details[domain]", aim.domain),

@@ -38,6 +38,8 @@ pub struct WorldBuilder {
     orgs: Vec<(String, Vec<(String, String)>)>,
     /// (name, org name)
     agents: Vec<(String, Option<String>)>,
+    /// Adjusts the app's services before it is made (SMTP, say).
+    configure: Option<Box<dyn FnOnce(&mut app::context::Services)>>,
 }
 
 impl World {
@@ -126,8 +128,20 @@ impl WorldBuilder {
         self
     }
 
-    async fn make(self) -> World {
-        let app = TestApp::new().await;
+    /// The app's services adjusted by `configure` (an SMTP server, say).
+    pub fn services(
+        mut self,
+        configure: impl FnOnce(&mut app::context::Services) + 'static,
+    ) -> Self {
+        self.configure = Some(Box::new(configure));
+        self
+    }
+
+    async fn make(mut self) -> World {
+        let app = match self.configure.take() {
+            Some(configure) => TestApp::with_services(configure).await,
+            None => TestApp::new().await,
+        };
         let root = app.root().await;
         let mut world = World {
             app,

@@ -628,3 +628,56 @@ fn the_first_superadmin_comes_from_the_setup_link_or_the_cli() {
     let (status, output) = running.signal_group(Signal::SIGINT);
     assert!(status.success(), "{output}");
 }
+
+/// `server isolation-report` names every tenant table with its row-level security, passes on a
+/// fresh database, and fails, naming the table, when someone switches a table's RLS off.
+#[tokio::test]
+async fn the_isolation_report_names_every_tenant_table_and_fails_when_rls_is_switched_off() {
+    let test_db = TestDb::new().await;
+    let dir = TempDir::new("report");
+    let out = dir.path().join("report.html");
+    let run = |out: &std::path::Path| {
+        run_to_exit(
+            server_cmd(dir.path())
+                .env("DATABASE_URL", test_db.url(db::RUNTIME_ROLE))
+                .arg("isolation-report")
+                .arg("--out")
+                .arg(out),
+        )
+    };
+    let clean = run(&out);
+    assert!(clean.status.success(), "{clean:?}");
+    let html = fs::read_to_string(&out).unwrap();
+    for table in [
+        "public.knowledge_entry",
+        "public.invitation",
+        "public.usage_event",
+        "public.membership",
+    ] {
+        let row = html
+            .lines()
+            .find(|l| l.contains(&format!("<code>{table}</code>")))
+            .unwrap_or_else(|| panic!("{table} is not in the report"));
+        assert!(row.contains("<td>OK</td>"), "{row}");
+        assert!(row.contains("enabled and forced"), "{row}");
+    }
+    assert!(html.contains("data-failed=\"0\""), "{html}");
+    assert!(html.contains("tenantry_app"), "the server role is named");
+
+    let superuser = test_db.superuser_pool().await;
+    sqlx::raw_sql("alter table knowledge_entry no force row level security")
+        .execute(&superuser)
+        .await
+        .unwrap();
+    let broken = run(&out);
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains(
+            "FAIL tenant table: public.knowledge_entry: row-level security is not forced"
+        ),
+        "{stderr}"
+    );
+    let html = fs::read_to_string(&out).unwrap();
+    assert!(html.contains("data-failed=\"1\""), "{html}");
+}

@@ -105,7 +105,12 @@ async fn two_orgs() -> (TestApp, Uuid, Uuid) {
              insert into product_step (org_id, run_id, seq, kind, name, op)
                values ('{org}', '{org}', 0, 'skill', 'probe_skill', 'create');
              insert into product_artifact (org_id, kind, name, product, definition, run_id, seq)
-               values ('{org}', 'skill', 'probe_skill', 'crm', '{{}}', '{org}', 0);"
+               values ('{org}', 'skill', 'probe_skill', 'crm', '{{}}', '{org}', 0);
+             insert into invitation (org_id, email, role_name, token_hash, expires_at)
+               values ('{org}', 'probe@invited.test', 'member', sha256(('{org}')::bytea),
+                       now() + interval '7 days');
+             insert into email_outbox (org_id, recipient, subject, body)
+               values ('{org}', 'probe@invited.test', 'Probe', 'A probe message');"
         ))
         .execute(&app.owner)
         .await

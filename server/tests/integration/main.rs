@@ -12,6 +12,7 @@ mod database;
 mod guardrails;
 mod holes;
 mod hostile;
+mod invitations;
 mod isolation;
 mod knowledge;
 mod llm_keys;
