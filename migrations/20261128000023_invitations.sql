@@ -97,3 +97,12 @@ language sql stable security definer set search_path = public, pg_temp as $$
 $$;
 revoke all on function platform.org_domains() from public;
 grant execute on function platform.org_domains() to tenantry_app;
+
+-- Whether a user's account is active (false for none), for accepting an invitation: an
+-- inviter disabled since cannot still bring people in. Says nothing else about the user.
+create function platform.user_active(p_user_id uuid) returns boolean
+language sql stable security definer set search_path = public, pg_temp as $$
+  select coalesce((select status = 'active' from app_user where user_id = p_user_id), false)
+$$;
+revoke all on function platform.user_active(uuid) from public;
+grant execute on function platform.user_active(uuid) to tenantry_app;

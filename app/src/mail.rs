@@ -6,7 +6,7 @@
 //! - A sender claims one due message at a time (`platform.claim_email`, a lease of
 //!   [`LEASE`]), reads it in its org's scope, sends it, and marks it sent, clearing its body
 //!   (an invitation's link does not stay in the database). A failure is kept as `last_error`
-//!   and retried after 10 s, 20 s, 40 s … at most an hour.
+//!   and retried after 10 s, 20 s, 40 s … at most an hour, [`MAX_ATTEMPTS`] times in all.
 //! - Without SMTP nothing is queued: the caller logs what it would have sent (see
 //!   [`Mail::configured`]).
 
@@ -28,6 +28,9 @@ use crate::{
 
 /// How long a claimed message is the claimer's before another sender may take it.
 pub const LEASE: Duration = Duration::from_secs(60);
+
+/// Tries before a message is given up (its error stays, its body is cleared).
+pub const MAX_ATTEMPTS: i32 = 10;
 
 /// How often a sender looks for due messages when nobody on its node wakes it.
 pub const POLL: Duration = Duration::from_secs(5);
@@ -184,6 +187,19 @@ pub async fn send_next(services: &Services) -> Result<bool, AppError> {
             .execute(&mut *tx)
             .await?;
             tracing::info!(org = %org, email = %id, "email sent");
+        }
+        Err(why) if claimed.attempts >= MAX_ATTEMPTS => {
+            sqlx::query!(
+                "update email_outbox
+                    set last_error = $3, body = '', next_attempt_at = 'infinity'
+                  where org_id = $1 and email_id = $2",
+                org,
+                id,
+                format!("Gave up after {MAX_ATTEMPTS} attempts: {why}")
+            )
+            .execute(&mut *tx)
+            .await?;
+            tracing::warn!(org = %org, email = %id, error = %why, "email given up");
         }
         Err(why) => {
             let retry = backoff(claimed.attempts);

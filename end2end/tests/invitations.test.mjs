@@ -85,7 +85,7 @@ describe('Invitations', () => {
     await sendInvitation(page, email, 'viewer');
     const row = page.locator(`[data-testid="invitation"][data-email="${email}"]`);
     assert.match(await row.textContent(), /Pending/);
-    assert.match(await row.textContent(), /Viewer/);
+    assert.match(await row.textContent(), /viewer ·/);
     await screenshot(page, 'invitations-pending');
     const link = await linkFor(email);
     assert.ok(link.startsWith(`${BASE_URL}/invitations/accept?token=`), link);
@@ -94,7 +94,7 @@ describe('Invitations', () => {
     await invitee.goto(link);
     await waitForHydration(invitee);
     assert.match(await invitee.getByTestId('invitation-summary').textContent(),
-      new RegExp(`join ${orgName} as Viewer with ${email}`));
+      new RegExp(`join ${orgName} as viewer with ${email}`));
     await screenshot(invitee, 'invitations-accept');
     await invitee.getByLabel('Your name').fill('Nina New');
     await invitee.getByLabel('Password').fill('e2e password 123');

@@ -105,7 +105,7 @@ pub struct Config {
     pub mail_from: Option<String>,
 
     /// The address people reach the Admin App at (`https://admin.example.com`), for links in
-    /// emails [default: the address the inviting admin used].
+    /// emails [default: the address `serve` listens on; never a request's Host header].
     #[arg(long, env = "TENANTRY_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 

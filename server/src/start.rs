@@ -77,6 +77,14 @@ pub(crate) async fn serve(mut config: Config) -> Result<(), Error> {
     }
 
     let mut services = services(&config, pool.clone(), base_domain.clone())?;
+    // Links in emails point at this server unless TENANTRY_PUBLIC_URL says where it is reached.
+    if services.mail.public_url.is_none() {
+        services.mail.public_url = Some(if addr.ip().is_unspecified() {
+            format!("http://{base_domain}:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        });
+    }
     // Embedded stores live in the data directory: with PostgreSQL at a URL nothing holds its
     // lock yet, and two servers must never run one directory's stores.
     let any_embedded = [&config.redis_url, &config.nats_url, &config.clickhouse_url]
@@ -312,6 +320,21 @@ pub(crate) fn secret_file(config: &Config, name: &str, bytes: usize) -> Result<V
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(err(e)),
+    }
+    // A joining node reads the first node's secrets; it never makes one there (the first may
+    // have its own from the environment: give the joiner the same).
+    if config.join.is_some() {
+        return Err(Error::Join {
+            path: config.data_dir.clone(),
+            reason: format!(
+                "it has no {name} file: give this node the same {} as the first node",
+                if name == "token-secret" {
+                    "TENANTRY_TOKEN_SECRET"
+                } else {
+                    "TENANTRY_CREDENTIALS_KEY"
+                }
+            ),
+        });
     }
     fs::create_dir_all(&config.data_dir).map_err(err)?;
     let mut secret = vec![0u8; bytes];

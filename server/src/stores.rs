@@ -367,6 +367,11 @@ fn users_hook(
                 .ok()
                 .and_then(|p| p.trim().parse::<i32>().ok())
                 .ok_or("the embedded server's pid is not known")?;
+            // Only the program we started: a pid file outliving its process may name another.
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() != "nats-server" {
+                return Err("the embedded NATS is not running".to_string());
+            }
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP)
                 .map_err(|e| format!("cannot tell the embedded server to reload: {e}"))?;
         }

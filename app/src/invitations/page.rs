@@ -261,11 +261,18 @@ pub fn AcceptInvitationPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-500">"Loading…"</p> }>
                 {move || details.get().map(|result| match result {
                     Ok(view) => view! { <AcceptForm view token=token() /> }.into_any(),
-                    Err(err) => view! {
-                        <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700" data-testid="invitation-refused">
-                            {err.to_string()}
-                        </p>
-                    }.into_any(),
+                    Err(err) => {
+                        // A bad link is a field error on the token: say its message.
+                        let text = match &err {
+                            AppError::Validation(fields) => fields.values().flatten().next().cloned().unwrap_or_else(|| err.to_string()),
+                            _ => err.to_string(),
+                        };
+                        view! {
+                            <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700" data-testid="invitation-refused">
+                                {text}
+                            </p>
+                        }.into_any()
+                    }
                 })}
             </Suspense>
         </AuthCard>
@@ -285,11 +292,6 @@ fn AcceptForm(view: InvitationView, token: String) -> impl IntoView {
         account_exists,
         signed_in_as,
     } = view;
-    let summary = view! {
-        <p class="mt-2 text-sm text-slate-700" data-testid="invitation-summary">
-            {format!("You are invited to join {org_name} as {} with {email}.", role_label(&role))}
-        </p>
-    };
     let closed = match state.as_str() {
         "open" => None,
         "expired" => Some(format!(
@@ -305,13 +307,18 @@ fn AcceptForm(view: InvitationView, token: String) -> impl IntoView {
         ),
     };
     if let Some(why) = closed {
+        // A used, withdrawn or expired link no longer says who was invited to what.
         return view! {
-            {summary}
             <p role="alert" class="mt-4 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700" data-testid="invitation-refused">{why}</p>
             <p class="mt-4 text-center text-sm"><a href="/sign-in" class="font-medium text-indigo-600 hover:text-indigo-500">"Sign in"</a></p>
         }
         .into_any();
     }
+    let summary = view! {
+        <p class="mt-2 text-sm text-slate-700" data-testid="invitation-summary">
+            {format!("You are invited to join {org_name} as {} with {email}.", role_label(&role))}
+        </p>
+    };
     let here = format!("{ACCEPT_PATH}?token={}", crate::orgs::encode(&token));
     match signed_in_as {
         Some(current) if current != email => view! {

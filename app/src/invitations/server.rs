@@ -1,5 +1,4 @@
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use leptos::server_fn::ServerFn;
 use serde_json::json;
@@ -57,25 +56,17 @@ fn invalid_link() -> AppError {
     )
 }
 
-/// Where the accept page is: `TENANTRY_PUBLIC_URL`, else the address the admin used.
-fn link(services: &Services, parts: &Parts, token: &str) -> String {
+/// Where the accept page is: `TENANTRY_PUBLIC_URL` (`serve` defaults it to its own address),
+/// never the request's Host header, which the caller chooses: a link in an email the platform
+/// sends must not point wherever an admin's request said.
+fn link(services: &Services, token: &str) -> String {
     let base = services.mail.public_url.clone().unwrap_or_else(|| {
-        let host = parts
-            .headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-            })
-            .unwrap_or("localhost");
         let scheme = if services.secure_cookies {
             "https"
         } else {
             "http"
         };
-        format!("{scheme}://{host}")
+        format!("{scheme}://{}", services.base_domain)
     });
     format!("{base}{ACCEPT_PATH}?token={token}")
 }
@@ -164,7 +155,7 @@ pub async fn invite(
     bound: bool,
 ) -> Result<Invited, AppError> {
     let gate = Gate::open(super::Invite::PATH)?;
-    let (services, parts) = (gate.services().clone(), gate.parts().clone());
+    let services = gate.services().clone();
     let mut tenant = gate.tenant_in(org_id).await?;
     let org = tenant.org_id;
     let email = email.trim().to_lowercase();
@@ -222,7 +213,7 @@ pub async fn invite(
             format!("{email} already has an open invitation: resend it from the list below."),
         ));
     };
-    let link = link(&services, &parts, &token);
+    let link = link(&services, &token);
     let sent = send(&services, &mut tenant, &email, role, expires_at, &link).await?;
     tenant
         .audit(
@@ -278,7 +269,7 @@ async fn send(
 
 pub async fn resend(org_id: &str, invitation_id: &str, days: &str) -> Result<Invited, AppError> {
     let gate = Gate::open(super::ResendInvitation::PATH)?;
-    let (services, parts) = (gate.services().clone(), gate.parts().clone());
+    let services = gate.services().clone();
     let id = parse_uuid(invitation_id, "invitation_id", "an invitation")?;
     let days = parse_days(days)?;
     let mut tenant = gate.tenant_in(org_id).await?;
@@ -302,7 +293,15 @@ pub async fn resend(org_id: &str, invitation_id: &str, days: &str) -> Result<Inv
     // The resending admin may not give more than they hold either.
     let sections = role_sections(&mut tenant, &row.role_name).await?;
     check_within_grant(&tenant.grant, &row.role_name, &sections)?;
-    let link = link(&services, &parts, &token);
+    // An older email not yet delivered holds a link that no longer works: it does not go.
+    sqlx::query!(
+        "delete from email_outbox where org_id = $1 and recipient = $2 and sent_at is null",
+        org,
+        row.email
+    )
+    .execute(tenant.conn())
+    .await?;
+    let link = link(&services, &token);
     let sent = send(
         &services,
         &mut tenant,
@@ -334,17 +333,21 @@ pub async fn revoke(org_id: &str, invitation_id: &str) -> Result<(), AppError> {
         .tenant_in(org_id)
         .await?;
     let org = tenant.org_id;
-    let email = sqlx::query_scalar!(
+    let row = sqlx::query!(
         "update invitation set revoked_at = now()
           where org_id = $1 and invitation_id = $2
             and accepted_at is null and revoked_at is null
-          returning email",
+          returning email, role_name",
         org,
         id
     )
     .fetch_optional(tenant.conn())
     .await?
     .ok_or_else(|| AppError::NotFound("The invitation".to_string()))?;
+    // Nobody withdraws an invitation to more than they could give.
+    let sections = role_sections(&mut tenant, &row.role_name).await?;
+    check_within_grant(&tenant.grant, &row.role_name, &sections)?;
+    let email = row.email;
     // An email not yet delivered is not sent after all.
     sqlx::query!(
         "delete from email_outbox where org_id = $1 and recipient = $2 and sent_at is null",
@@ -361,6 +364,10 @@ pub async fn revoke(org_id: &str, invitation_id: &str) -> Result<(), AppError> {
 
 /// One invitation read for its link's holder, in its org's scope, locked for update.
 struct Found {
+    /// Whether the org takes new members (active) and the inviter still may invite (not
+    /// disabled); else accepting is refused.
+    org_active: bool,
+    inviter_active: bool,
     invitation_id: Uuid,
     email: String,
     role: String,
@@ -371,13 +378,16 @@ struct Found {
 
 async fn find(conn: &mut PgConnection, org: Uuid, hash: &[u8]) -> Result<Found, AppError> {
     let row = sqlx::query!(
-        r#"select invitation_id, email, role_name, bound, expires_at,
-                  case when revoked_at is not null then 'revoked'
-                       when accepted_at is not null then 'accepted'
-                       when expires_at <= now() then 'expired'
-                       else 'open' end as "state!"
-             from invitation where org_id = $1 and token_hash = $2
-             for update"#,
+        r#"select i.invitation_id, i.email, i.role_name, i.bound, i.expires_at,
+                  case when i.revoked_at is not null then 'revoked'
+                       when i.accepted_at is not null then 'accepted'
+                       when i.expires_at <= now() then 'expired'
+                       else 'open' end as "state!",
+                  (select o.status = 'active' from organization o where o.org_id = i.org_id)
+                    as "org_active!",
+                  platform.user_active(i.invited_by) as "inviter_active!"
+             from invitation i where i.org_id = $1 and i.token_hash = $2
+             for update of i"#,
         org,
         hash
     )
@@ -391,6 +401,8 @@ async fn find(conn: &mut PgConnection, org: Uuid, hash: &[u8]) -> Result<Found, 
         _ => "open",
     };
     Ok(Found {
+        org_active: row.org_active,
+        inviter_active: row.inviter_active,
         invitation_id: row.invitation_id,
         email: row.email,
         role: row.role_name,
@@ -406,6 +418,27 @@ async fn org_of(services: &Services, hash: &[u8]) -> Result<Uuid, AppError> {
         .fetch_one(lookup(services).pool())
         .await?
         .ok_or_else(invalid_link)
+}
+
+/// Refuses an invitation that cannot be accepted now: closed, its org disabled, or its inviter
+/// disabled since.
+fn acceptable(found: &Found) -> Result<(), AppError> {
+    if found.state != "open" {
+        return Err(closed(found.state));
+    }
+    if !found.org_active {
+        return Err(AppError::Conflict(
+            "This organization is not taking new members at the moment. Ask the person who invited you."
+                .to_string(),
+        ));
+    }
+    if !found.inviter_active {
+        return Err(AppError::Conflict(
+            "The person who sent this invitation can no longer invite. Ask an administrator of the organization for a new one."
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 fn closed(state: &str) -> AppError {
@@ -447,6 +480,18 @@ pub async fn details(token: &str) -> Result<InvitationView, AppError> {
         None => None,
     };
     tx.commit().await?;
+    if found.state != "open" {
+        // A used, withdrawn or expired link says no more than that.
+        return Ok(InvitationView {
+            org_name: String::new(),
+            email: String::new(),
+            role: String::new(),
+            state: found.state.to_string(),
+            expires_at: found.expires_at,
+            account_exists: false,
+            signed_in_as: None,
+        });
+    }
     let account_exists = sqlx::query_scalar!(
         r#"select platform.email_taken($1) as "taken!""#,
         found.email
@@ -476,9 +521,7 @@ pub async fn accept(token: &str, name: &str, password_text: &str) -> Result<(), 
             let mut tx = account_scope(&services, user).await?;
             gate::set_scope(&mut tx, Some(org), user).await?;
             let found = find(&mut tx, org, &hash).await?;
-            if found.state != "open" {
-                return Err(closed(found.state));
-            }
+            acceptable(&found)?;
             let email = sqlx::query_scalar!("select email from app_user where user_id = $1", user)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -517,9 +560,7 @@ pub async fn accept(token: &str, name: &str, password_text: &str) -> Result<(), 
                 gate::set_scope(&mut tx, Some(org), Uuid::nil()).await?;
                 let found = find(&mut tx, org, &hash).await?;
                 tx.commit().await?;
-                if found.state != "open" {
-                    return Err(closed(found.state));
-                }
+                acceptable(&found)?;
                 found.email
             };
             let taken =
@@ -550,9 +591,7 @@ pub async fn accept(token: &str, name: &str, password_text: &str) -> Result<(), 
             gate::set_scope(&mut tx, Some(org), user).await?;
             // Read again under lock: it may have been revoked or used meanwhile.
             let found = find(&mut tx, org, &hash).await?;
-            if found.state != "open" {
-                return Err(closed(found.state));
-            }
+            acceptable(&found)?;
             insert_user(&mut tx, org, user, &email, &new_user.name, &hash_text).await?;
             add_member(&mut tx, org, user, &found.role).await?;
             if found.bound {

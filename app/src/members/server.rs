@@ -438,6 +438,7 @@ pub async fn set_membership(
     if !roles.iter().any(|r| r == role) {
         return Err(AppError::field("role", "Choose a role."));
     }
+    lock_owners(&mut tenant).await?;
     if pages.keys().any(|p| Section::from_key(p).is_none()) {
         return Err(AppError::field("pages", "Choose only Admin App sections."));
     }
@@ -479,6 +480,9 @@ pub async fn set_membership(
     .await?;
     if updated.rows_affected() == 0 {
         return Err(AppError::NotFound("The membership".to_string()));
+    }
+    if current.role_name != role {
+        revoke_invitations_by(&mut tenant, user_id).await?;
     }
     tenant
         .audit(
@@ -583,6 +587,7 @@ pub async fn remove_member(org_id: &str, user_id: &str) -> Result<(), AppError> 
         .tenant_in(org_id)
         .await?;
     let org_id = tenant.org_id;
+    lock_owners(&mut tenant).await?;
     let current = sqlx::query!(
         r#"select m.role_name, u.email, u.bound_org_id,
                   (select count(*) from membership o
@@ -631,6 +636,7 @@ pub async fn remove_member(org_id: &str, user_id: &str) -> Result<(), AppError> 
     )
     .execute(tenant.conn())
     .await?;
+    revoke_invitations_by(&mut tenant, user_id).await?;
     tenant
         .audit(
             "membership.remove",
@@ -639,6 +645,34 @@ pub async fn remove_member(org_id: &str, user_id: &str) -> Result<(), AppError> 
         )
         .await?;
     tenant.commit().await
+}
+
+/// Serialises changes to the org's owners (each counts them before it changes one): two owners
+/// removing or demoting each other at once would otherwise both see two and leave none.
+async fn lock_owners(tenant: &mut Tenant) -> Result<(), AppError> {
+    let org = tenant.org_id;
+    sqlx::query!(
+        "select org_id from organization where org_id = $1 for update",
+        org
+    )
+    .fetch_optional(tenant.conn())
+    .await?;
+    Ok(())
+}
+
+/// Withdraws the open invitations `user` sent in the tenant's org: what they could hand out
+/// ends with their membership or their role.
+async fn revoke_invitations_by(tenant: &mut Tenant, user: Uuid) -> Result<(), AppError> {
+    let org = tenant.org_id;
+    sqlx::query!(
+        "update invitation set revoked_at = now()
+          where org_id = $1 and invited_by = $2 and accepted_at is null and revoked_at is null",
+        org,
+        user
+    )
+    .execute(tenant.conn())
+    .await?;
+    Ok(())
 }
 
 fn last_owner() -> AppError {

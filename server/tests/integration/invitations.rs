@@ -389,6 +389,29 @@ async fn without_smtp_the_admin_gets_the_link_and_nothing_is_queued() {
         .expect("the link, to pass on")
         .to_string();
     let token = link.split("token=").nth(1).expect("a token");
+    // The link never follows the request's Host header (the caller chooses it).
+    let spoofed = w
+        .app
+        .send(server::testing::server_fn_request(
+            "invitations/invite",
+            Some(w.token("alice")),
+            &[
+                ("org_id", &w.org("Alpha").to_string()),
+                ("email", "gil@example.test"),
+                ("role", "member"),
+            ],
+            &[("host", "203.0.113.9")],
+        ))
+        .await;
+    assert_eq!(spoofed.status, 200, "{}", spoofed.body);
+    let spoofed_link = spoofed.json()["link"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        spoofed_link.starts_with("http://tenantry.test/invitations/accept?token="),
+        "{spoofed_link}"
+    );
     let queued: i64 = sqlx::query_scalar("select count(*) from email_outbox")
         .fetch_one(&w.app.owner)
         .await
@@ -463,4 +486,95 @@ async fn a_removed_member_loses_the_org_at_the_next_request_and_the_last_owner_s
     assert_eq!(audited, 1);
     // Removing them again: no such membership.
     assert_eq!(remove("mo", "alice").await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_ends_with_its_inviters_authority_and_needs_an_active_org() {
+    let w = World::build()
+        .org(
+            "Alpha",
+            &[("olga@alpha.test", "owner"), ("alice@alpha.test", "admin")],
+        )
+        .await;
+    let alpha = w.org("Alpha").to_string();
+    let invite = |email: &'static str, by: &'static str| {
+        let (alpha, w) = (alpha.clone(), &w);
+        async move {
+            let r = w
+                .app
+                .call(
+                    "invitations/invite",
+                    Some(w.token(by)),
+                    &[("org_id", &alpha), ("email", email), ("role", "admin")],
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let link = r.json()["link"].as_str().unwrap().to_string();
+            link.split("token=").nth(1).unwrap().to_string()
+        }
+    };
+    let accept = |token: String| {
+        let w = &w;
+        async move {
+            w.app
+                .call(
+                    "invitations/accept_invitation",
+                    None,
+                    &[
+                        ("token", &token),
+                        ("name", "Newcomer"),
+                        ("password", NEW_PASSWORD),
+                    ],
+                )
+                .await
+        }
+    };
+    // alice invites her second address as an admin, then is removed: the invitation goes too.
+    let alt = invite("alice.alt@example.test", "alice").await;
+    let removed = w
+        .app
+        .call(
+            "members/remove_member",
+            Some(w.token("olga")),
+            &[
+                ("org_id", &alpha),
+                ("user_id", &w.user("alice").to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    let r = accept(alt).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("withdrawn"), "{}", r.body);
+
+    // An inviter disabled since: refused.
+    let later = invite("later@example.test", "olga").await;
+    sqlx::query("update app_user set status = 'disabled' where user_id = $1")
+        .bind(w.user("olga"))
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    let r = accept(later.clone()).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("can no longer invite"), "{}", r.body);
+    sqlx::query("update app_user set status = 'active' where user_id = $1")
+        .bind(w.user("olga"))
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    // A disabled org takes no new members.
+    sqlx::query("update organization set status = 'disabled' where org_id = $1")
+        .bind(w.org("Alpha"))
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+    let r = accept(later).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("not taking new members"), "{}", r.body);
+    let made: i64 =
+        sqlx::query_scalar("select count(*) from app_user where email like '%@example.test'")
+            .fetch_one(&w.app.owner)
+            .await
+            .unwrap();
+    assert_eq!(made, 0);
 }
