@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod billing;
 #[cfg(feature = "ssr")]
@@ -110,6 +111,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/products") view=products::ProductsPage ssr=SsrMode::Async />
                     <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async />
                     <Route path=path!("/llm-keys") view=llm_keys::OwnLlmKeysPage ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view=audit::AuditPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
                         <Route path=path!("new") view=members::NewUserDialog ssr=SsrMode::Async />

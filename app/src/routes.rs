@@ -1,5 +1,5 @@
 //! Every HTTP route the app serves outside Leptos's pages and server functions: the agent API,
-//! Stripe's webhook, and the products' progress streams.
+//! Stripe's webhook, the products' progress streams and the audit log's CSV exports.
 //!
 //! [`routes`] is the one list: the server mounts exactly these, and the authorization matrix
 //! and the cross-org probe call exactly these, so a new route is held to its declared need
@@ -21,6 +21,16 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
         Method::GET,
         "/api/events/product-runs/{org_id}/{run_id}",
         on(MethodFilter::GET, crate::products::events::run_events),
+    ));
+    all.push((
+        Method::GET,
+        "/api/audit/orgs/{org_id}/export.csv",
+        on(MethodFilter::GET, crate::audit::server::export_org),
+    ));
+    all.push((
+        Method::GET,
+        "/api/audit/platform-export.csv",
+        on(MethodFilter::GET, crate::audit::server::export_platform),
     ));
     all
 }

@@ -27,6 +27,13 @@ pub enum Command {
     /// Check tenant isolation in the live database (row-level security of every tenant table,
     /// the server's role, the per-org schemas, custom domains) and write a dated HTML report;
     /// exits 1 if any check fails. With DATABASE_URL, connect as the role `serve` uses.
+    /// The audit trail: `verify` checks every org's hash chain (and the platform's), names the
+    /// first broken link of each, prints each chain's head hash, and exits 1 if any is broken.
+    /// With DATABASE_URL, connect as the owner role (which reads every org's events).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     IsolationReport {
         /// Write the report here instead of standard output.
         #[arg(long)]
@@ -41,6 +48,12 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum AuditAction {
+    /// Check the hash chains of the audit trail.
+    Verify,
 }
 
 #[derive(Debug, Clone, clap::Args)]

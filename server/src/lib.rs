@@ -27,6 +27,8 @@ use tracing_subscriber::EnvFilter;
 pub enum Error {
     #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
     LogFilter { filter: String, reason: String },
+    #[error("the audit trail has {0} broken chain(s)")]
+    AuditBroken(usize),
     #[error("the isolation report found {0} failure(s)")]
     Isolation(usize),
     #[error("email: {0}")]
@@ -90,6 +92,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(start::serve(cli.config)),
         Command::Migrate => runtime.block_on(cli::migrate(cli.config)),
+        Command::Audit {
+            action: config::AuditAction::Verify,
+        } => runtime.block_on(report::audit_verify(cli.config)),
         Command::IsolationReport { out } => {
             runtime.block_on(report::isolation_report(cli.config, out))
         }

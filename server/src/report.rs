@@ -287,3 +287,51 @@ org's own, owned by a role the server takes only inside that org's transaction.<
         },
     )
 }
+
+/// `server audit verify`: every hash chain of the audit trail checked, one line each (its
+/// events, its head hash, or its first broken link); exits 1 if any is broken.
+pub(crate) async fn audit_verify(config: Config) -> Result<(), Error> {
+    let (pool, embedded, target) = match &config.database_url {
+        Some(url) => (connect_url(url).await?, None, redact(url)),
+        None => {
+            let embedded = Embedded::start(&config).await?;
+            embedded.migrate().await?;
+            let pool = embedded.owner_pool().await?;
+            (pool, Some(embedded), "the embedded PostgreSQL".to_string())
+        }
+    };
+    let chains = app::audit::chain::verify(&pool)
+        .await
+        .map_err(|source| Error::Connect {
+            target: target.clone(),
+            source,
+        });
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    let chains = chains?;
+    let mut broken = 0;
+    for chain in &chains {
+        let whose = match chain.org {
+            Some(org) => format!("org {org}"),
+            None => "platform".to_string(),
+        };
+        match &chain.broken {
+            None => println!(
+                "ok      {whose}: {} events, head {}",
+                chain.events, chain.head
+            ),
+            Some(why) => {
+                broken += 1;
+                println!("BROKEN  {why}");
+            }
+        }
+    }
+    eprintln!("audit verify: {} chain(s), {broken} broken", chains.len());
+    if broken == 0 {
+        Ok(())
+    } else {
+        Err(Error::AuditBroken(broken))
+    }
+}

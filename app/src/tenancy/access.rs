@@ -190,7 +190,7 @@ impl Need {
 
 use Level::{Admin, Read, Write};
 use Need::{Agent, Member, Platform, Public, SignedIn};
-use Section::{Agents, Guardrails, Knowledge, Organizations, Users};
+use Section::{Agents, Audit, Guardrails, Knowledge, Organizations, Users};
 
 const fn section(section: Section, level: Level) -> Need {
     Need::Section(section, level)
@@ -210,6 +210,9 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/api/auth/create_first_superadmin", Public),
     ("/api/auth/switch_org", SignedIn),
     ("/api/home/check_database", SignedIn),
+    // The audit log: an org's admins read their org's, superadmins the platform's.
+    ("/api/audit/org_events", section(Audit, Admin)),
+    ("/api/audit/platform_events", Platform),
     // Organizations: the list shows what the caller manages; entitlements are the platform's.
     ("/api/orgs/list_orgs", SignedIn),
     // Usage analytics, from the org's ClickHouse database.
@@ -347,6 +350,7 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/products", section(Section::Products, Read)),
     ("/billing", Platform),
     ("/llm-keys", SignedIn),
+    ("/audit", section(Audit, Admin)),
     ("/users", section(Users, Admin)),
     ("/users/new", section(Users, Admin)),
     ("/users/:id", section(Users, Admin)),
@@ -364,6 +368,12 @@ pub const NEEDS: &[(&str, Need)] = &[
         "GET /api/events/product-runs/{org_id}/{run_id}",
         section(Section::Products, Read),
     ),
+    // The audit log as CSV, streamed, filtered as the viewer filters it.
+    (
+        "GET /api/audit/orgs/{org_id}/export.csv",
+        section(Audit, Admin),
+    ),
+    ("GET /api/audit/platform-export.csv", Platform),
     // Stripe's webhook: anyone may post, only a valid signature is acted on.
     ("POST /webhooks/stripe", Public),
 ];

@@ -65,7 +65,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Audit",
-        href: None,
+        href: Some("/audit"),
         page: Some(crate::tenancy::access::Section::Audit),
     },
 ];

@@ -681,3 +681,44 @@ async fn the_isolation_report_names_every_tenant_table_and_fails_when_rls_is_swi
     let html = fs::read_to_string(&out).unwrap();
     assert!(html.contains("data-failed=\"1\""), "{html}");
 }
+
+/// `server audit verify` passes on an intact trail and exits 1 naming an altered event.
+#[tokio::test]
+async fn audit_verify_names_an_altered_event() {
+    let test_db = TestDb::new().await;
+    let owner = test_db.owner_pool().await;
+    for action in ["probe.one", "probe.two", "probe.three"] {
+        sqlx::query("select platform.record_audit(null, null, $1, 'cli', '', '', '{}')")
+            .bind(action)
+            .execute(&owner)
+            .await
+            .unwrap();
+    }
+    let dir = TempDir::new("verify");
+    let run = || {
+        run_to_exit(
+            server_cmd(dir.path())
+                .env("DATABASE_URL", test_db.url(db::OWNER_ROLE))
+                .args(["audit", "verify"]),
+        )
+    };
+    let clean = run();
+    assert!(clean.status.success(), "{clean:?}");
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert!(
+        stdout.contains("ok      platform: 3 events, head "),
+        "{stdout}"
+    );
+    let superuser = test_db.superuser_pool().await;
+    sqlx::raw_sql("update audit_event set action = 'probe.forged' where action = 'probe.two'")
+        .execute(&superuser)
+        .await
+        .unwrap();
+    let broken = run();
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        stdout.contains("BROKEN  the platform: event #2 (id") && stdout.contains("was altered"),
+        "{stdout}"
+    );
+}

@@ -472,6 +472,12 @@ async fn cross_org_probe_over_every_route_and_server_function() {
     let b_host = format!("{b_slug}.tenantry.test");
     let a_header = a.to_string();
 
+    let sent_by_the_probe = [
+        b_id.clone(),
+        bob_id.clone(),
+        b_agent_id.clone(),
+        b_slug.clone(),
+    ];
     let mut requests = 0;
     for endpoint in server_fns.iter().chain(requested_pages.iter()) {
         // A fresh session per endpoint, so one that signs out cannot weaken the next.
@@ -532,6 +538,12 @@ async fn cross_org_probe_over_every_route_and_server_function() {
                 response.body
             );
             for marker in &org_b.markers {
+                // The audit log records the caller's own refused attempts, with the ids and
+                // addresses they aimed at B (the probe's own input, shown back to A's admins);
+                // B's data itself never appears there either.
+                if endpoint.contains("audit") && sent_by_the_probe.contains(marker) {
+                    continue;
+                }
                 assert!(
                     !response.body.contains(marker.as_str()),
                     "{endpoint} {scenario}: the response contains org B's {marker:?}: {}",

@@ -3,6 +3,7 @@
 //! test still gets a database of its own (`server::testing`).
 
 mod agents;
+mod audit;
 mod authority;
 mod billing;
 mod cli;
