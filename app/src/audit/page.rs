@@ -78,7 +78,7 @@ fn Filters(
                  kind: &'static str,
                  hint: &'static str| {
         view! {
-            <div>
+            <div class="w-40">
                 <label for=id class="block text-xs font-medium text-slate-700">{label}</label>
                 <input id=id name=name type=kind value=value placeholder=hint class=INPUT
                     aria-invalid=crate::ui::invalid(error, name) />
@@ -87,7 +87,7 @@ fn Filters(
         }
     };
     view! {
-        <form method="get" action="/audit" class="mt-4 grid grid-cols-2 items-end gap-3 rounded-lg border border-slate-200 p-4 md:grid-cols-4 lg:grid-cols-7" data-testid="audit-filters">
+        <form method="get" action="/audit" class="mt-4 flex flex-wrap items-start gap-3 rounded-lg border border-slate-200 p-4" data-testid="audit-filters">
             {field("audit-actor", "Actor", "actor", q.actor.clone(), "text", "email or name")}
             {field("audit-action", "Action", "action", q.action.clone(), "text", "e.g. invitation")}
             {field("audit-target", "Target", "target", q.target.clone(), "text", "")}
@@ -95,7 +95,7 @@ fn Filters(
             {field("audit-from", "From", "from", q.from.clone(), "date", "")}
             {field("audit-to", "To", "to", q.to.clone(), "date", "")}
             {superadmin.then(|| view! {
-                <div>
+                <div class="w-44">
                     <label for="audit-scope" class="block text-xs font-medium text-slate-700">"Log"</label>
                     <select id="audit-scope" name="scope" class=INPUT>
                         <option value="" selected=!q.platform()>"This organization"</option>
@@ -104,13 +104,13 @@ fn Filters(
                 </div>
             })}
             {q.platform().then(|| view! {
-                <div>
+                <div class="w-72">
                     <label for="audit-org" class="block text-xs font-medium text-slate-700">"Organization id"</label>
                     <input id="audit-org" name="org" value=q.org.clone() placeholder="empty: platform events" class=INPUT />
                     <FieldError error field="org" />
                 </div>
             })}
-            <div class="flex gap-2">
+            <div class="ml-auto flex gap-2 self-end">
                 <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}")>"Apply"</button>
                 <a href=if q.platform() { "/audit?scope=platform" } else { "/audit" } class=format!("{SECONDARY} {FOCUS_RING}")>"Clear"</a>
             </div>
@@ -160,7 +160,7 @@ fn Log(log: AuditLog) -> impl IntoView {
     view! {
         <div class="mt-1 flex items-center justify-between gap-4">
             <p class="text-sm text-slate-600" data-testid="audit-scope">{whose}</p>
-            <a href=export class=format!("{SECONDARY} {FOCUS_RING}") data-testid="audit-export" download>"Export CSV"</a>
+            <a href=export rel="external" class=format!("{SECONDARY} {FOCUS_RING}") data-testid="audit-export" download>"Export CSV"</a>
         </div>
         <Filters q=query.clone() error=no_error superadmin />
         {if rows.is_empty() {

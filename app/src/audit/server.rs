@@ -264,28 +264,32 @@ where
         header: true,
         done: false,
     };
-    Body::from_stream(futures::stream::unfold(state, move |mut s| async move {
-        let source = s.source.take().filter(|_| !s.done)?;
-        let (source, rows) = read(source, s.filters.clone()).await;
-        s.source = Some(source);
-        let rows = match rows {
-            Ok(rows) => rows,
-            Err(err) => {
-                tracing::warn!(%err, "audit export stopped");
-                s.done = true;
-                return Some((Err(std::io::Error::other("the export stopped")), s));
-            }
-        };
-        let mut chunk = if std::mem::take(&mut s.header) {
-            CSV_HEADER.to_string()
-        } else {
-            String::new()
-        };
-        chunk.push_str(&csv_rows(&rows));
-        s.done = (rows.len() as i64) < EXPORT_BATCH;
-        s.filters.before = rows.last().map(|r| r.id).or(s.filters.before);
-        Some((Ok::<_, std::io::Error>(chunk) as Chunk, s))
-    }))
+    // Fused: the body may be polled again after its end (a panic for a bare unfold).
+    Body::from_stream(futures::StreamExt::fuse(futures::stream::unfold(
+        state,
+        move |mut s| async move {
+            let source = s.source.take().filter(|_| !s.done)?;
+            let (source, rows) = read(source, s.filters.clone()).await;
+            s.source = Some(source);
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(err) => {
+                    tracing::warn!(%err, "audit export stopped");
+                    s.done = true;
+                    return Some((Err(std::io::Error::other("the export stopped")), s));
+                }
+            };
+            let mut chunk = if std::mem::take(&mut s.header) {
+                CSV_HEADER.to_string()
+            } else {
+                String::new()
+            };
+            chunk.push_str(&csv_rows(&rows));
+            s.done = (rows.len() as i64) < EXPORT_BATCH;
+            s.filters.before = rows.last().map(|r| r.id).or(s.filters.before);
+            Some((Ok::<_, std::io::Error>(chunk) as Chunk, s))
+        },
+    )))
 }
 
 /// `GET /api/audit/orgs/{org_id}/export.csv?…`: an org's log, as the viewer filters it.
