@@ -35,6 +35,9 @@ pub struct Services {
     pub stores: crate::stores::Stores,
     /// Email over SMTP (invitations), when configured, and where links point.
     pub mail: crate::mail::Mail,
+    /// The fraction of allowed tenant requests also kept in the audit log as `routing.allow`
+    /// (refusals always are, as `routing.denied`): `TENANTRY_ROUTING_SAMPLE`.
+    pub routing_sample: f64,
 }
 
 /// The request's services. Names the caller when they are missing (a server function run

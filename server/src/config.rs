@@ -218,6 +218,18 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// The fraction of allowed tenant requests (0 to 1) whose routing decision (the sources of
+    /// org context seen, the org, the caller, the path) is also kept in the audit log as
+    /// `routing.allow`; refusals always are, as `routing.denied`. Every decision goes to the
+    /// structured log (target `tenancy`).
+    #[arg(
+        long,
+        env = "TENANTRY_ROUTING_SAMPLE",
+        default_value_t = 0.0,
+        global = true
+    )]
+    pub routing_sample: f64,
+
     /// Log filter, e.g. `info` or `server=debug,sqlx=warn`.
     #[arg(long, env = "TENANTRY_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -31,6 +31,8 @@ pub enum Error {
     AuditBroken(usize),
     #[error("the isolation report found {0} failure(s)")]
     Isolation(usize),
+    #[error("invalid TENANTRY_ROUTING_SAMPLE {0}: use a fraction from 0 to 1")]
+    RoutingSample(f64),
     #[error("email: {0}")]
     Mail(String),
     #[error("the data stores: {0}")]

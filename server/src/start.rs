@@ -220,6 +220,11 @@ pub(crate) fn services(
             ..Default::default()
         },
         mail: mail(config, &base_domain)?,
+        routing_sample: if (0.0..=1.0).contains(&config.routing_sample) {
+            config.routing_sample
+        } else {
+            return Err(Error::RoutingSample(config.routing_sample));
+        },
     })
 }
 

@@ -551,6 +551,7 @@ async fn tenant(
 ) -> Result<Tenant, AppError> {
     let principal = principal(services, parts).await?;
     let client = principal.client.clone();
+    let sources = sources_seen(services, parts, principal.active_org, explicit);
     let result = async {
         let org_id = match resolve(services, parts, principal.active_org, explicit).await {
             Err(Resolve::Unknown) if principal.superadmin => {
@@ -581,23 +582,102 @@ async fn tenant(
     }
     .await;
     match &result {
-        Ok(tenant) => tracing::info!(
-            target: "tenancy", decision = "allow", org = %tenant.org_id, user = %principal.user_id,
-            role = tenant.role().unwrap_or("superadmin"), path = %client.path,
-        ),
+        Ok(tenant) => {
+            let role = tenant.role().unwrap_or("superadmin");
+            tracing::info!(
+                target: "tenancy", decision = "allow", org = %tenant.org_id, user = %principal.user_id,
+                role, path = %client.path, sources = %sources.join(","),
+            );
+            if sampled(services.routing_sample) {
+                record_routing(
+                    services,
+                    &client,
+                    Some(principal.user_id),
+                    Some(tenant.org_id),
+                    "routing.allow",
+                    serde_json::json!({ "sources": sources, "role": role }),
+                )
+                .await;
+            }
+        }
         Err(err) => {
-            reject(
+            reject_from(
                 services,
                 &client,
                 Some(principal.user_id),
                 // The caller's own org (or the platform log), never the one aimed at.
                 principal.active_org,
                 err,
+                &sources,
             )
             .await
         }
     }
     result
+}
+
+/// The sources of org context a request carries, in the order the gate weighs them: its host
+/// (a subdomain or a custom domain), the `X-Tenantry-Org` header, the session's active org, an
+/// endpoint's org argument. For the routing log.
+fn sources_seen(
+    services: &Services,
+    parts: &Parts,
+    claimed: Option<Uuid>,
+    explicit: Option<Uuid>,
+) -> Vec<&'static str> {
+    let mut sources = Vec::new();
+    if let Some(host) = header(&parts.headers, "host") {
+        match classify(host, &services.base_domain) {
+            Ok(HostTarget::Subdomain(_)) => sources.push("subdomain"),
+            Ok(HostTarget::Custom(_)) => sources.push("domain"),
+            Ok(HostTarget::Platform) => {}
+            Err(_) => sources.push("invalid host"),
+        }
+    }
+    if parts.headers.contains_key(ORG_HEADER) {
+        sources.push("header");
+    }
+    if claimed.is_some() {
+        sources.push("token");
+    }
+    if explicit.is_some() {
+        sources.push("argument");
+    }
+    sources
+}
+
+/// Whether this allowed request is one of the sample kept in the audit log
+/// (`TENANTRY_ROUTING_SAMPLE`, a fraction from 0 to 1).
+fn sampled(rate: f64) -> bool {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    rate >= 1.0 || (rate > 0.0 && (OsRng.next_u32() as f64) < rate * u32::MAX as f64)
+}
+
+/// Records a routing decision in the audit log, as the platform's event or `org`'s. Best
+/// effort: a failure to record must not change the answer.
+async fn record_routing(
+    services: &Services,
+    client: &Client,
+    actor: Option<Uuid>,
+    org: Option<Uuid>,
+    action: &str,
+    details: serde_json::Value,
+) {
+    let recorded = sqlx::query!(
+        "select platform.record_audit($1, $2, $3, $4, $5, $6, $7)",
+        org,
+        actor,
+        action,
+        client.path,
+        client.ip,
+        client.user_agent,
+        details
+    )
+    .execute(services.db.pool())
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, action, "could not record a routing decision in the audit log");
+    }
 }
 
 fn not_a_member() -> AppError {
@@ -920,8 +1000,9 @@ fn account_disabled() -> AppError {
     AppError::Forbidden("Your account is disabled.".to_string())
 }
 
-/// Logs a refusal and records it in the audit log of the org it aimed at (or as a platform
-/// event). Recording is best effort: a failure to audit must not turn a 403 into a 500.
+/// Logs a refusal and records it in the audit log (`routing.denied`) of the caller's own org
+/// (or as a platform event). Recording is best effort: a failure to audit must not turn a 403
+/// into a 500.
 pub(crate) async fn reject(
     services: &Services,
     client: &Client,
@@ -929,27 +1010,34 @@ pub(crate) async fn reject(
     org: Option<Uuid>,
     err: &AppError,
 ) {
+    reject_from(services, client, actor, org, err, &[]).await
+}
+
+/// [`reject`], naming the sources of org context the request carried.
+async fn reject_from(
+    services: &Services,
+    client: &Client,
+    actor: Option<Uuid>,
+    org: Option<Uuid>,
+    err: &AppError,
+    sources: &[&str],
+) {
     tracing::info!(
         target: "tenancy", decision = "deny", status = err.status(), reason = %err,
-        user = ?actor, org = ?org, path = %client.path,
+        user = ?actor, org = ?org, path = %client.path, sources = %sources.join(","),
     );
     if matches!(err, AppError::Internal | AppError::Busy) {
         return;
     }
-    let recorded = sqlx::query!(
-        "select platform.record_audit($1, $2, 'access.denied', $3, $4, $5, $6)",
-        org,
+    record_routing(
+        services,
+        client,
         actor,
-        client.path,
-        client.ip,
-        client.user_agent,
-        serde_json::json!({ "status": err.status(), "reason": err.to_string() })
+        org,
+        "routing.denied",
+        serde_json::json!({ "status": err.status(), "reason": err.to_string(), "sources": sources }),
     )
-    .execute(services.db.pool())
     .await;
-    if let Err(e) = recorded {
-        tracing::warn!(error = %e, "could not record a refusal in the audit log");
-    }
 }
 
 /// The request parts of the server function or page being handled.

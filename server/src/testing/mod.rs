@@ -303,6 +303,7 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         stores: Default::default(),
         // No SMTP: tests that send mail attach a real server (`TestApp::with_smtp`).
         mail: Default::default(),
+        routing_sample: 0.0,
     }
 }
 

@@ -248,3 +248,70 @@ async fn admins_filter_their_orgs_log_and_export_it_and_superadmins_read_the_pla
         403
     );
 }
+
+#[tokio::test]
+async fn routing_decisions_are_kept_and_read_as_routing() {
+    let w = World::build()
+        .org("Alpha", &[("alice@alpha.test", "admin")])
+        .org("Beta", &[("bob@beta.test", "admin")])
+        .services(|services| services.routing_sample = 1.0)
+        .await;
+    // An allowed request (every one is kept at a sample of 1), and one aimed at Beta by header.
+    let allowed = w
+        .app
+        .call("orgs/current_org", Some(w.token("alice")), &[])
+        .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    let refused = w
+        .app
+        .send(server::testing::server_fn_request(
+            "orgs/current_org",
+            Some(w.token("alice")),
+            &[],
+            &[("x-tenantry-org", &w.org("Beta").to_string())],
+        ))
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let log = w
+        .app
+        .call(
+            "audit/org_events",
+            Some(w.token("alice")),
+            &[("query[action]", "routing")],
+        )
+        .await
+        .json();
+    let rows = log["rows"].as_array().unwrap();
+    let of = |action: &str| {
+        rows.iter()
+            .find(|r| r["action"] == action && r["target"] == "/api/orgs/current_org")
+            .unwrap_or_else(|| panic!("no {action} in {log}"))
+            .clone()
+    };
+    let allow: serde_json::Value =
+        serde_json::from_str(of("routing.allow")["details"].as_str().unwrap()).unwrap();
+    assert_eq!(allow["sources"], serde_json::json!(["token"]));
+    assert_eq!(allow["role"], "admin");
+    let deny: serde_json::Value =
+        serde_json::from_str(of("routing.denied")["details"].as_str().unwrap()).unwrap();
+    assert_eq!(deny["sources"], serde_json::json!(["header", "token"]));
+    assert_eq!(deny["status"], 403);
+    // Beta's log has nothing of alice's attempt.
+    let beta = w
+        .app
+        .call(
+            "audit/org_events",
+            Some(w.token("bob")),
+            &[("query[action]", "routing")],
+        )
+        .await
+        .json();
+    assert!(
+        beta["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["actor_id"] != w.user("alice").to_string()),
+        "{beta}"
+    );
+}

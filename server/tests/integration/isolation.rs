@@ -288,7 +288,7 @@ async fn snapshot(owner: &PgPool, org: Uuid) -> BTreeMap<String, Vec<String>> {
         // The record of a refused attempt is the one write a probe may cause in org B: the
         // gate reports rejections to the audit log of the org they aimed at.
         let refusals = if table == "public.audit_event" {
-            "and action not in ('access.denied', 'org.switch.refused')"
+            "and action not in ('routing.denied', 'org.switch.refused')"
         } else {
             ""
         };
