@@ -12,14 +12,13 @@ alter table audit_event
   add column hash bytea;
 
 -- The bytes an event's hash covers, after the previous hash: its fields in a fixed order and
--- spelling (UTC time to the microsecond; jsonb's own text). `server audit verify` hashes the
--- same text.
+-- spelling, as a JSON array (so no field's text can move another's boundary; UTC time to the
+-- microsecond; jsonb's own text). `server audit verify` hashes the same text.
 create function platform.audit_event_text(e audit_event) returns text
 language sql stable set search_path = public, pg_temp as $$
-  select concat_ws(E'\x1f',
-    coalesce(e.org_id::text, ''), e.chain_seq::text, coalesce(e.actor_user_id::text, ''),
-    e.action, e.target, e.ip, e.user_agent, e.details::text,
-    to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+  select jsonb_build_array(
+    e.org_id, e.chain_seq, e.actor_user_id, e.action, e.target, e.ip, e.user_agent, e.details,
+    to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
 $$;
 
 create function platform.audit_event_hash(p_prev bytea, e audit_event) returns bytea
@@ -87,8 +86,9 @@ create index audit_event_org_actor on audit_event (org_id, actor_user_id, audit_
 create index audit_event_platform on audit_event (audit_event_id desc) where org_id is null;
 
 -- A page of the platform's log for superadmins (the server calls it only through the platform
--- handle): events with no org, or any one org's (p_org), newest first before p_before, with
--- the viewer's filters. Actor emails come from the accounts (or stay empty for none).
+-- handle, with app.user_id set to the superadmin, which it checks again): events with no org,
+-- or any one org's (p_org), newest first before p_before, with the viewer's filters (plain
+-- text: no pattern characters). Actor emails come from the accounts (or stay empty).
 create function platform.audit_page(
   p_org uuid, p_platform_only boolean, p_actor text, p_action text, p_target text, p_ip text,
   p_from timestamptz, p_to timestamptz, p_before bigint, p_limit integer)
@@ -101,13 +101,17 @@ language sql stable security definer set search_path = public, pg_temp as $$
     from audit_event e
     left join app_user u on u.user_id = e.actor_user_id
     left join organization o on o.org_id = e.org_id
-   where (p_org is null or e.org_id = p_org)
+   where exists (select from app_user s
+                  where s.user_id = nullif(current_setting('app.user_id', true), '')::uuid
+                    and s.is_superadmin and s.status = 'active')
+     and (p_org is null or e.org_id = p_org)
      and (not p_platform_only or e.org_id is null)
      and (p_before is null or e.audit_event_id < p_before)
-     and (p_action = '' or e.action = p_action or e.action like p_action || '.%')
-     and (p_target = '' or e.target ilike '%' || p_target || '%')
+     and (p_action = '' or e.action = p_action or starts_with(e.action, p_action || '.'))
+     and (p_target = '' or strpos(lower(e.target), lower(p_target)) > 0)
      and (p_ip = '' or e.ip = p_ip)
-     and (p_actor = '' or u.email ilike '%' || p_actor || '%' or u.name ilike '%' || p_actor || '%')
+     and (p_actor = '' or strpos(lower(u.email), lower(p_actor)) > 0
+          or strpos(lower(u.name), lower(p_actor)) > 0)
      and (p_from is null or e.created_at >= p_from)
      and (p_to is null or e.created_at < p_to)
    order by e.audit_event_id desc

@@ -27,6 +27,11 @@ use tracing_subscriber::EnvFilter;
 pub enum Error {
     #[error("invalid TENANTRY_LOG filter {filter:?}: {reason}")]
     LogFilter { filter: String, reason: String },
+    #[error(
+        "audit verify needs a role that reads every org's events: set DATABASE_URL to the owner \
+         role (as for `migrate`), not the one `serve` uses"
+    )]
+    AuditRole,
     #[error("the audit trail has {0} broken chain(s)")]
     AuditBroken(usize),
     #[error("the isolation report found {0} failure(s)")]

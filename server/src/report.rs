@@ -300,12 +300,15 @@ pub(crate) async fn audit_verify(config: Config) -> Result<(), Error> {
             (pool, Some(embedded), "the embedded PostgreSQL".to_string())
         }
     };
-    let chains = app::audit::chain::verify(&pool)
-        .await
-        .map_err(|source| Error::Connect {
-            target: target.clone(),
-            source,
-        });
+    let connect_err = |source| Error::Connect {
+        target: target.clone(),
+        source,
+    };
+    let chains = match app::audit::chain::reads_everything(&pool).await {
+        Ok(true) => app::audit::chain::verify(&pool).await.map_err(connect_err),
+        Ok(false) => Err(Error::AuditRole),
+        Err(source) => Err(connect_err(source)),
+    };
     pool.close().await;
     if let Some(embedded) = embedded {
         embedded.stop().await?;

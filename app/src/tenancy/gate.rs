@@ -415,7 +415,7 @@ impl Gate {
     pub async fn tenant(&self) -> Result<Tenant, AppError> {
         self.check_tenant_need()?;
         let tenant = tenant(&self.services, &self.parts, None).await?;
-        self.admit(tenant).await
+        self.admit(tenant, None).await
     }
 
     /// The caller in `org_id`, named by the request's arguments: a superadmin reaches any org
@@ -424,7 +424,7 @@ impl Gate {
         self.check_tenant_need()?;
         let org_id = crate::error::parse_uuid(org_id, "org_id", "an organization")?;
         let tenant = manage(&self.services, &self.parts, org_id).await?;
-        self.admit(tenant).await
+        self.admit(tenant, Some(org_id)).await
     }
 
     /// A superadmin's platform handle, or else the caller in the org acting in under the
@@ -448,8 +448,28 @@ impl Gate {
         }
     }
 
-    async fn admit(&self, tenant: Tenant) -> Result<Tenant, AppError> {
+    /// The tenant if its grant holds the need (a sample of these kept as `routing.allow`), else
+    /// the refusal, recorded. `explicit`: the org the endpoint was called with, if any.
+    async fn admit(&self, tenant: Tenant, explicit: Option<Uuid>) -> Result<Tenant, AppError> {
         if self.need.allows(&tenant.grant) {
+            if sampled(self.services.routing_sample) {
+                let sources = sources_seen(
+                    &self.services,
+                    &self.parts,
+                    tenant.principal.active_org,
+                    explicit,
+                );
+                record_routing_later(
+                    &self.services,
+                    &tenant.principal.client,
+                    Some(tenant.principal.user_id),
+                    Some(tenant.org_id),
+                    serde_json::json!({
+                        "sources": sources,
+                        "role": tenant.role().unwrap_or("superadmin"),
+                    }),
+                );
+            }
             return Ok(tenant);
         }
         let err = refusal(self.need, &tenant.grant);
@@ -582,24 +602,11 @@ async fn tenant(
     }
     .await;
     match &result {
-        Ok(tenant) => {
-            let role = tenant.role().unwrap_or("superadmin");
-            tracing::info!(
-                target: "tenancy", decision = "allow", org = %tenant.org_id, user = %principal.user_id,
-                role, path = %client.path, sources = %sources.join(","),
-            );
-            if sampled(services.routing_sample) {
-                record_routing(
-                    services,
-                    &client,
-                    Some(principal.user_id),
-                    Some(tenant.org_id),
-                    "routing.allow",
-                    serde_json::json!({ "sources": sources, "role": role }),
-                )
-                .await;
-            }
-        }
+        Ok(tenant) => tracing::info!(
+            target: "tenancy", decision = "allow", org = %tenant.org_id, user = %principal.user_id,
+            role = tenant.role().unwrap_or("superadmin"), path = %client.path,
+            sources = %sources.join(","),
+        ),
         Err(err) => {
             reject_from(
                 services,
@@ -651,6 +658,33 @@ fn sources_seen(
 fn sampled(rate: f64) -> bool {
     use argon2::password_hash::rand_core::{OsRng, RngCore};
     rate >= 1.0 || (rate > 0.0 && (OsRng.next_u32() as f64) < rate * u32::MAX as f64)
+}
+
+/// Sampled `routing.allow` records being written now, at most [`ROUTING_WRITES`]: each takes a
+/// connection of its own, so a burst drops samples rather than starve requests of the pool.
+static ROUTING_WRITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const ROUTING_WRITES: usize = 2;
+
+/// Records a sampled `routing.allow` in the background (the request does not wait for it, nor
+/// for its org's audit chain), or drops it when [`ROUTING_WRITES`] are already under way.
+fn record_routing_later(
+    services: &Services,
+    client: &Client,
+    actor: Option<Uuid>,
+    org: Option<Uuid>,
+    details: serde_json::Value,
+) {
+    use std::sync::atomic::Ordering;
+    if ROUTING_WRITING.fetch_add(1, Ordering::AcqRel) >= ROUTING_WRITES {
+        ROUTING_WRITING.fetch_sub(1, Ordering::AcqRel);
+        tracing::debug!(target: "tenancy", "routing sample dropped: writes busy");
+        return;
+    }
+    let (services, client) = (services.clone(), client.clone());
+    tokio::spawn(async move {
+        record_routing(&services, &client, actor, org, "routing.allow", details).await;
+        ROUTING_WRITING.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 /// Records a routing decision in the audit log, as the platform's event or `org`'s. Best

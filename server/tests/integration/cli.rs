@@ -709,6 +709,18 @@ async fn audit_verify_names_an_altered_event() {
         stdout.contains("ok      platform: 3 events, head "),
         "{stdout}"
     );
+    // The server's own role sees no org's events: refused, not a pass over nothing.
+    let blind = run_to_exit(
+        server_cmd(dir.path())
+            .env("DATABASE_URL", test_db.url(db::RUNTIME_ROLE))
+            .args(["audit", "verify"]),
+    );
+    assert_eq!(blind.status.code(), Some(1), "{blind:?}");
+    assert!(
+        String::from_utf8_lossy(&blind.stderr)
+            .contains("needs a role that reads every org's events"),
+        "{blind:?}"
+    );
     let superuser = test_db.superuser_pool().await;
     sqlx::raw_sql("update audit_event set action = 'probe.forged' where action = 'probe.two'")
         .execute(&superuser)

@@ -285,8 +285,10 @@ struct OrgB {
 async fn snapshot(owner: &PgPool, org: Uuid) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for table in org_tables(owner).await {
-        // The record of a refused attempt is the one write a probe may cause in org B: the
-        // gate reports rejections to the audit log of the org they aimed at.
+        // Refusals are recorded in the log of the org the caller's session acts in (or the
+        // platform's). The probe's "by token claim" scenario holds a session whose active org
+        // is B (as a member removed since would), so its refusals (of a request or of a
+        // switch) are B's record to keep: the one write a probe may cause in org B.
         let refusals = if table == "public.audit_event" {
             "and action not in ('routing.denied', 'org.switch.refused')"
         } else {
