@@ -134,6 +134,7 @@ describe('Two app nodes', () => {
     assert.equal(started.status, 200, started.body);
     await crm.getByTestId('run-count').filter({ hasText: '4 of 8' }).waitFor({ timeout: 30_000 });
     await crm.locator('[data-testid="run-step"][data-status="running"]').filter({ hasText: 'skill crm_log_activity' }).waitFor();
+    await crm.scrollIntoViewIfNeeded();
     await screenshot(page, 'two-nodes-install-live');
     await released;
     await crm.getByTestId('product-status').filter({ hasText: 'Installed · v1' }).waitFor({ timeout: 60_000 });
