@@ -71,6 +71,8 @@ async function sendInvitation(page, email, role = 'viewer') {
   await form.getByRole('button', { name: 'Send invitation' }).click();
   await page.getByTestId('invitation-sent').filter({ hasText: email }).waitFor();
   await page.locator(`[data-testid="invitation"][data-email="${email}"]`).waitFor();
+  // Emptied for the next one.
+  assert.equal(await form.getByLabel('Email').inputValue(), '');
 }
 
 describe('Invitations', () => {

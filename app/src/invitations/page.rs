@@ -116,6 +116,19 @@ fn Invitations(
         roles.last().cloned().unwrap_or_default()
     };
     let form_org = org_id.clone();
+    // After a successful invite the form is emptied for the next one (the list re-renders in
+    // place, which keeps what the inputs hold).
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |seen: Option<usize>| {
+        let now = invite.version().get();
+        let sent = invite.value().with_untracked(|v| matches!(v, Some(Ok(_))));
+        if seen.is_some_and(|seen| seen != now) && sent {
+            if let Some(form) = form.get_untracked() {
+                form.reset();
+            }
+        }
+        now
+    });
     view! {
         <p class="mt-1 text-sm text-slate-600">
             {if mail {
@@ -127,7 +140,7 @@ fn Invitations(
         {move || outcome(invite.value().get())}
         {move || outcome(resend.value().get())}
         <div class="mt-2">{form_alert(resend_error)}{form_alert(revoke_error)}</div>
-        <ActionForm action=invite attr:class="mt-3 grid grid-cols-1 items-start gap-4 rounded-lg border border-slate-200 p-4 sm:grid-cols-6" attr:novalidate=true attr:data-testid="invite-form">
+        <ActionForm action=invite node_ref=form attr:class="mt-3 grid grid-cols-1 items-start gap-4 rounded-lg border border-slate-200 p-4 sm:grid-cols-6" attr:novalidate=true attr:data-testid="invite-form">
             <input type="hidden" name="org_id" value=form_org />
             <div class="sm:col-span-3">
                 <label for="invite-email" class="block text-sm font-medium">"Email"</label>
