@@ -470,17 +470,8 @@ pub async fn details(token: &str) -> Result<InvitationView, AppError> {
     let mut tx = account_scope(&services, viewer).await?;
     gate::set_scope(&mut tx, Some(org), viewer).await?;
     let found = find(&mut tx, org, &hash).await?;
-    let org_name = org_name(&mut tx, org).await?;
-    let signed_in_as = match &signed_in {
-        Some(p) => {
-            sqlx::query_scalar!("select email from app_user where user_id = $1", p.user_id)
-                .fetch_optional(&mut *tx)
-                .await?
-        }
-        None => None,
-    };
-    tx.commit().await?;
     if found.state != "open" {
+        tx.commit().await?;
         // A used, withdrawn or expired link says no more than that.
         return Ok(InvitationView {
             org_name: String::new(),
@@ -492,6 +483,16 @@ pub async fn details(token: &str) -> Result<InvitationView, AppError> {
             signed_in_as: None,
         });
     }
+    let org_name = org_name(&mut tx, org).await?;
+    let signed_in_as = match &signed_in {
+        Some(p) => {
+            sqlx::query_scalar!("select email from app_user where user_id = $1", p.user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        None => None,
+    };
+    tx.commit().await?;
     let account_exists = sqlx::query_scalar!(
         r#"select platform.email_taken($1) as "taken!""#,
         found.email

@@ -2,7 +2,6 @@
 //! a free loopback port, keeping what it receives in a Maildir. Stopped when dropped.
 
 use std::{
-    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -10,7 +9,7 @@ use std::{
 pub struct SmtpServer {
     child: Child,
     port: u16,
-    maildir: PathBuf,
+    maildir: super::TempDir,
 }
 
 /// One received message: its headers and body as text (quoted-printable decoded, as a mail
@@ -69,8 +68,7 @@ impl SmtpServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let maildir =
-            std::env::temp_dir().join(format!("tenantry-smtp-{}", uuid::Uuid::new_v4().simple()));
+        let maildir = super::TempDir::new("smtp");
         // Debian's interpreter, where python3-aiosmtpd lives (not a pyenv's on PATH).
         let python = if std::path::Path::new("/usr/bin/python3").exists() {
             "/usr/bin/python3"
@@ -81,7 +79,8 @@ impl SmtpServer {
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
+            // A Maildir aiosmtpd makes itself (it does not fill an existing directory).
+            .arg(maildir.path().join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -106,7 +105,7 @@ impl SmtpServer {
 
     /// Everything received so far, oldest first.
     pub fn messages(&self) -> Vec<Received> {
-        let dir = self.maildir.join("new");
+        let dir = self.maildir.path().join("mail").join("new");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -137,6 +136,5 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
     }
 }
