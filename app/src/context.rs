@@ -38,6 +38,9 @@ pub struct Services {
     /// The fraction of allowed tenant requests also kept in the audit log as `routing.allow`
     /// (refusals always are, as `routing.denied`): `TENANTRY_ROUTING_SAMPLE`.
     pub routing_sample: f64,
+    /// The resolver that verifies custom domains' TXT records (`TENANTRY_DNS_SERVER`, else the
+    /// system's).
+    pub dns: crate::domains::dns::Dns,
 }
 
 /// The request's services. Names the caller when they are missing (a server function run

@@ -141,6 +141,16 @@ const CONSTRAINTS: &[(&str, &str, &str)] = &[
         "This domain is already used by another organization.",
     ),
     (
+        "org_domain_org_domain_key",
+        "domain",
+        "This organization has already added this domain.",
+    ),
+    (
+        "org_domain_verified_key",
+        "domain",
+        "Another organization has already verified this domain.",
+    ),
+    (
         "organization_slug_immutable",
         "slug",
         "The slug of an organization cannot be changed.",

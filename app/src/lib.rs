@@ -11,10 +11,12 @@ pub mod billing;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod credentials;
+pub mod domains;
 pub mod error;
 pub mod guardrails;
 pub mod home;
 pub mod invitations;
+pub mod isolation;
 pub mod knowledge;
 pub mod llm_keys;
 #[cfg(feature = "ssr")]
@@ -94,6 +96,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("billing") view=billing::OrgBillingTab ssr=SsrMode::Async />
                             <Route path=path!("products") view=products::OrgProductsTab ssr=SsrMode::Async />
                             <Route path=path!("analytics") view=analytics::OrgAnalyticsTab ssr=SsrMode::Async />
+                            <Route path=path!("domains") view=domains::DomainsTab ssr=SsrMode::Async />
                         </ParentRoute>
                     </ParentRoute>
                     <ParentRoute path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async>
@@ -111,6 +114,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/products") view=products::ProductsPage ssr=SsrMode::Async />
                     <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async />
                     <Route path=path!("/llm-keys") view=llm_keys::OwnLlmKeysPage ssr=SsrMode::Async />
+                    <Route path=path!("/isolation") view=isolation::IsolationPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=audit::AuditPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />

@@ -1,5 +1,6 @@
 //! Every HTTP route the app serves outside Leptos's pages and server functions: the agent API,
-//! Stripe's webhook, the products' progress streams and the audit log's CSV exports.
+//! Stripe's webhook, the products' progress streams, the audit log's CSV exports and the
+//! isolation report's file.
 //!
 //! [`routes`] is the one list: the server mounts exactly these, and the authorization matrix
 //! and the cross-org probe call exactly these, so a new route is held to its declared need
@@ -31,6 +32,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Services>)> {
         Method::GET,
         "/api/audit/platform-export.csv",
         on(MethodFilter::GET, crate::audit::server::export_platform),
+    ));
+    all.push((
+        Method::GET,
+        crate::isolation::REPORT_PATH,
+        on(MethodFilter::GET, crate::isolation::report_file),
     ));
     all
 }

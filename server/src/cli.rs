@@ -12,11 +12,7 @@ use crate::{db, Error};
 /// `DATABASE_URL` (the owner's, which may not take the orgs' roles) they are planned, and the
 /// servers' workers apply them.
 pub(crate) async fn migrate(config: Config) -> Result<(), Error> {
-    let base_domain =
-        app::tenancy::host::base_domain(&config.base_domain).map_err(|e| Error::BaseDomain {
-            domain: config.base_domain.clone(),
-            reason: e.to_string(),
-        })?;
+    let base_domain = crate::start::base_domain(&config)?;
     let upgrade_err = |e: app::AppError| Error::Upgrades(e.to_string());
     let (pool, embedded) = match &config.database_url {
         Some(url) => {

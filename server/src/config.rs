@@ -24,9 +24,6 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
-    /// Check tenant isolation in the live database (row-level security of every tenant table,
-    /// the server's role, the per-org schemas, custom domains) and write a dated HTML report;
-    /// exits 1 if any check fails. With DATABASE_URL, connect as the role `serve` uses.
     /// The audit trail: `verify` checks every org's hash chain (and the platform's), names the
     /// first broken link of each, prints each chain's head hash, and exits 1 if any is broken.
     /// With DATABASE_URL, connect as the owner role (which reads every org's events).
@@ -34,6 +31,14 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// The deploy-time domain check: exits 1 naming every custom domain verified by two
+    /// organizations, every verified domain under the base domain, and every domain that routes
+    /// to an org without its verified claim; each conflict is also recorded in the platform's
+    /// audit log. With DATABASE_URL, connect as the role `serve` uses.
+    CheckDomains,
+    /// Check tenant isolation in the live database (row-level security of every tenant table,
+    /// the server's role, the per-org schemas, custom domains) and write a dated HTML report;
+    /// exits 1 if any check fails. With DATABASE_URL, connect as the role `serve` uses.
     IsolationReport {
         /// Write the report here instead of standard output.
         #[arg(long)]
@@ -229,6 +234,11 @@ pub struct Config {
         global = true
     )]
     pub routing_sample: f64,
+
+    /// The nameserver that verifies custom domains' TXT records (`ip:port`, e.g. `127.0.0.1:53`).
+    /// Without it, the system's resolvers (`/etc/resolv.conf`).
+    #[arg(long, env = "TENANTRY_DNS_SERVER", global = true)]
+    pub dns_server: Option<std::net::SocketAddr>,
 
     /// Log filter, e.g. `info` or `server=debug,sqlx=warn`.
     #[arg(long, env = "TENANTRY_LOG", default_value = "info", global = true)]

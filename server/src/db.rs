@@ -97,57 +97,9 @@ pub async fn connect(
         .await
 }
 
-/// Why the connected role must not serve requests, if it must not: row-level security only
-/// protects tenants from a role that is not a superuser, cannot bypass RLS (itself or through a
-/// role it belongs to), and owns nothing (an owner can switch RLS off on its own tables). The
-/// per-org roles it may take inside an org's transaction (members of `tenantry_org`) own that
-/// org's schema (named after the role) and the product tables in it: those are isolated by
-/// schema privileges, not RLS, and are not counted here; anything such a role owns elsewhere is.
-pub async fn runtime_role_violation(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"with org_roles as (
-             select m.member as org_role from pg_auth_members m
-               join pg_roles g on g.oid = m.roleid where g.rolname = 'tenantry_org')
-           select current_user::text as "role!",
-                  exists (select from pg_roles r
-                           where pg_has_role(current_user, r.oid, 'member') and r.rolsuper)
-                    as "superuser!",
-                  exists (select from pg_roles r
-                           where pg_has_role(current_user, r.oid, 'member') and r.rolbypassrls)
-                    as "bypass!",
-                  array(select format('%s %I.%I', case c.relkind when 'S' then 'sequence'
-                                        when 'v' then 'view' else 'table' end,
-                                      n.nspname, c.relname)
-                          from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                         where pg_has_role(current_user, c.relowner, 'member')
-                           and not (c.relowner in (select org_role from org_roles)
-                                    and n.nspname = pg_get_userbyid(c.relowner))
-                           and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
-                           and n.nspname not in ('pg_catalog', 'information_schema')
-                        union all
-                        select format('schema %I', n.nspname) from pg_namespace n
-                         where pg_has_role(current_user, n.nspowner, 'member')
-                           and not (n.nspowner in (select org_role from org_roles)
-                                    and n.nspname = pg_get_userbyid(n.nspowner))
-                           and n.nspname not like 'pg\_%' and n.nspname <> 'information_schema'
-                         order by 1 limit 5) as "owned!""#
-    )
-    .fetch_one(pool)
-    .await?;
-    let reason = if row.superuser {
-        "it is a superuser".to_string()
-    } else if row.bypass {
-        "it can bypass row-level security (BYPASSRLS)".to_string()
-    } else if !row.owned.is_empty() {
-        format!("it owns {}", row.owned.join(", "))
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(format!(
-        "database role {} must not serve requests: {reason}",
-        row.role
-    )))
-}
+/// Why the connected role must not serve requests, if it must not (the isolation report's
+/// check, which `serve` also makes before serving).
+pub use app::isolation::report::runtime_role_violation;
 
 /// Versions of the migrations this build knows that the database has not applied.
 pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {

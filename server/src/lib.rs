@@ -34,6 +34,12 @@ pub enum Error {
     AuditRole,
     #[error("the audit trail has {0} broken chain(s)")]
     AuditBroken(usize),
+    #[error("the domain check found {0} problem(s)")]
+    Domains(usize),
+    #[error("the domain check could not run: {0}")]
+    DomainCheck(String),
+    #[error("the isolation report could not be made: {0}")]
+    Report(String),
     #[error("the isolation report found {0} failure(s)")]
     Isolation(usize),
     #[error("invalid TENANTRY_ROUTING_SAMPLE {0}: use a fraction from 0 to 1")]
@@ -102,6 +108,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Audit {
             action: config::AuditAction::Verify,
         } => runtime.block_on(report::audit_verify(cli.config)),
+        Command::CheckDomains => runtime.block_on(report::check_domains(cli.config)),
         Command::IsolationReport { out } => {
             runtime.block_on(report::isolation_report(cli.config, out))
         }

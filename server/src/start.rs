@@ -33,11 +33,7 @@ pub(crate) async fn serve(mut config: Config) -> Result<(), Error> {
         // Its secrets (token secret, credentials key) are read from there.
         config.data_dir = dir;
     }
-    let base_domain =
-        app::tenancy::host::base_domain(&config.base_domain).map_err(|e| Error::BaseDomain {
-            domain: config.base_domain.clone(),
-            reason: e.to_string(),
-        })?;
+    let base_domain = base_domain(&config)?;
     let leptos_options = leptos_options()?;
     let addr = config.bind.unwrap_or(leptos_options.site_addr);
     // Bind before touching the database, so a busy port fails in a moment.
@@ -119,6 +115,7 @@ pub(crate) async fn serve(mut config: Config) -> Result<(), Error> {
     app::products::engine::spawn_worker(services.clone());
     app::products::engine::spawn_progress_listener(services.clone());
     app::mail::spawn_sender(services.clone());
+    app::domains::server::spawn_checker(services.clone());
     app::stores::usage::spawn_consumer(services.clone(), std::time::Duration::from_secs(10));
     // Orgs on an older version of a product are upgraded by the workers, as runs: planned
     // beside serving, not before it.
@@ -225,6 +222,15 @@ pub(crate) fn services(
         } else {
             return Err(Error::RoutingSample(config.routing_sample));
         },
+        dns: app::domains::dns::Dns::new(config.dns_server),
+    })
+}
+
+/// `TENANTRY_BASE_DOMAIN`, checked and normalised.
+pub(crate) fn base_domain(config: &Config) -> Result<String, Error> {
+    app::tenancy::host::base_domain(&config.base_domain).map_err(|e| Error::BaseDomain {
+        domain: config.base_domain.clone(),
+        reason: e.to_string(),
     })
 }
 

@@ -183,6 +183,15 @@ async fn remember(
     )
     .fetch_one(agent.conn())
     .await?;
+    // The org's data, written by the agent: on the org's log like a person's write (never the
+    // content).
+    agent
+        .audit(
+            "agent.remember",
+            &row.memory_id.to_string(),
+            serde_json::json!({ "chars": chars }),
+        )
+        .await?;
     agent.commit().await?;
     Ok((
         StatusCode::CREATED,

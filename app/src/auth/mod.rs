@@ -24,7 +24,8 @@ pub use password::check_new as password_problem;
 #[cfg(feature = "ssr")]
 pub use session::{
     current_with as session_for_request, email_problem, insert_user as session_insert_user,
-    set_cookie, sign_in_with, switch_org_with, validate_new_user,
+    set_cookie, sign_in_new, sign_in_with, switch_org_with, switch_to_joined_org,
+    validate_new_user,
 };
 
 /// The shortest password we accept.

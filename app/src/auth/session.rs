@@ -148,6 +148,28 @@ pub async fn sign_in_with(
     email: &str,
     password: &str,
 ) -> Result<String, AppError> {
+    open_session(services, parts, email, password, true).await
+}
+
+/// [`sign_in_with`] for an account this request has just made (registering, the first
+/// superadmin, accepting an invitation as a newcomer): the event that made the account is the
+/// audit record of the act, and a `sign_in` event beside it would record one act twice.
+pub async fn sign_in_new(
+    services: &Services,
+    parts: &Parts,
+    email: &str,
+    password: &str,
+) -> Result<String, AppError> {
+    open_session(services, parts, email, password, false).await
+}
+
+async fn open_session(
+    services: &Services,
+    parts: &Parts,
+    email: &str,
+    password: &str,
+    audited: bool,
+) -> Result<String, AppError> {
     let client = Client::of(parts);
     let email = email.trim().to_lowercase();
     let mut errors = BTreeMap::new();
@@ -267,15 +289,17 @@ pub async fn sign_in_with(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    record(
-        services,
-        active,
-        Some(user.user_id),
-        "sign_in",
-        &email,
-        &client,
-    )
-    .await;
+    if audited {
+        record(
+            services,
+            active,
+            Some(user.user_id),
+            "sign_in",
+            &email,
+            &client,
+        )
+        .await;
+    }
 
     Ok(services.tokens.sign(&token::Claims {
         sub: user.user_id,
@@ -359,6 +383,25 @@ pub async fn switch_org_with(
     parts: &Parts,
     org_id: &str,
 ) -> Result<String, AppError> {
+    switch(services, parts, org_id, true).await
+}
+
+/// [`switch_org_with`] into an org this request has just made the caller a member of (an
+/// accepted invitation): the joining is the audit record of the act, the switch is part of it.
+pub async fn switch_to_joined_org(
+    services: &Services,
+    parts: &Parts,
+    org_id: &str,
+) -> Result<String, AppError> {
+    switch(services, parts, org_id, false).await
+}
+
+async fn switch(
+    services: &Services,
+    parts: &Parts,
+    org_id: &str,
+    audited: bool,
+) -> Result<String, AppError> {
     let org_id = Uuid::parse_str(org_id.trim())
         .map_err(|_| AppError::field("org_id", "Choose an organization."))?;
     let principal = gate::principal(services, parts).await?;
@@ -410,15 +453,17 @@ pub async fn switch_org_with(
     let claims = token::from_headers(&parts.headers)
         .and_then(|t| services.tokens.verify(&t))
         .ok_or(AppError::Unauthorized)?;
-    record(
-        services,
-        Some(org_id),
-        Some(principal.user_id),
-        "org.switch",
-        "",
-        &principal.client,
-    )
-    .await;
+    if audited {
+        record(
+            services,
+            Some(org_id),
+            Some(principal.user_id),
+            "org.switch",
+            "",
+            &principal.client,
+        )
+        .await;
+    }
     Ok(services.tokens.sign(&token::Claims {
         org: Some(org_id),
         role,
@@ -501,7 +546,7 @@ pub async fn register(
     tenant.commit().await?;
     super::rate_limit::succeeded(limits.0, limits.1, reservation).await;
 
-    let token = sign_in_with(&services, &parts, &email, &password).await?;
+    let token = sign_in_new(&services, &parts, &email, &password).await?;
     set_cookie(&token::cookie(&token, services.secure_cookies));
     Ok(())
 }
@@ -624,7 +669,7 @@ pub async fn create_first_superadmin(
         &client,
     )
     .await;
-    let token = sign_in_with(&services, &parts, &email, &password).await?;
+    let token = sign_in_new(&services, &parts, &email, &password).await?;
     set_cookie(&token::cookie(&token, services.secure_cookies));
     Ok(())
 }

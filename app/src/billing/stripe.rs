@@ -480,7 +480,7 @@ pub async fn sync(
         return Ok(outcome);
     }
     let row = row.expect("checked above");
-    write(
+    let status = write(
         &mut tx,
         org,
         &current,
@@ -488,17 +488,28 @@ pub async fn sync(
         stripe.grace_days,
     )
     .await?;
+    sqlx::query!(
+        "insert into audit_event (org_id, action, target, details)
+         values ($1, 'subscription.stripe_sync', $2, $3)",
+        org,
+        current.id,
+        json!({ "status": status, "stripe_status": current.status })
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok("synchronised")
 }
 
+/// Writes Stripe's state of `sub` onto the org's subscription; the status it wrote. The caller
+/// records why (a webhook's sync, a start), once.
 async fn write(
     tx: &mut sqlx::PgConnection,
     org: Uuid,
     sub: &StripeSubscription,
     previous_grace: Option<DateTime<Utc>>,
     grace_days: i64,
-) -> Result<(), AppError> {
+) -> Result<&'static str, AppError> {
     let fields = map_status(sub, previous_grace, grace_days, Utc::now());
     sqlx::query!(
         "update subscription
@@ -522,16 +533,7 @@ async fn write(
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
-        "insert into audit_event (org_id, action, target, details)
-         values ($1, 'subscription.stripe_sync', $2, $3)",
-        org,
-        sub.id,
-        json!({ "status": fields.status, "stripe_status": sub.status })
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    Ok(fields.status)
 }
 
 /// Starts a Stripe subscription for an org on a price (superadmins): a customer if it has none,
@@ -623,12 +625,12 @@ pub async fn start(
     )
     .execute(tenant.conn())
     .await?;
-    write(tenant.conn(), org, &sub, None, stripe.grace_days).await?;
+    let status = write(tenant.conn(), org, &sub, None, stripe.grace_days).await?;
     tenant
         .audit(
             "subscription.stripe_start",
             &sub.id,
-            json!({ "price": price, "customer": customer }),
+            json!({ "price": price, "customer": customer, "status": status }),
         )
         .await?;
     tenant.commit().await

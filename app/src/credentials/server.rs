@@ -232,5 +232,15 @@ pub async fn reveal_for(
     .fetch_optional(agent.conn())
     .await?
     .ok_or_else(|| AppError::NotFound(format!("A credential named {name:?} for this agent")))?;
-    cipher.open(org, row.agent_id, &name, &row.nonce, &row.ciphertext)
+    let secret = cipher.open(org, row.agent_id, &name, &row.nonce, &row.ciphertext)?;
+    // Every secret an agent is handed is on the org's log, like an LLM key: which agent took
+    // which credential (its own or the org's), never the secret.
+    agent
+        .audit(
+            "credential.reveal",
+            &name,
+            json!({ "own": row.agent_id.is_some() }),
+        )
+        .await?;
+    Ok(secret)
 }

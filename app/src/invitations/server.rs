@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::{parse_days, Invitation, InvitationList, InvitationView, Invited, ACCEPT_PATH};
 use crate::{
     auth::{
-        email_problem, password, session_insert_user as insert_user, set_cookie, sign_in_with,
-        switch_org_with, token, validate_new_user,
+        email_problem, password, session_insert_user as insert_user, set_cookie, sign_in_new,
+        switch_to_joined_org, token, validate_new_user,
     },
     context::Services,
     error::parse_uuid,
@@ -550,7 +550,7 @@ pub async fn accept(token: &str, name: &str, password_text: &str) -> Result<(), 
             }
             accepted(&mut tx, org, &found, user, &Client::of(&parts)).await?;
             tx.commit().await?;
-            let token = switch_org_with(&services, &parts, &org.to_string()).await?;
+            let token = switch_to_joined_org(&services, &parts, &org.to_string()).await?;
             set_cookie(&token::cookie(&token, services.secure_cookies));
             Ok(())
         }
@@ -607,7 +607,7 @@ pub async fn accept(token: &str, name: &str, password_text: &str) -> Result<(), 
             accepted(&mut tx, org, &found, user, &client).await?;
             tx.commit().await?;
             crate::auth::rate_limit::succeeded(limits.0, limits.1, reservation).await;
-            let token = sign_in_with(&services, &parts, &email, password_text).await?;
+            let token = sign_in_new(&services, &parts, &email, password_text).await?;
             set_cookie(&token::cookie(&token, services.secure_cookies));
             Ok(())
         }

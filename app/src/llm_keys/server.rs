@@ -332,20 +332,13 @@ pub async fn key_for(
         Candidate::Environment(key) => key.to_string(),
     };
     // Every handout is on the org's audit log: which agent took which key, for whom.
-    sqlx::query!(
-        "insert into audit_event (org_id, action, target, details)
-         values ($1, 'llm_key.handout', $2, $3)",
-        org,
-        provider,
-        json!({
-            "agent_id": agent.agent_id,
-            "agent": agent.agent_name,
-            "source": source,
-            "for_user_id": user,
-        })
-    )
-    .execute(agent.conn())
-    .await?;
+    agent
+        .audit(
+            "llm_key.handout",
+            provider,
+            json!({ "source": source, "for_user_id": user }),
+        )
+        .await?;
     tracing::info!(target: "llm_keys", org = %org, agent = %agent.agent_id, provider, ?source, "key handed out");
     Ok(Resolved {
         provider: provider.to_string(),

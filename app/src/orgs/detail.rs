@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// The tabs: (route below `/organizations/:id`, label); the first is the view's own address.
-const TABS: [(&str, &str); 7] = [
+const TABS: [(&str, &str); 8] = [
     ("", "Overview"),
     ("members", "Members"),
     ("agents", "Agents"),
@@ -32,6 +32,7 @@ const TABS: [(&str, &str); 7] = [
     ("billing", "Billing & Costs"),
     ("products", "Products"),
     ("analytics", "Analytics"),
+    ("domains", "Domains"),
 ];
 
 /// Bumped after a save inside the detail view, so the view refetches even when the save

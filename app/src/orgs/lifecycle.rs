@@ -14,7 +14,6 @@ use crate::{
     tenancy::{
         access::BUILTIN_ROLES,
         gate::{Gate, Tenant},
-        host,
     },
     AppError,
 };
@@ -232,35 +231,24 @@ fn check_name(name: &str, errors: &mut BTreeMap<String, Vec<String>>) -> String 
     name.to_string()
 }
 
-/// An empty domain is `None`; anything else must be a plain domain name outside the base domain.
+/// An empty domain is `None`; anything else must be a domain an org could claim
+/// ([`crate::domains::server::claimable`]). The primary domain describes the org; requests route
+/// only by the domains it has verified.
 fn check_domain(
     domain: &str,
     services: &Services,
     errors: &mut BTreeMap<String, Vec<String>>,
 ) -> Option<String> {
-    let domain = domain.trim();
-    if domain.is_empty() {
+    if domain.trim().is_empty() {
         return None;
     }
-    let problem = match host::classify(domain, &services.base_domain) {
-        _ if domain.contains(':') || domain.contains('/') => Some(
-            "Enter a domain name only, like example.com (no scheme, port or path).".to_string(),
-        ),
-        Ok(host::HostTarget::Custom(name)) if name.contains('.') => return Some(name),
-        Ok(host::HostTarget::Custom(_)) => {
-            Some("Enter a full domain, like example.com.".to_string())
+    match crate::domains::server::claimable(domain, &services.base_domain) {
+        Ok(name) => Some(name),
+        Err(why) => {
+            errors.insert("domain".to_string(), vec![why]);
+            None
         }
-        Ok(host::HostTarget::Platform) if domain.parse::<std::net::IpAddr>().is_ok() => {
-            Some("Enter a domain name, not an IP address.".to_string())
-        }
-        Ok(_) | Err(host::HostError::NestedSubdomain) => Some(format!(
-            "Domains under {} are assigned by the platform; enter the organization's own domain.",
-            services.base_domain
-        )),
-        Err(e) => Some(format!("This is not a valid domain: {e}.")),
-    };
-    errors.insert("domain".to_string(), problem.into_iter().collect());
-    None
+    }
 }
 
 fn check_product(product: &str, errors: &mut BTreeMap<String, Vec<String>>) -> String {

@@ -73,6 +73,7 @@ pub fn OrganizationsPage() -> impl IntoView {
     view! {
         <Title text="Organizations" />
         <div class="mx-auto max-w-7xl">
+            <crate::domains::DomainConflictBanner />
             <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading organizations…"</p> }>
                 {move || page.get().map(|result| match result {
                     Ok(page) => view! { <OrgsView page notice=notice() /> }.into_any(),

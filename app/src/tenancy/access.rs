@@ -213,6 +213,8 @@ pub const NEEDS: &[(&str, Need)] = &[
     // The audit log: an org's admins read their org's, superadmins the platform's.
     ("/api/audit/org_events", section(Audit, Admin)),
     ("/api/audit/platform_events", Platform),
+    // The isolation evidence: the platform's.
+    ("/api/isolation/isolation_checks", Platform),
     // Organizations: the list shows what the caller manages; entitlements are the platform's.
     ("/api/orgs/list_orgs", SignedIn),
     // Usage analytics, from the org's ClickHouse database.
@@ -231,6 +233,12 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/api/orgs/delete_org", Platform),
     ("/api/orgs/add_role", section(Users, Admin)),
     ("/api/orgs/remove_role", section(Users, Admin)),
+    // Custom domains: an org's admins claim and prove them; only proven ones route.
+    ("/api/domains/list_domains", section(Organizations, Read)),
+    ("/api/domains/add_domain", section(Organizations, Admin)),
+    ("/api/domains/check_domain", section(Organizations, Admin)),
+    ("/api/domains/remove_domain", section(Organizations, Admin)),
+    ("/api/domains/domain_conflicts", Platform),
     // Users and memberships.
     ("/api/members/list_users", section(Users, Admin)),
     ("/api/members/get_user", section(Users, Admin)),
@@ -336,6 +344,7 @@ pub const NEEDS: &[(&str, Need)] = &[
         "/organizations/:id/analytics",
         section(Section::Billing, Read),
     ),
+    ("/organizations/:id/domains", section(Organizations, Read)),
     ("/organizations/:id/edit", section(Organizations, Admin)),
     (
         "/organizations/:id/confirm/:action",
@@ -351,6 +360,7 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/billing", Platform),
     ("/llm-keys", SignedIn),
     ("/audit", section(Audit, Admin)),
+    ("/isolation", Platform),
     ("/users", section(Users, Admin)),
     ("/users/new", section(Users, Admin)),
     ("/users/:id", section(Users, Admin)),
@@ -374,6 +384,7 @@ pub const NEEDS: &[(&str, Need)] = &[
         section(Audit, Admin),
     ),
     ("GET /api/audit/platform-export.csv", Platform),
+    ("GET /api/platform/isolation-report.html", Platform),
     // Stripe's webhook: anyone may post, only a valid signature is acted on.
     ("POST /webhooks/stripe", Public),
 ];

@@ -71,6 +71,30 @@ impl AgentTenant {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Records what the agent did in its org, in the same transaction as the change. The log's
+    /// actor is a person, so the agent is named in `details` (which must be an object).
+    pub async fn audit(
+        &mut self,
+        action: &str,
+        target: &str,
+        mut details: serde_json::Value,
+    ) -> Result<(), AppError> {
+        if let Some(fields) = details.as_object_mut() {
+            fields.insert("agent_id".to_string(), self.agent_id.to_string().into());
+            fields.insert("agent".to_string(), self.agent_name.clone().into());
+        }
+        sqlx::query!(
+            "insert into audit_event (org_id, action, target, details) values ($1, $2, $3, $4)",
+            self.org_id,
+            action,
+            target,
+            details
+        )
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
 }
 
 /// The calling agent, in its org; refusals are logged and audited like a person's.

@@ -918,13 +918,25 @@ pub(crate) async fn resolve(
                 found.push(("subdomain", org.map(|o| (o.org_id, o.status))));
             }
             HostTarget::Custom(domain) => {
-                let org = sqlx::query!(
+                // Verified domains only; one verified by two orgs (only a restore or a hand
+                // edit gets there) routes nowhere rather than to either.
+                let mut orgs = sqlx::query!(
                     r#"select org_id as "org_id!", status as "status!" from platform.org_by_domain($1)"#,
                     domain
                 )
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?;
-                found.push(("domain", org.map(|o| (o.org_id, o.status))));
+                if orgs.len() > 1 {
+                    tracing::error!(
+                        domain,
+                        "a custom domain is verified by more than one organization"
+                    );
+                    return Err(AppError::Conflict(format!(
+                        "{domain} is claimed by more than one organization; requests to it are refused until an operator resolves it."
+                    ))
+                    .into());
+                }
+                found.push(("domain", orgs.pop().map(|o| (o.org_id, o.status))));
             }
         }
     }

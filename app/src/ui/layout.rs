@@ -15,6 +15,8 @@ struct Section {
     label: &'static str,
     href: Option<&'static str>,
     page: Option<crate::tenancy::access::Section>,
+    /// Shown to superadmins only (a platform page).
+    platform: bool,
 }
 
 const SECTIONS: &[Section] = &[
@@ -22,51 +24,67 @@ const SECTIONS: &[Section] = &[
         label: "Overview",
         href: Some("/"),
         page: None,
+        platform: false,
     },
     Section {
         label: "Organizations",
         href: Some("/organizations"),
         page: Some(crate::tenancy::access::Section::Organizations),
+        platform: false,
     },
     Section {
         label: "Users",
         href: Some("/users"),
         page: Some(crate::tenancy::access::Section::Users),
+        platform: false,
     },
     Section {
         label: "Products",
         href: Some("/products"),
         page: Some(crate::tenancy::access::Section::Products),
+        platform: false,
     },
     Section {
         label: "Agents",
         href: Some("/agents"),
         page: Some(crate::tenancy::access::Section::Agents),
+        platform: false,
     },
     Section {
         label: "Knowledge",
         href: Some("/knowledge"),
         page: Some(crate::tenancy::access::Section::Knowledge),
+        platform: false,
     },
     Section {
         label: "Guardrails",
         href: Some("/guardrails"),
         page: Some(crate::tenancy::access::Section::Guardrails),
+        platform: false,
     },
     Section {
         label: "Billing",
         href: Some("/billing"),
         page: Some(crate::tenancy::access::Section::Billing),
+        platform: false,
     },
     Section {
         label: "Your LLM keys",
         href: Some("/llm-keys"),
         page: None,
+        platform: false,
     },
     Section {
         label: "Audit",
         href: Some("/audit"),
         page: Some(crate::tenancy::access::Section::Audit),
+        platform: false,
+    },
+    Section {
+        label: "Isolation",
+        href: Some("/isolation"),
+        page: None,
+        platform: true,
     },
 ];
 
@@ -90,7 +108,7 @@ pub fn AdminLayout(
                     "Tenantry"
                 </div>
                 <nav aria-label="Sections" class="flex-1 px-3 py-4">
-                    <SectionList pages=session.pages.clone() />
+                    <SectionList pages=session.pages.clone() superadmin=session.superadmin />
                 </nav>
                 <p class="px-5 py-4 text-xs text-slate-400">"Multi-tenant control plane"</p>
             </aside>
@@ -110,7 +128,7 @@ pub fn AdminLayout(
                             aria-label="Sections"
                             class="absolute left-0 z-20 mt-2 w-60 rounded-lg bg-slate-900 p-3 shadow-lg"
                         >
-                            <SectionList pages=session.pages.clone() />
+                            <SectionList pages=session.pages.clone() superadmin=session.superadmin />
                         </nav>
                     </details>
                     <div class="ml-auto flex items-center gap-3 text-sm">
@@ -202,11 +220,12 @@ fn OrgSwitcher(session: SessionInfo, switch: ServerAction<SwitchOrg>) -> impl In
 }
 
 #[component]
-fn SectionList(pages: Vec<String>) -> impl IntoView {
+fn SectionList(pages: Vec<String>, superadmin: bool) -> impl IntoView {
     let allowed = move |section: &&Section| {
-        section
-            .page
-            .is_none_or(|page| pages.iter().any(|p| p == page.key()))
+        (superadmin || !section.platform)
+            && section
+                .page
+                .is_none_or(|page| pages.iter().any(|p| p == page.key()))
     };
     view! {
         <ul class="space-y-1">

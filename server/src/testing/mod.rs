@@ -15,6 +15,7 @@ use std::{
 
 use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
 
+pub mod dns;
 pub mod smtp;
 mod world;
 pub use world::{World, WorldBuilder};
@@ -304,6 +305,9 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         // No SMTP: tests that send mail attach a real server (`TestApp::with_smtp`).
         mail: Default::default(),
         routing_sample: 0.0,
+        // The system's resolvers: tests that verify domains attach a real local nameserver
+        // (`testing::dns::DnsServer`).
+        dns: app::domains::dns::Dns::new(None),
     }
 }
 
@@ -622,12 +626,31 @@ impl TestApp {
             )
             .await;
         assert_eq!(response.status, 200, "create {name}: {}", response.body);
-        response
+        let org: uuid::Uuid = response
             .json()
             .as_str()
             .expect("an org id")
             .parse()
-            .expect("a uuid")
+            .expect("a uuid");
+        self.verified_domain(org, domain).await;
+        org
+    }
+
+    /// Gives `org` the verified custom domain `domain`, as if its TXT record had been checked:
+    /// so tests of routing by custom domain have one. (Verification itself is tested against a
+    /// real nameserver in `domains.rs`.)
+    pub async fn verified_domain(&self, org: uuid::Uuid, domain: &str) {
+        sqlx::query(
+            "insert into org_domain (org_id, domain, token, status, verified_at, checked_at,
+                                     check_result)
+             values ($1, lower($2), 'tenantry-verify-' || substr(md5(random()::text), 1, 32),
+                     'verified', now(), now(), 'Verified by the test fixture.')",
+        )
+        .bind(org)
+        .bind(domain)
+        .execute(&self.owner)
+        .await
+        .expect("the fixture's domain is stored");
     }
 
     /// Registers an agent through the endpoint (as the superadmin whose token this is) and, if
@@ -787,7 +810,7 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("days", ""),
         ("bound", ""),
     ];
-    let aimed: [(&'static str, &str); 15] = [
+    let aimed: [(&'static str, &str); 17] = [
         ("org_id", aim.org),
         ("user_id", aim.user),
         ("agent_id", aim.agent),
@@ -798,9 +821,11 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("llm_key_id", aim.record),
         ("run_id", aim.record),
         ("invitation_id", aim.record),
+        ("domain_id", aim.record),
         ("slug", aim.slug),
         ("email", aim.email),
         ("details[domain]", aim.domain),
+        ("domain", aim.domain),
         ("bound_org_id", ""),
         ("own_pages", ""),
     ];

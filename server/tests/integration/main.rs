@@ -4,12 +4,14 @@
 
 mod agents;
 mod audit;
+mod audit_coverage;
 mod authority;
 mod billing;
 mod cli;
 mod crashes;
 mod credentials;
 mod database;
+mod domains;
 mod guardrails;
 mod holes;
 mod hostile;

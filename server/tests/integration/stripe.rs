@@ -15,12 +15,12 @@ use server::testing::TestApp;
 use uuid::Uuid;
 
 const SECRET_KEY: &str = "sk_test_tenantry";
-const WEBHOOK_SECRET: &str = "whsec_tenantry_test";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec_tenantry_test";
 
 /// A localstripe process on a free port, stopped when dropped.
-struct LocalStripe {
+pub(crate) struct LocalStripe {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for LocalStripe {
@@ -44,7 +44,7 @@ fn localstripe_binary() -> PathBuf {
     path
 }
 
-async fn localstripe() -> LocalStripe {
+pub(crate) async fn localstripe() -> LocalStripe {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -72,7 +72,7 @@ async fn localstripe() -> LocalStripe {
     panic!("localstripe did not start on port {port}");
 }
 
-fn stripe(base: &str) -> Stripe {
+pub(crate) fn stripe(base: &str) -> Stripe {
     Stripe::new(SECRET_KEY, Some(base), WEBHOOK_SECRET, 7).unwrap()
 }
 
@@ -93,7 +93,7 @@ async fn webhook(app: &TestApp, event: &Value, secret: &str) -> (u16, Value) {
     )
 }
 
-fn event(id: &str, kind: &str, object: &Value) -> Value {
+pub(crate) fn event(id: &str, kind: &str, object: &Value) -> Value {
     json!({"id": id, "object": "event", "type": kind, "created": 1, "livemode": false,
            "pending_webhooks": 1, "data": {"object": object}})
 }

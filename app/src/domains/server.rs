@@ -1,0 +1,579 @@
+use std::time::Duration;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use chrono::{DateTime, Utc};
+use leptos::server_fn::ServerFn;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{
+    dns::Txt, record_name, Domain, DomainConflict, DomainList, FAIL_AFTER_DAYS, MAX_DOMAINS,
+};
+use crate::{
+    context::Services,
+    error::parse_uuid,
+    tenancy::{
+        access::{Level, Section},
+        gate::{lookup, system_scope, Gate},
+        host::{self, HostError, HostTarget},
+    },
+    AppError,
+};
+
+/// How often each node looks for pending claims to check, and how long a claim rests between
+/// two background checks.
+const CHECK_EVERY: Duration = Duration::from_secs(60);
+const RECHECK_AFTER_SECS: i32 = 300;
+/// Claims checked per round, per node.
+const CHECK_BATCH: i32 = 20;
+
+/// A claim's token: the TXT record's value (128 random bits).
+fn new_token() -> String {
+    let mut secret = [0u8; 16];
+    OsRng.fill_bytes(&mut secret);
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tenantry-verify-{hex}")
+}
+
+/// `input` as a domain an org may claim (lowercase, no trailing dot), or what is wrong with it.
+/// Shared with the org's primary domain field.
+pub(crate) fn claimable(input: &str, base_domain: &str) -> Result<String, String> {
+    let input = input.trim();
+    if input.contains(':') || input.contains('/') {
+        return Err(
+            "Enter a domain name only, like example.com (no scheme, port or path).".to_string(),
+        );
+    }
+    match host::classify(input, base_domain) {
+        Ok(HostTarget::Custom(name)) if name.contains('.') => Ok(name),
+        Ok(HostTarget::Custom(_)) => Err("Enter a full domain, like example.com.".to_string()),
+        Ok(HostTarget::Platform) if input.parse::<std::net::IpAddr>().is_ok() => {
+            Err("Enter a domain name, not an IP address.".to_string())
+        }
+        Ok(_) | Err(HostError::NestedSubdomain) => Err(format!(
+            "Domains under {base_domain} are assigned by the platform; enter the organization's own domain."
+        )),
+        Err(e) => Err(format!("This is not a valid domain: {e}.")),
+    }
+}
+
+struct DomainRow {
+    domain_id: Uuid,
+    domain: String,
+    status: String,
+    token: String,
+    created_at: DateTime<Utc>,
+    checked_at: Option<DateTime<Utc>>,
+    check_result: Option<String>,
+    verified_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+}
+
+impl From<DomainRow> for Domain {
+    fn from(r: DomainRow) -> Self {
+        Domain {
+            id: r.domain_id.to_string(),
+            domain: r.domain,
+            status: r.status,
+            token: r.token,
+            created_at: r.created_at,
+            checked_at: r.checked_at,
+            check_result: r.check_result,
+            verified_at: r.verified_at,
+            failed_at: r.failed_at,
+        }
+    }
+}
+
+pub async fn list(org_id: &str) -> Result<DomainList, AppError> {
+    let gate = Gate::open(super::ListDomains::PATH)?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let org = tenant.org_id;
+    let rows = sqlx::query_as!(
+        DomainRow,
+        "select domain_id, domain, status, token, created_at, checked_at, check_result,
+                verified_at, failed_at
+           from org_domain where org_id = $1
+          order by domain",
+        org
+    )
+    .fetch_all(tenant.conn())
+    .await?;
+    let primary = sqlx::query_scalar!(
+        "select primary_domain from organization where org_id = $1",
+        org
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .flatten();
+    let can_manage = tenant.may(Section::Organizations, Level::Admin);
+    tenant.commit().await?;
+    let domains: Vec<Domain> = rows.into_iter().map(Domain::from).collect();
+    let primary_domain = primary
+        .and_then(|p| claimable(&p, &gate.services().base_domain).ok())
+        .filter(|p| !domains.iter().any(|d| d.domain == *p));
+    Ok(DomainList {
+        domains,
+        can_manage,
+        primary_domain,
+    })
+}
+
+pub async fn add(org_id: &str, domain: &str) -> Result<Domain, AppError> {
+    let gate = Gate::open(super::AddDomain::PATH)?;
+    if domain.trim().is_empty() {
+        return Err(AppError::field(
+            "domain",
+            "Enter a domain, like assistant.example.com.",
+        ));
+    }
+    let domain = claimable(domain, &gate.services().base_domain)
+        .map_err(|why| AppError::field("domain", why))?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let org = tenant.org_id;
+    let claimed = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from org_domain where org_id = $1"#,
+        org
+    )
+    .fetch_one(tenant.conn())
+    .await?;
+    if claimed >= MAX_DOMAINS {
+        return Err(AppError::field(
+            "domain",
+            format!("An organization can add up to {MAX_DOMAINS} domains. Remove one first."),
+        ));
+    }
+    if verified_elsewhere(tenant.conn(), &domain, org).await? {
+        return Err(AppError::field(
+            "domain",
+            "Another organization has already verified this domain.",
+        ));
+    }
+    let row = sqlx::query_as!(
+        DomainRow,
+        "insert into org_domain (org_id, domain, token, created_by) values ($1, $2, $3, $4)
+         returning domain_id, domain, status, token, created_at, checked_at, check_result,
+                   verified_at, failed_at",
+        org,
+        domain,
+        new_token(),
+        tenant.principal.user_id
+    )
+    .fetch_one(tenant.conn())
+    .await?;
+    tenant
+        .audit(
+            "domain.add",
+            &domain,
+            json!({ "domain_id": row.domain_id, "record": record_name(&domain) }),
+        )
+        .await?;
+    tenant.commit().await?;
+    Ok(row.into())
+}
+
+/// Whether an org other than `org` has verified `domain`.
+async fn verified_elsewhere(
+    conn: &mut PgConnection,
+    domain: &str,
+    org: Uuid,
+) -> Result<bool, AppError> {
+    let owners = sqlx::query_scalar!(
+        r#"select org_id as "org_id!" from platform.org_by_domain($1)"#,
+        domain
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(owners.iter().any(|o| *o != org))
+}
+
+/// A claim's row, locked for the check.
+async fn locked_row(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: Uuid,
+    skip_locked: bool,
+) -> Result<Option<DomainRow>, AppError> {
+    let row = if skip_locked {
+        sqlx::query_as!(
+            DomainRow,
+            "select domain_id, domain, status, token, created_at, checked_at, check_result,
+                    verified_at, failed_at
+               from org_domain where org_id = $1 and domain_id = $2 and status = 'pending'
+                for update skip locked",
+            org,
+            id
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            DomainRow,
+            "select domain_id, domain, status, token, created_at, checked_at, check_result,
+                    verified_at, failed_at
+               from org_domain where org_id = $1 and domain_id = $2
+                for update",
+            org,
+            id
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    Ok(row)
+}
+
+/// What a lookup means for a claim: its next status and the words the admin reads.
+fn judge(row: &DomainRow, txt: &Txt, taken: bool, now: DateTime<Utc>) -> (&'static str, String) {
+    let name = record_name(&row.domain);
+    let finding = match txt {
+        Txt::Found(values) if values.iter().any(|v| v.trim() == row.token) => {
+            if taken {
+                "The TXT record holds the token, but another organization verified this domain first.".to_string()
+            } else {
+                return ("verified", format!("Verified: {name} holds the token."));
+            }
+        }
+        Txt::Found(_) => {
+            format!("A TXT record is at {name}, but it does not hold this domain's token.")
+        }
+        Txt::None => format!("No TXT record at {name} yet."),
+        Txt::Failed(why) => format!("The DNS lookup failed: {why}."),
+    };
+    let expired = now >= row.created_at + chrono::Duration::days(FAIL_AFTER_DAYS);
+    match row.status.as_str() {
+        "failed" => ("failed", finding),
+        _ if expired => (
+            "failed",
+            format!("{finding} Not proven within {FAIL_AFTER_DAYS} days."),
+        ),
+        _ => ("pending", finding),
+    }
+}
+
+/// Looks `row`'s record up and stores what was found; the new status.
+async fn look_up_and_store(
+    services: &Services,
+    conn: &mut PgConnection,
+    org: Uuid,
+    row: &DomainRow,
+) -> Result<(&'static str, String), AppError> {
+    let txt = services.dns.txt(&record_name(&row.domain)).await;
+    let taken = verified_elsewhere(&mut *conn, &row.domain, org).await?;
+    let now: DateTime<Utc> = sqlx::query_scalar!(r#"select now() as "now!""#)
+        .fetch_one(&mut *conn)
+        .await?;
+    let (status, result) = judge(row, &txt, taken, now);
+    sqlx::query!(
+        "update org_domain
+            set status = $3, checked_at = now(), check_result = $4,
+                verified_at = case when $3 = 'verified' then now() end,
+                failed_at = case when $3 = 'failed' then coalesce(failed_at, now()) end
+          where org_id = $1 and domain_id = $2",
+        org,
+        row.domain_id,
+        status,
+        result
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok((status, result))
+}
+
+pub async fn check_now(org_id: &str, domain_id: &str) -> Result<Domain, AppError> {
+    let gate = Gate::open(super::CheckDomain::PATH)?;
+    let id = parse_uuid(domain_id, "domain_id", "a domain")?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let org = tenant.org_id;
+    let row = locked_row(tenant.conn(), org, id, false)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Domain".to_string()))?;
+    if row.status == "verified" {
+        return Err(AppError::field(
+            "domain_id",
+            format!("{} is already verified.", row.domain),
+        ));
+    }
+    let services = gate.services().clone();
+    let (status, result) = look_up_and_store(&services, tenant.conn(), org, &row).await?;
+    let action = if status == "verified" {
+        "domain.verify"
+    } else {
+        "domain.check"
+    };
+    tenant
+        .audit(
+            action,
+            &row.domain,
+            json!({ "domain_id": id, "status": status, "result": result }),
+        )
+        .await?;
+    let row = locked_row(tenant.conn(), org, id, false)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Domain".to_string()))?;
+    tenant.commit().await?;
+    Ok(row.into())
+}
+
+pub async fn remove(org_id: &str, domain_id: &str) -> Result<(), AppError> {
+    let gate = Gate::open(super::RemoveDomain::PATH)?;
+    let id = parse_uuid(domain_id, "domain_id", "a domain")?;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let org = tenant.org_id;
+    let removed = sqlx::query!(
+        "delete from org_domain where org_id = $1 and domain_id = $2 returning domain, status",
+        org,
+        id
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("Domain".to_string()))?;
+    tenant
+        .audit(
+            "domain.remove",
+            &removed.domain,
+            json!({ "domain_id": id, "status": removed.status }),
+        )
+        .await?;
+    tenant.commit().await
+}
+
+/// One background round: checks claims that are due, each in its org's own scope. A claim
+/// another node is checking is skipped. Status changes are audited (no person acted).
+pub async fn check_due(services: &Services) -> Result<usize, AppError> {
+    let due = sqlx::query!(
+        r#"select org_id as "org_id!", domain_id as "domain_id!"
+             from platform.domains_due($1, $2)"#,
+        RECHECK_AFTER_SECS,
+        CHECK_BATCH
+    )
+    .fetch_all(lookup(services).pool())
+    .await?;
+    let mut checked = 0;
+    for claim in due {
+        let mut tx = system_scope(services, claim.org_id, "domains").await?;
+        let Some(row) = locked_row(&mut tx, claim.org_id, claim.domain_id, true).await? else {
+            continue;
+        };
+        let (status, result) = look_up_and_store(services, &mut tx, claim.org_id, &row).await?;
+        if status != row.status {
+            sqlx::query!(
+                "insert into audit_event (org_id, action, target, details) values ($1, $2, $3, $4)",
+                claim.org_id,
+                if status == "verified" {
+                    "domain.verify"
+                } else {
+                    "domain.fail"
+                },
+                row.domain,
+                json!({ "domain_id": row.domain_id, "result": result, "by": "background check" })
+            )
+            .execute(&mut *tx)
+            .await?;
+            tracing::info!(org = %claim.org_id, domain = %row.domain, status, "domain claim changed");
+        }
+        tx.commit().await?;
+        checked += 1;
+    }
+    Ok(checked)
+}
+
+/// Checks due claims every minute, on each node, for as long as the server runs.
+pub fn spawn_checker(services: Services) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = check_due(&services).await {
+                tracing::warn!(error = %e, "checking pending domains failed; trying again later");
+            }
+            tokio::time::sleep(CHECK_EVERY).await;
+        }
+    });
+}
+
+/// The conflicts the database holds, in words.
+async fn conflicts(services: &Services) -> Result<Vec<DomainConflict>, AppError> {
+    let rows = sqlx::query!(
+        r#"select domain as "domain!", kind as "kind!", org_ids as "org_ids!",
+                  org_names as "org_names!"
+             from platform.domain_conflicts($1)"#,
+        services.base_domain
+    )
+    .fetch_all(lookup(services).pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let orgs = r
+                .org_names
+                .iter()
+                .zip(&r.org_ids)
+                .map(|(name, id)| format!("{name} ({id})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let problem = if r.kind == "duplicate" {
+                format!(
+                    "verified by {} organizations: {orgs}. Requests to it cannot be routed to one; remove all claims but the rightful one.",
+                    r.org_ids.len()
+                )
+            } else {
+                format!(
+                    "verified by {orgs}, but it lies under the base domain {}, where requests route by subdomain.",
+                    services.base_domain
+                )
+            };
+            DomainConflict {
+                domain: r.domain,
+                problem,
+            }
+        })
+        .collect())
+}
+
+/// The deploy-time check: every conflict, and every claimed domain that routes to an org
+/// without that org's verified claim (asked of the routing function itself, so a routing that
+/// drifted from the claims is caught too).
+pub async fn deploy_check(services: &Services) -> Result<Vec<DomainConflict>, AppError> {
+    let mut problems = conflicts(services).await?;
+    let lookup = lookup(services);
+    let pool = lookup.pool();
+    let claims = sqlx::query!(
+        r#"select org_id as "org_id!", org_name as "org_name!", domain as "domain!",
+                  status as "status!"
+             from platform.org_domains()"#
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut domains: Vec<&str> = claims.iter().map(|c| c.domain.as_str()).collect();
+    domains.dedup();
+    for domain in domains {
+        let routed = sqlx::query_scalar!(
+            r#"select org_id as "org_id!" from platform.org_by_domain($1)"#,
+            domain
+        )
+        .fetch_all(pool)
+        .await?;
+        for org in routed {
+            let verified = claims
+                .iter()
+                .any(|c| c.domain == domain && c.org_id == org && c.status == "verified");
+            if !verified {
+                let name = claims
+                    .iter()
+                    .find(|c| c.org_id == org)
+                    .map_or("an organization", |c| c.org_name.as_str());
+                problems.push(DomainConflict {
+                    domain: domain.to_string(),
+                    problem: format!("routes to {name} ({org}), which has not verified it."),
+                });
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Records each problem in the platform's audit log (`domain.conflict`): the alert of a
+/// deploy-time check.
+pub async fn record_problems(
+    services: &Services,
+    problems: &[DomainConflict],
+) -> Result<(), AppError> {
+    for p in problems {
+        sqlx::query!(
+            "select platform.record_audit(null, null, 'domain.conflict', $1, '', '', $2)",
+            p.domain,
+            json!({ "problem": p.problem, "by": "check-domains" })
+        )
+        .execute(lookup(services).pool())
+        .await?;
+    }
+    Ok(())
+}
+
+/// For the superadmins' banner.
+pub async fn conflicts_for_banner() -> Result<Vec<DomainConflict>, AppError> {
+    let gate = Gate::open(super::DomainConflicts::PATH)?;
+    gate.platform().await?;
+    conflicts(gate.services()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str, age_days: i64, now: DateTime<Utc>) -> DomainRow {
+        DomainRow {
+            domain_id: Uuid::nil(),
+            domain: "assistant.acme.com".to_string(),
+            status: status.to_string(),
+            token: "tenantry-verify-00112233445566778899aabbccddeeff".to_string(),
+            created_at: now - chrono::Duration::days(age_days),
+            checked_at: None,
+            check_result: None,
+            verified_at: None,
+            failed_at: None,
+        }
+    }
+
+    #[test]
+    fn only_the_token_verifies_and_thirty_days_unproven_fail() {
+        let now = Utc::now();
+        let token = row("pending", 0, now).token;
+        let found = Txt::Found(vec!["v=spf1 -all".into(), format!(" {token} ")]);
+        assert_eq!(
+            judge(&row("pending", 1, now), &found, false, now).0,
+            "verified"
+        );
+        // Another org verified it first: the proof does not take it over.
+        assert_eq!(
+            judge(&row("pending", 1, now), &found, true, now).0,
+            "pending"
+        );
+        let wrong = Txt::Found(vec![
+            "tenantry-verify-ffffffffffffffffffffffffffffffff".into()
+        ]);
+        let (status, words) = judge(&row("pending", 1, now), &wrong, false, now);
+        assert_eq!(status, "pending");
+        assert!(words.contains("does not hold"), "{words}");
+        assert_eq!(
+            judge(&row("pending", 29, now), &Txt::None, false, now).0,
+            "pending"
+        );
+        let (status, words) = judge(&row("pending", 30, now), &Txt::None, false, now);
+        assert_eq!(status, "failed");
+        assert!(words.contains("30 days"), "{words}");
+        // A failed claim proven later verifies; unproven it stays failed.
+        assert_eq!(
+            judge(&row("failed", 40, now), &found, false, now).0,
+            "verified"
+        );
+        let lookup_failed = Txt::Failed("timed out".into());
+        assert_eq!(
+            judge(&row("failed", 40, now), &lookup_failed, false, now).0,
+            "failed"
+        );
+    }
+
+    #[test]
+    fn claimable_domains_are_plain_names_outside_the_base_domain() {
+        let base = "tenantry.test";
+        assert_eq!(
+            claimable(" Assistant.ACME.com. ", base).unwrap(),
+            "assistant.acme.com"
+        );
+        for bad in [
+            "acme",
+            "https://acme.com",
+            "acme.com:443",
+            "10.0.0.1",
+            "tenantry.test",
+            "acme.tenantry.test",
+            "a.b.tenantry.test",
+            "acme..com",
+            "-acme.com",
+            "ac me.com",
+            "ácme.com",
+        ] {
+            assert!(claimable(bad, base).is_err(), "{bad}");
+        }
+    }
+}
