@@ -49,18 +49,25 @@ select org_id, lower(primary_domain),
   from organization
  where primary_domain is not null and primary_domain <> ''
    and primary_domain !~ '[^a-zA-Z0-9.-]' and primary_domain not like '%.'
+   and length(primary_domain) <= 233
 on conflict do nothing;
 
--- Every org's domain claims, for the deploy-time check (`server check-domains`), the isolation
--- report and the superadmins' conflict banner. Read-only; answers what an org's domains are,
--- never their tokens.
+-- Every org's domain claims, and its primary domain (status 'primary'), for the deploy-time
+-- check (`server check-domains`, which asks the routing function about each) and the isolation
+-- report. Read-only; answers what an org's domains are, never their tokens.
 drop function platform.org_domains();
 create function platform.org_domains()
 returns table (org_id uuid, org_name text, domain text, status text)
 language sql stable security definer set search_path = public, pg_temp as $$
-  select d.org_id, o.name, d.domain, d.status
-    from org_domain d join organization o on o.org_id = d.org_id
-   order by d.domain, d.org_id
+  select * from (
+    select d.org_id, o.name, d.domain, d.status
+      from org_domain d join organization o on o.org_id = d.org_id
+    union all
+    select o.org_id, o.name, lower(o.primary_domain), 'primary'
+      from organization o
+     where o.primary_domain is not null and o.primary_domain <> ''
+  ) claims
+  order by 3, 1
 $$;
 revoke all on function platform.org_domains() from public;
 grant execute on function platform.org_domains() to tenantry_app;

@@ -74,25 +74,28 @@ pub(crate) async fn check_domains(config: Config) -> Result<(), Error> {
         crate::start::services(&config, pool.clone(), crate::start::base_domain(&config)?)?;
     let checked = async {
         let problems = app::domains::server::deploy_check(&services).await?;
-        app::domains::server::record_problems(&services, &problems).await?;
-        let (claims, verified): (i64, i64) = sqlx::query_as(
-            "select count(*), count(*) filter (where status = 'verified') from platform.org_domains()",
-        )
-        .fetch_one(&pool)
-        .await?;
-        Ok::<_, app::AppError>((problems, claims, verified))
+        let counts = app::domains::server::claim_counts(&services).await?;
+        Ok::<_, app::AppError>((problems, counts))
     }
     .await;
+    // Named before anything else can fail, then recorded (the alert).
+    let recorded = match &checked {
+        Ok((problems, (claims, verified))) => {
+            for p in problems {
+                eprintln!("CONFLICT {}: {}", p.domain, p.problem);
+            }
+            println!(
+                "check-domains: {claims} domain claim(s), {verified} verified, {} problem(s)",
+                problems.len()
+            );
+            app::domains::server::record_problems(&services, problems).await
+        }
+        Err(_) => Ok(()),
+    };
     close(pool, embedded).await?;
-    let (problems, claims, verified) =
-        checked.map_err(|e| Error::DomainCheck(format!("{target}: {e}")))?;
-    for p in &problems {
-        eprintln!("CONFLICT {}: {}", p.domain, p.problem);
-    }
-    println!(
-        "check-domains: {claims} domain claim(s), {verified} verified, {} problem(s)",
-        problems.len()
-    );
+    let (problems, _) = checked.map_err(|e| Error::DomainCheck(format!("{target}: {e}")))?;
+    recorded
+        .map_err(|e| Error::DomainCheck(format!("recording the conflicts in {target}: {e}")))?;
     if problems.is_empty() {
         Ok(())
     } else {

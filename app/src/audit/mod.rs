@@ -1,7 +1,8 @@
 //! The audit log viewer (`/audit`): an org's admins read their org's log, superadmins the
 //! platform's (events with no org, and any org's, deleted orgs' included). Filters by actor,
-//! action, target, IP and date range; newest first, [`PAGE_SIZE`] a page, paged by id (fast at
-//! millions of rows); CSV export, streamed (`GET /api/audit/orgs/{org_id}/export.csv`, and
+//! action, target, IP and date range; newest first, [`PAGE_SIZE`] a page, paged by time (the
+//! cursor is the last event's id; its time keys the index, so a day deep in millions of rows is
+//! as fast as the newest page: migration 26); CSV export, streamed (`GET /api/audit/orgs/{org_id}/export.csv`, and
 //! `/api/audit/platform-export.csv` for superadmins). Each org's events form a hash chain
 //! (migration 24) that `server audit verify` checks ([`chain`]).
 

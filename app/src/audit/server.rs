@@ -52,7 +52,10 @@ async fn org_rows(
              from audit_event e
              left join app_user u on u.user_id = e.actor_user_id
             where e.org_id = $1
-              and ($2::bigint is null or e.audit_event_id < $2)
+              and ($2::bigint is null
+                   or (e.created_at, e.audit_event_id)
+                      < (select b.created_at, b.audit_event_id from audit_event b
+                          where b.org_id = $1 and b.audit_event_id = $2))
               and ($3 = '' or e.action = $3 or starts_with(e.action, $3 || '.'))
               and ($4 = '' or strpos(lower(e.target), lower($4)) > 0)
               and ($5 = '' or e.ip = $5)
@@ -60,7 +63,7 @@ async fn org_rows(
                    or strpos(lower(u.name), lower($6)) > 0)
               and ($7::timestamptz is null or e.created_at >= $7)
               and ($8::timestamptz is null or e.created_at < $8)
-            order by e.audit_event_id desc
+            order by e.created_at desc, e.audit_event_id desc
             limit $9"#,
         org,
         f.before,

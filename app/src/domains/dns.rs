@@ -88,7 +88,19 @@ impl Dns {
                 }
             }
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Txt::None,
-            Err(e) => Txt::Failed(e.to_string()),
+            // The admin reads this: what happened, not the resolver's internals (the log has
+            // those).
+            Err(e) => {
+                tracing::warn!(name, error = %e, "a TXT lookup failed");
+                Txt::Failed(
+                    if matches!(e, hickory_resolver::net::NetError::Timeout) {
+                        "the nameserver did not answer in time"
+                    } else {
+                        "the nameserver could not be asked or refused to answer"
+                    }
+                    .to_string(),
+                )
+            }
         }
     }
 }

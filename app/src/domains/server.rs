@@ -27,6 +27,10 @@ const CHECK_EVERY: Duration = Duration::from_secs(60);
 const RECHECK_AFTER_SECS: i32 = 300;
 /// Claims checked per round, per node.
 const CHECK_BATCH: i32 = 20;
+/// The longest a lookup may take, CNAMEs followed included.
+const LOOKUP_LIMIT: Duration = Duration::from_secs(6);
+/// An admin's "Check now" waits this long after the claim's last check.
+const CHECK_PAUSE_SECS: i64 = 5;
 
 /// A claim's token: the TXT record's value (128 random bits).
 fn new_token() -> String {
@@ -35,6 +39,9 @@ fn new_token() -> String {
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     format!("tenantry-verify-{hex}")
 }
+
+/// Top-level names no public domain can have (special-use names, RFC 6761 and 6762).
+const RESERVED_TLDS: [&str; 6] = ["localhost", "local", "internal", "arpa", "invalid", "onion"];
 
 /// `input` as a domain an org may claim (lowercase, no trailing dot), or what is wrong with it.
 /// Shared with the org's primary domain field.
@@ -45,17 +52,37 @@ pub(crate) fn claimable(input: &str, base_domain: &str) -> Result<String, String
             "Enter a domain name only, like example.com (no scheme, port or path).".to_string(),
         );
     }
-    match host::classify(input, base_domain) {
-        Ok(HostTarget::Custom(name)) if name.contains('.') => Ok(name),
-        Ok(HostTarget::Custom(_)) => Err("Enter a full domain, like example.com.".to_string()),
+    let name = match host::classify(input, base_domain) {
+        Ok(HostTarget::Custom(name)) if name.contains('.') => name,
+        Ok(HostTarget::Custom(_)) => return Err("Enter a full domain, like example.com.".to_string()),
         Ok(HostTarget::Platform) if input.parse::<std::net::IpAddr>().is_ok() => {
-            Err("Enter a domain name, not an IP address.".to_string())
+            return Err("Enter a domain name, not an IP address.".to_string())
         }
-        Ok(_) | Err(HostError::NestedSubdomain) => Err(format!(
-            "Domains under {base_domain} are assigned by the platform; enter the organization's own domain."
-        )),
-        Err(e) => Err(format!("This is not a valid domain: {e}.")),
+        Ok(_) | Err(HostError::NestedSubdomain) => {
+            return Err(format!(
+                "Domains under {base_domain} are assigned by the platform; enter the organization's own domain."
+            ))
+        }
+        Err(HostError::NotAscii) => {
+            return Err(
+                "This is not a valid domain: enter an internationalised name in its xn-- form."
+                    .to_string(),
+            )
+        }
+        Err(HostError::Invalid(why)) => return Err(format!("This is not a valid domain: {why}.")),
+        Err(_) => return Err("This is not a valid domain.".to_string()),
+    };
+    let tld = name.rsplit('.').next().unwrap_or_default();
+    if tld.bytes().all(|b| b.is_ascii_digit()) || RESERVED_TLDS.contains(&tld) {
+        return Err(format!(
+            "This is not a public domain (.{tld}); enter one people can reach."
+        ));
     }
+    // Its TXT record's name must fit in a DNS name too.
+    if record_name(&name).len() > 253 {
+        return Err("This domain is too long to verify (at most 233 characters).".to_string());
+    }
+    Ok(name)
 }
 
 struct DomainRow {
@@ -132,6 +159,13 @@ pub async fn add(org_id: &str, domain: &str) -> Result<Domain, AppError> {
         .map_err(|why| AppError::field("domain", why))?;
     let mut tenant = gate.tenant_in(org_id).await?;
     let org = tenant.org_id;
+    // One add at a time per org, so the limit holds against concurrent adds.
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('org_domain.add:' || $1::uuid::text, 0))",
+        org
+    )
+    .execute(tenant.conn())
+    .await?;
     let claimed = sqlx::query_scalar!(
         r#"select count(*) as "n!" from org_domain where org_id = $1"#,
         org
@@ -188,20 +222,21 @@ async fn verified_elsewhere(
     Ok(owners.iter().any(|o| *o != org))
 }
 
-/// A claim's row, locked for the check.
-async fn locked_row(
+/// A claim's row; with `lock`, locked until the transaction ends (briefly: never across a
+/// lookup).
+async fn claim_row(
     conn: &mut PgConnection,
     org: Uuid,
     id: Uuid,
-    skip_locked: bool,
+    lock: bool,
 ) -> Result<Option<DomainRow>, AppError> {
-    let row = if skip_locked {
+    let row = if lock {
         sqlx::query_as!(
             DomainRow,
             "select domain_id, domain, status, token, created_at, checked_at, check_result,
                     verified_at, failed_at
-               from org_domain where org_id = $1 and domain_id = $2 and status = 'pending'
-                for update skip locked",
+               from org_domain where org_id = $1 and domain_id = $2
+                for update",
             org,
             id
         )
@@ -212,8 +247,7 @@ async fn locked_row(
             DomainRow,
             "select domain_id, domain, status, token, created_at, checked_at, check_result,
                     verified_at, failed_at
-               from org_domain where org_id = $1 and domain_id = $2
-                for update",
+               from org_domain where org_id = $1 and domain_id = $2",
             org,
             id
         )
@@ -251,19 +285,26 @@ fn judge(row: &DomainRow, txt: &Txt, taken: bool, now: DateTime<Utc>) -> (&'stat
     }
 }
 
-/// Looks `row`'s record up and stores what was found; the new status.
-async fn look_up_and_store(
-    services: &Services,
+/// The claim's TXT record, asked with no transaction open and within [`LOOKUP_LIMIT`] in all
+/// (a resolver may follow CNAMEs, each with its own timeout).
+async fn look_up(services: &Services, domain: &str) -> Txt {
+    tokio::time::timeout(LOOKUP_LIMIT, services.dns.txt(&record_name(domain)))
+        .await
+        .unwrap_or_else(|_| Txt::Failed("the nameserver did not answer in time".to_string()))
+}
+
+/// Stores what the lookup found for `row` (locked in `conn`); the new status and the words.
+async fn store(
     conn: &mut PgConnection,
     org: Uuid,
     row: &DomainRow,
+    txt: &Txt,
 ) -> Result<(&'static str, String), AppError> {
-    let txt = services.dns.txt(&record_name(&row.domain)).await;
     let taken = verified_elsewhere(&mut *conn, &row.domain, org).await?;
     let now: DateTime<Utc> = sqlx::query_scalar!(r#"select now() as "now!""#)
         .fetch_one(&mut *conn)
         .await?;
-    let (status, result) = judge(row, &txt, taken, now);
+    let (status, result) = judge(row, txt, taken, now);
     sqlx::query!(
         "update org_domain
             set status = $3, checked_at = now(), check_result = $4,
@@ -280,22 +321,49 @@ async fn look_up_and_store(
     Ok((status, result))
 }
 
+/// Whether the claim changed in a way that makes a lookup made for `before` meaningless.
+fn changed(before: &DomainRow, now: &DomainRow) -> bool {
+    now.status == "verified" || now.token != before.token || now.domain != before.domain
+}
+
 pub async fn check_now(org_id: &str, domain_id: &str) -> Result<Domain, AppError> {
     let gate = Gate::open(super::CheckDomain::PATH)?;
     let id = parse_uuid(domain_id, "domain_id", "a domain")?;
+    let not_found = || AppError::NotFound("Domain".to_string());
+    // Read, look up with nothing held (the lookup may take seconds), then store.
     let mut tenant = gate.tenant_in(org_id).await?;
     let org = tenant.org_id;
-    let row = locked_row(tenant.conn(), org, id, false)
+    let row = claim_row(tenant.conn(), org, id, false)
         .await?
-        .ok_or_else(|| AppError::NotFound("Domain".to_string()))?;
+        .ok_or_else(not_found)?;
+    tenant.commit().await?;
     if row.status == "verified" {
-        return Err(AppError::field(
-            "domain_id",
-            format!("{} is already verified.", row.domain),
-        ));
+        return Err(AppError::Conflict(format!(
+            "{} is already verified.",
+            row.domain
+        )));
     }
-    let services = gate.services().clone();
-    let (status, result) = look_up_and_store(&services, tenant.conn(), org, &row).await?;
+    if row
+        .checked_at
+        .is_some_and(|at| Utc::now() - at < chrono::Duration::seconds(CHECK_PAUSE_SECS))
+    {
+        return Err(AppError::Conflict(format!(
+            "{} was checked a moment ago. Wait a few seconds before checking again.",
+            row.domain
+        )));
+    }
+    let txt = look_up(gate.services(), &row.domain).await;
+    let mut tenant = gate.tenant_in(org_id).await?;
+    let current = claim_row(tenant.conn(), org, id, true)
+        .await?
+        .ok_or_else(not_found)?;
+    if changed(&row, &current) {
+        return Err(AppError::Conflict(format!(
+            "{} changed while it was being checked; see its state below.",
+            row.domain
+        )));
+    }
+    let (status, result) = store(tenant.conn(), org, &current, &txt).await?;
     let action = if status == "verified" {
         "domain.verify"
     } else {
@@ -308,9 +376,9 @@ pub async fn check_now(org_id: &str, domain_id: &str) -> Result<Domain, AppError
             json!({ "domain_id": id, "status": status, "result": result }),
         )
         .await?;
-    let row = locked_row(tenant.conn(), org, id, false)
+    let row = claim_row(tenant.conn(), org, id, false)
         .await?
-        .ok_or_else(|| AppError::NotFound("Domain".to_string()))?;
+        .ok_or_else(not_found)?;
     tenant.commit().await?;
     Ok(row.into())
 }
@@ -338,8 +406,10 @@ pub async fn remove(org_id: &str, domain_id: &str) -> Result<(), AppError> {
     tenant.commit().await
 }
 
-/// One background round: checks claims that are due, each in its org's own scope. A claim
-/// another node is checking is skipped. Status changes are audited (no person acted).
+/// One background round: checks claims that are due, each in its org's own scope, one at a
+/// time; a claim that fails is logged and the round goes on. Status changes are audited (no
+/// person acted); a check that changes nothing but the time of the check is bookkeeping, like
+/// a key's last use, and is not.
 pub async fn check_due(services: &Services) -> Result<usize, AppError> {
     let due = sqlx::query!(
         r#"select org_id as "org_id!", domain_id as "domain_id!"
@@ -351,31 +421,53 @@ pub async fn check_due(services: &Services) -> Result<usize, AppError> {
     .await?;
     let mut checked = 0;
     for claim in due {
-        let mut tx = system_scope(services, claim.org_id, "domains").await?;
-        let Some(row) = locked_row(&mut tx, claim.org_id, claim.domain_id, true).await? else {
-            continue;
-        };
-        let (status, result) = look_up_and_store(services, &mut tx, claim.org_id, &row).await?;
-        if status != row.status {
-            sqlx::query!(
-                "insert into audit_event (org_id, action, target, details) values ($1, $2, $3, $4)",
-                claim.org_id,
-                if status == "verified" {
-                    "domain.verify"
-                } else {
-                    "domain.fail"
-                },
-                row.domain,
-                json!({ "domain_id": row.domain_id, "result": result, "by": "background check" })
-            )
-            .execute(&mut *tx)
-            .await?;
-            tracing::info!(org = %claim.org_id, domain = %row.domain, status, "domain claim changed");
+        match check_one(services, claim.org_id, claim.domain_id).await {
+            Ok(true) => checked += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                org = %claim.org_id, domain_id = %claim.domain_id, error = %e,
+                "checking a pending domain failed; it is tried again next round"
+            ),
         }
-        tx.commit().await?;
-        checked += 1;
     }
     Ok(checked)
+}
+
+/// Checks one due claim, unless another node (or an admin) checked it meanwhile.
+async fn check_one(services: &Services, org: Uuid, id: Uuid) -> Result<bool, AppError> {
+    let mut tx = system_scope(services, org, "domains").await?;
+    let row = claim_row(&mut tx, org, id, false).await?;
+    tx.commit().await?;
+    let Some(row) = row.filter(|r| r.status == "pending") else {
+        return Ok(false);
+    };
+    let txt = look_up(services, &row.domain).await;
+    let mut tx = system_scope(services, org, "domains").await?;
+    let Some(current) = claim_row(&mut tx, org, id, true).await? else {
+        return Ok(false);
+    };
+    if changed(&row, &current) || current.checked_at != row.checked_at {
+        return Ok(false);
+    }
+    let (status, result) = store(&mut tx, org, &current, &txt).await?;
+    if status != row.status {
+        sqlx::query!(
+            "insert into audit_event (org_id, action, target, details) values ($1, $2, $3, $4)",
+            org,
+            if status == "verified" {
+                "domain.verify"
+            } else {
+                "domain.fail"
+            },
+            row.domain,
+            json!({ "domain_id": row.domain_id, "result": result, "by": "background check" })
+        )
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(org = %org, domain = %row.domain, status, "domain claim changed");
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Checks due claims every minute, on each node, for as long as the server runs.
@@ -471,6 +563,18 @@ pub async fn deploy_check(services: &Services) -> Result<Vec<DomainConflict>, Ap
     Ok(problems)
 }
 
+/// How many domains orgs have claimed, and how many of those are verified.
+pub async fn claim_counts(services: &Services) -> Result<(i64, i64), AppError> {
+    let row = sqlx::query!(
+        r#"select count(*) filter (where status <> 'primary') as "claims!",
+                  count(*) filter (where status = 'verified') as "verified!"
+             from platform.org_domains()"#
+    )
+    .fetch_one(lookup(services).pool())
+    .await?;
+    Ok((row.claims, row.verified))
+}
+
 /// Records each problem in the platform's audit log (`domain.conflict`): the alert of a
 /// deploy-time check.
 pub async fn record_problems(
@@ -560,6 +664,8 @@ mod tests {
             claimable(" Assistant.ACME.com. ", base).unwrap(),
             "assistant.acme.com"
         );
+        // A valid name (239 characters) whose TXT record's name would not be.
+        let too_long = format!("{0}.{0}.{0}.{0}.com", "a".repeat(58));
         for bad in [
             "acme",
             "https://acme.com",
@@ -572,6 +678,10 @@ mod tests {
             "-acme.com",
             "ac me.com",
             "ácme.com",
+            "printer.local",
+            "db.internal",
+            "1.2.3.example.127",
+            too_long.as_str(),
         ] {
             assert!(claimable(bad, base).is_err(), "{bad}");
         }

@@ -57,6 +57,18 @@ async fn routed_to(w: &World, host: &str) -> Option<String> {
     (response.status == 200).then(|| response.json()["id"].as_str().unwrap().to_string())
 }
 
+/// Moves the claim's last check a minute back, past the pause between two checks.
+async fn rest(w: &World, id: &str) {
+    sqlx::query(
+        "update org_domain set checked_at = checked_at - interval '1 minute'
+          where domain_id = $1::uuid",
+    )
+    .bind(id)
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+}
+
 async fn actions(w: &World, org: Uuid) -> Vec<String> {
     sqlx::query_scalar(
         "select action from audit_event where org_id = $1 and action like 'domain.%' order by audit_event_id",
@@ -99,6 +111,15 @@ async fn a_domain_routes_only_once_its_txt_record_holds_its_token() {
         words.contains("No TXT record at _tenantry-challenge.assistant.alpha-corp.example"),
         "{words}"
     );
+    // A second check right away is refused: each claim rests a few seconds between checks.
+    let hurried = check(&w, "alice", "Alpha", &id).await;
+    assert_eq!(hurried.status, 409, "{}", hurried.body);
+    assert!(
+        hurried.body.contains("checked a moment ago"),
+        "{}",
+        hurried.body
+    );
+    rest(&w, &id).await;
     let record = format!("_tenantry-challenge.{domain}");
     dns.publish(&[(&record, "tenantry-verify-00000000000000000000000000000000")])
         .await;
@@ -115,6 +136,7 @@ async fn a_domain_routes_only_once_its_txt_record_holds_its_token() {
     );
 
     // The record with the token (beside another TXT value): verified, and it routes.
+    rest(&w, &id).await;
     dns.publish(&[(&record, "v=spf1 -all"), (&record, &token)])
         .await;
     let verified = check(&w, "alice", "Alpha", &id).await;
@@ -127,7 +149,7 @@ async fn a_domain_routes_only_once_its_txt_record_holds_its_token() {
     );
     let again = check(&w, "alice", "Alpha", &id).await;
     assert_eq!(
-        again.status, 400,
+        again.status, 409,
         "checking a verified domain: {}",
         again.body
     );
@@ -372,4 +394,26 @@ async fn check_domains_passes_clean_and_names_a_conflict() {
         .call("domains/domain_conflicts", Some(w.token("alice")), &[])
         .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // Routing that drifted from the claims (back to the primary domain, say) is caught: Beta's
+    // primary domain routes although Beta never verified it.
+    sqlx::raw_sql(
+        "delete from org_domain where domain = 'beta.example';
+         create or replace function platform.org_by_domain(p_domain text)
+         returns table (org_id uuid, status text)
+         language sql stable security definer set search_path = public, pg_temp as $$
+           select o.org_id, o.status from organization o where o.primary_domain = lower(p_domain)
+         $$;",
+    )
+    .execute(&superuser)
+    .await
+    .unwrap();
+    let drifted = run();
+    assert_eq!(drifted.status.code(), Some(1), "{drifted:?}");
+    let stderr = String::from_utf8_lossy(&drifted.stderr);
+    assert!(
+        stderr.contains("CONFLICT beta.example: routes to Beta")
+            && stderr.contains("which has not verified it"),
+        "{stderr}"
+    );
 }
