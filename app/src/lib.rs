@@ -3,6 +3,7 @@
 //! Compiled twice: for the server (feature `ssr`, which renders pages and runs the server
 //! functions) and for the browser (feature `hydrate`, which makes the rendered pages live).
 
+pub mod account;
 pub mod agents;
 pub mod analytics;
 pub mod audit;
@@ -115,6 +116,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async />
                     <Route path=path!("/llm-keys") view=llm_keys::OwnLlmKeysPage ssr=SsrMode::Async />
                     <Route path=path!("/isolation") view=isolation::IsolationPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=audit::AuditPage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />

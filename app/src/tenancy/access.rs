@@ -210,6 +210,11 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/api/auth/create_first_superadmin", Public),
     ("/api/auth/switch_org", SignedIn),
     ("/api/home/check_database", SignedIn),
+    // Your account: your own password and sessions, whoever you are.
+    ("/api/account/my_account", SignedIn),
+    ("/api/account/change_password", SignedIn),
+    ("/api/account/revoke_session", SignedIn),
+    ("/api/account/sign_out_others", SignedIn),
     // The audit log: an org's admins read their org's, superadmins the platform's.
     ("/api/audit/org_events", section(Audit, Admin)),
     ("/api/audit/platform_events", Platform),
@@ -359,6 +364,7 @@ pub const NEEDS: &[(&str, Need)] = &[
     ("/products", section(Section::Products, Read)),
     ("/billing", Platform),
     ("/llm-keys", SignedIn),
+    ("/account", SignedIn),
     ("/audit", section(Audit, Admin)),
     ("/isolation", Platform),
     ("/users", section(Users, Admin)),

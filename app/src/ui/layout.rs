@@ -75,6 +75,12 @@ const SECTIONS: &[Section] = &[
         platform: false,
     },
     Section {
+        label: "Your account",
+        href: Some("/account"),
+        page: None,
+        platform: false,
+    },
+    Section {
         label: "Audit",
         href: Some("/audit"),
         page: Some(crate::tenancy::access::Section::Audit),

@@ -809,8 +809,13 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("product", "done"),
         ("days", ""),
         ("bound", ""),
+        // A password change the probes cannot complete (the new one is not typed twice alike):
+        // probing must not change the probing person's password.
+        ("current_password", TEST_PASSWORD),
+        ("new_password", "probe password 123"),
+        ("confirm_password", "probe password 321"),
     ];
-    let aimed: [(&'static str, &str); 17] = [
+    let aimed: [(&'static str, &str); 18] = [
         ("org_id", aim.org),
         ("user_id", aim.user),
         ("agent_id", aim.agent),
@@ -822,6 +827,7 @@ pub fn probe_fields(aim: &Aim) -> Vec<(&'static str, String)> {
         ("run_id", aim.record),
         ("invitation_id", aim.record),
         ("domain_id", aim.record),
+        ("session_id", aim.record),
         ("slug", aim.slug),
         ("email", aim.email),
         ("details[domain]", aim.domain),

@@ -370,6 +370,44 @@ async fn call(p: &mut Platform, endpoint: &str) -> Option<Call> {
         "/api/auth/registration_open" => server_fn(Read, endpoint, None, &[]),
         "/api/home/check_database" => server_fn(Read, endpoint, alice, &[]),
 
+        // Your account, each on a person of its own (a changed password would break Alice's
+        // later sign-ins).
+        "/api/account/my_account" => server_fn(Read, endpoint, alice, &[]),
+        "/api/account/change_password" => {
+            let email = format!("pw{n}@alpha.test");
+            p.member(&format!("pw{n}"), "viewer").await;
+            let token = p.app.sign_in(&email).await;
+            server_fn(
+                Mutation,
+                endpoint,
+                Some(&token),
+                &[
+                    ("current_password", TEST_PASSWORD),
+                    ("new_password", "another password 123"),
+                    ("confirm_password", "another password 123"),
+                ],
+            )
+        }
+        "/api/account/revoke_session" | "/api/account/sign_out_others" => {
+            let email = format!("sessions{n}@alpha.test");
+            p.member(&format!("sessions{n}"), "viewer").await;
+            let here = p.app.sign_in(&email).await;
+            p.app.sign_in(&email).await;
+            let mine = p.ok("account/my_account", Some(&here), &[]).await;
+            let other = mine["sessions"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["current"] == false))
+                .and_then(|s| s["id"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let fields: Vec<(&str, &str)> = if endpoint.ends_with("revoke_session") {
+                vec![("session_id", other.as_str())]
+            } else {
+                vec![]
+            };
+            server_fn(Mutation, endpoint, Some(&here), &fields)
+        }
+
         "/api/audit/org_events" => server_fn(Read, endpoint, alice, &[]),
         "/api/audit/platform_events" => server_fn(Read, endpoint, root, &[]),
 
