@@ -33,10 +33,11 @@ pub fn AccountPage() -> impl IntoView {
     );
     let notice = move || {
         use_query_map().with(|q| {
-            q.get("changed").map(|what| match what.as_str() {
-                "password" => "Password changed. Your other sessions were signed out.",
-                "session" => "That session was signed out.",
-                _ => "Your other sessions were signed out.",
+            q.get("changed").and_then(|what| match what.as_str() {
+                "password" => Some("Password changed. Your other sessions were signed out."),
+                "session" => Some("That session was signed out."),
+                "others" => Some("Your other sessions were signed out."),
+                _ => None,
             })
         })
     };

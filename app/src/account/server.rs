@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{device, Account, AccountSession};
 use crate::{
-    auth::{password, rate_limit},
+    auth::{password, rate_limit, set_cookie, token},
     error::parse_uuid,
     tenancy::gate::{account_scope, Gate, Principal},
     AppError,
@@ -48,9 +48,10 @@ pub async fn account() -> Result<Account, AppError> {
     let sessions = sqlx::query!(
         "select session_id, ip, user_agent, created_at, expires_at from session
           where user_id = $1 and revoked_at is null and expires_at > now()
-          order by created_at desc
+          order by session_id = $2 desc, created_at desc
           limit 100",
-        principal.user_id
+        principal.user_id,
+        principal.session_id
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -104,26 +105,32 @@ pub async fn change_password(
         return Err(AppError::Validation(errors));
     }
     let services = gate.services().clone();
-    let stored = {
+    let (email, stored) = {
         let mut tx = account_scope(&services, principal.user_id).await?;
-        let stored = sqlx::query_scalar!(
-            "select password_hash from app_user where user_id = $1",
+        let me = sqlx::query!(
+            "select email, password_hash from app_user where user_id = $1",
             principal.user_id
         )
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        stored
+        (me.email, me.password_hash)
     };
-    // Guessing the current password from a session is limited like signing in.
-    let keys = [format!("password-change:{}", principal.user_id)];
+    // Guessing the current password from a session counts against the same limit as guessing
+    // it at sign-in (one budget per address, not two).
+    let keys = [format!("email:{email}")];
     let limits = (&*services.sign_in_limiter, services.stores.redis.as_ref());
-    let reservation = rate_limit::reserve(limits.0, limits.1, &keys)
-        .await
-        .map_err(|wait| AppError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        })?;
-    if !password::verify(current, stored).await? {
+    let reservation = match rate_limit::reserve(limits.0, limits.1, &keys).await {
+        Ok(reservation) => reservation,
+        Err(wait) => {
+            failed(&services, &principal, "rate limited").await;
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+    };
+    if !password::verify(current, stored.clone()).await? {
+        failed(&services, &principal, "wrong current password").await;
         return Err(AppError::field(
             "current_password",
             "This is not your current password.",
@@ -132,23 +139,98 @@ pub async fn change_password(
     rate_limit::succeeded(limits.0, limits.1, reservation).await;
     let hash = password::hash(new).await?;
     let mut tx = account_scope(&services, principal.user_id).await?;
-    sqlx::query!(
-        "update app_user set password_hash = $2, updated_at = now() where user_id = $1",
+    // Only over the password just checked, and only from a session still live: a concurrent
+    // change (which signed this session out) wins.
+    let live = sqlx::query_scalar!(
+        r#"select exists (select from session where session_id = $1 and revoked_at is null
+                                                and expires_at > now()) as "live!""#,
+        principal.session_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let changed = sqlx::query!(
+        "update app_user set password_hash = $2, updated_at = now()
+          where user_id = $1 and password_hash is not distinct from $3",
         principal.user_id,
-        hash
+        hash,
+        stored
     )
     .execute(&mut *tx)
-    .await?;
-    let others = revoke_others(&mut tx, &principal).await?;
+    .await?
+    .rows_affected();
+    if !live || changed == 0 {
+        return Err(AppError::Conflict(
+            "Your password was changed meanwhile from another session. Sign in again.".to_string(),
+        ));
+    }
+    // Every session ends, this one too: it goes on under a new session (a copied cookie of
+    // this one dies with the old password).
+    let (session_id, expires_at) = renew_session(&mut tx, &principal).await?;
+    let others = sqlx::query!(
+        "update session set revoked_at = now()
+          where user_id = $1 and session_id <> $2 and revoked_at is null",
+        principal.user_id,
+        session_id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     audit(
         &mut tx,
         &principal,
         "password.change",
-        json!({ "other_sessions_signed_out": others }),
+        json!({ "other_sessions_signed_out": others.saturating_sub(1) }),
     )
     .await?;
+    let claims = token::from_headers(&gate.parts().headers)
+        .and_then(|t| services.tokens.verify(&t))
+        .ok_or(AppError::Unauthorized)?;
     tx.commit().await?;
+    let renewed = services.tokens.sign(&token::Claims {
+        sid: session_id,
+        iat: chrono::Utc::now().timestamp(),
+        exp: expires_at.timestamp(),
+        ..claims
+    });
+    set_cookie(&token::cookie(&renewed, services.secure_cookies));
     Ok(())
+}
+
+/// A new session for the caller, from the same client: its id and expiry.
+async fn renew_session(
+    conn: &mut PgConnection,
+    principal: &Principal,
+) -> Result<(Uuid, chrono::DateTime<chrono::Utc>), AppError> {
+    let session_id = Uuid::new_v4();
+    let expires_at = sqlx::query_scalar!(
+        r#"insert into session (session_id, user_id, ip, user_agent, expires_at)
+           values ($1, $2, $3, $4, now() + make_interval(secs => $5))
+           returning expires_at"#,
+        session_id,
+        principal.user_id,
+        principal.client.ip,
+        principal.client.user_agent,
+        token::SESSION_TTL_SECS as f64
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((session_id, expires_at))
+}
+
+/// Records a refused password change (best effort: the refusal stands either way).
+async fn failed(services: &crate::context::Services, principal: &Principal, why: &str) {
+    let recorded = sqlx::query!(
+        "select platform.record_audit(null, $1, 'password.change_failed', '', $2, $3, $4)",
+        principal.user_id,
+        principal.client.ip,
+        principal.client.user_agent,
+        json!({ "reason": why })
+    )
+    .execute(crate::tenancy::gate::lookup(services).pool())
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not record a refused password change");
+    }
 }
 
 /// Signs out the caller's sessions other than this one; how many.
@@ -169,9 +251,8 @@ pub async fn revoke(session_id: &str) -> Result<(), AppError> {
     let id: Uuid = parse_uuid(session_id, "session_id", "a session")?;
     let principal = gate.principal().await?;
     if id == principal.session_id {
-        return Err(AppError::field(
-            "session_id",
-            "This is the session you are using: sign out instead.",
+        return Err(AppError::BadRequest(
+            "This is the session you are using: sign out instead.".to_string(),
         ));
     }
     let mut tx = account_scope(gate.services(), principal.user_id).await?;

@@ -190,7 +190,17 @@ async fn changing_the_password_checks_the_current_one_and_signs_out_the_rest() {
         401,
         "other sessions end"
     );
-    assert_eq!(account(&w, &here).await.status, 200, "this one goes on");
+    // This browser goes on under a new session; a copy of its old cookie is dead.
+    let renewed = changed.session_cookie().expect("a renewed session cookie");
+    assert_ne!(renewed, here);
+    assert_eq!(
+        account(&w, &here).await.status,
+        401,
+        "the old token of this session ends"
+    );
+    let now = account(&w, &renewed).await;
+    assert_eq!(now.status, 200, "{}", now.body);
+    assert_eq!(now.json()["sessions"].as_array().unwrap().len(), 1);
     let old = w
         .app
         .call(
@@ -209,5 +219,44 @@ async fn changing_the_password_checks_the_current_one_and_signs_out_the_rest() {
         )
         .await;
     assert!(new.session_cookie().is_some(), "{}", new.body);
-    assert_eq!(account_events(&w).await, ["password.change"]);
+    assert_eq!(
+        account_events(&w).await,
+        ["password.change_failed", "password.change"],
+        "the wrong current password is recorded too"
+    );
+}
+
+#[tokio::test]
+async fn guesses_of_the_current_password_share_the_sign_in_limit() {
+    let w = World::alpha_beta().await;
+    let here = w.token("alice").to_string();
+    let guess = || {
+        w.app.call(
+            "account/change_password",
+            Some(&here),
+            &[
+                ("current_password", "a wrong guess"),
+                ("new_password", NEW_PASSWORD),
+                ("confirm_password", NEW_PASSWORD),
+            ],
+        )
+    };
+    for n in 0..5 {
+        assert_eq!(guess().await.status, 400, "guess {n}");
+    }
+    assert_eq!(guess().await.status, 429, "the sixth guess waits");
+    let sign_in = w
+        .app
+        .call(
+            "auth/sign_in",
+            None,
+            &[("email", "alice@alpha.test"), ("password", TEST_PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        sign_in.status, 429,
+        "one budget with sign-in: {}",
+        sign_in.body
+    );
+    assert_eq!(account_events(&w).await.len(), 6);
 }
