@@ -170,16 +170,16 @@ fn DomainRow(
                 <span class="text-xs text-slate-600">{since}</span>
             </div>
             {unproven.then(|| view! {
-                <dl class="mt-2 grid grid-cols-1 gap-2 sm:grid-cols-3" data-testid="domain-record">
+                <dl class="mt-2 grid grid-cols-1 gap-2 sm:grid-cols-[6rem_1fr]" data-testid="domain-record">
                     <div>
                         <dt class="text-xs font-medium text-slate-500">"Type"</dt>
                         <dd><input readonly value="TXT" class=READONLY aria-label="Record type" /></dd>
                     </div>
-                    <div>
+                    <div class="sm:col-span-1">
                         <dt class="text-xs font-medium text-slate-500">"Name"</dt>
                         <dd><input readonly value=record.clone() class=format!("{READONLY} font-mono") aria-label="Record name" data-testid="domain-record-name" /></dd>
                     </div>
-                    <div>
+                    <div class="sm:col-span-2">
                         <dt class="text-xs font-medium text-slate-500">"Value"</dt>
                         <dd><input readonly value=token.clone() class=format!("{READONLY} font-mono") aria-label="Record value" data-testid="domain-token" /></dd>
                     </div>
