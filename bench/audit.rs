@@ -126,6 +126,9 @@ async fn run() {
             let r = app.call("audit/org_events", Some(&token), fields).await;
             times.push(start.elapsed());
             assert_eq!(r.status, 200, "{}", r.body);
+            // A full page each time: a fast empty answer would measure nothing.
+            let shown = r.json()["rows"].as_array().map_or(0, Vec::len);
+            assert_eq!(shown, 50, "{label}: {shown} rows");
         }
         times.sort();
         println!(
