@@ -169,7 +169,10 @@ fn DomainRow(
                 </span>
                 <span class="text-xs text-slate-600">{since}</span>
             </div>
-            {unproven.then(|| view! {
+            {(!unproven).then(|| view! {
+                <p class="mt-2 text-xs text-slate-600">"Keep this record published: it is checked daily, and a domain whose record is missing for 7 daily checks in a row stops routing."</p>
+            })}
+            {view! {
                 <dl class="mt-2 grid grid-cols-1 gap-2 sm:grid-cols-[6rem_1fr]" data-testid="domain-record">
                     <div>
                         <dt class="text-xs font-medium text-slate-500">"Type"</dt>
@@ -184,7 +187,7 @@ fn DomainRow(
                         <dd><input readonly value=token.clone() class=format!("{READONLY} font-mono") aria-label="Record value" data-testid="domain-token" /></dd>
                     </div>
                 </dl>
-            })}
+            }}
             {last_check.map(|text| view! { <p class="mt-2 text-xs text-slate-600" data-testid="domain-check-result">{text}</p> })}
             {can_manage.then(|| view! {
                 <div class="mt-2 flex flex-wrap items-start gap-3">

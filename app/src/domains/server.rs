@@ -29,6 +29,8 @@ const RECHECK_AFTER_SECS: i32 = 300;
 const CHECK_BATCH: i32 = 20;
 /// The longest a lookup may take, CNAMEs followed included.
 const LOOKUP_LIMIT: Duration = Duration::from_secs(6);
+/// Daily checks in a row that miss a verified domain's record before it fails.
+const RECHECK_MISSES: i32 = 7;
 /// An admin's "Check now" waits this long after the claim's last check.
 const CHECK_PAUSE_SECS: i64 = 5;
 
@@ -307,7 +309,7 @@ async fn store(
     let (status, result) = judge(row, txt, taken, now);
     sqlx::query!(
         "update org_domain
-            set status = $3, checked_at = now(), check_result = $4,
+            set status = $3, checked_at = now(), check_result = $4, recheck_failures = 0,
                 verified_at = case when $3 = 'verified' then now() end,
                 failed_at = case when $3 = 'failed' then coalesce(failed_at, now()) end
           where org_id = $1 and domain_id = $2",
@@ -438,7 +440,7 @@ async fn check_one(services: &Services, org: Uuid, id: Uuid) -> Result<bool, App
     let mut tx = system_scope(services, org, "domains").await?;
     let row = claim_row(&mut tx, org, id, false).await?;
     tx.commit().await?;
-    let Some(row) = row.filter(|r| r.status == "pending") else {
+    let Some(row) = row.filter(|r| r.status == "pending" || r.status == "verified") else {
         return Ok(false);
     };
     let txt = look_up(services, &row.domain).await;
@@ -446,10 +448,17 @@ async fn check_one(services: &Services, org: Uuid, id: Uuid) -> Result<bool, App
     let Some(current) = claim_row(&mut tx, org, id, true).await? else {
         return Ok(false);
     };
-    if changed(&row, &current) || current.checked_at != row.checked_at {
+    let moved = current.status != row.status
+        || current.token != row.token
+        || current.checked_at != row.checked_at;
+    if moved {
         return Ok(false);
     }
-    let (status, result) = store(&mut tx, org, &current, &txt).await?;
+    let (status, result) = if row.status == "verified" {
+        recheck(&mut tx, org, &current, &txt).await?
+    } else {
+        store(&mut tx, org, &current, &txt).await?
+    };
     if status != row.status {
         sqlx::query!(
             "insert into audit_event (org_id, action, target, details) values ($1, $2, $3, $4)",
@@ -468,6 +477,76 @@ async fn check_one(services: &Services, org: Uuid, id: Uuid) -> Result<bool, App
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// The daily check of a verified domain: its record still holds the token (the count of
+/// misses starts again), the lookup failed (nothing counts), or the record is gone: a miss, and
+/// after [`RECHECK_MISSES`] in a row the domain fails and stops routing.
+async fn recheck(
+    conn: &mut PgConnection,
+    org: Uuid,
+    row: &DomainRow,
+    txt: &Txt,
+) -> Result<(&'static str, String), AppError> {
+    let name = record_name(&row.domain);
+    let (misses, result) = match txt {
+        Txt::Found(values) if values.iter().any(|v| v.trim() == row.token) => {
+            (0, format!("Still verified: {name} holds the token."))
+        }
+        Txt::Failed(why) => {
+            let result = format!(
+                "The daily check could not ask the nameserver ({why}); the domain stays verified."
+            );
+            sqlx::query!(
+                "update org_domain set checked_at = now(), check_result = $3
+                  where org_id = $1 and domain_id = $2",
+                org,
+                row.domain_id,
+                result
+            )
+            .execute(&mut *conn)
+            .await?;
+            return Ok(("verified", result));
+        }
+        _ => {
+            let misses = sqlx::query_scalar!(
+                "select recheck_failures + 1 from org_domain where org_id = $1 and domain_id = $2",
+                org,
+                row.domain_id
+            )
+            .fetch_one(&mut *conn)
+            .await?
+            .unwrap_or(1);
+            (
+                misses,
+                if misses >= RECHECK_MISSES {
+                    format!("The TXT record at {name} no longer holds the token ({RECHECK_MISSES} daily checks in a row): the domain stopped routing. Publish the record again and check it.")
+                } else {
+                    format!("The TXT record at {name} no longer holds the token ({misses} of {RECHECK_MISSES} daily checks): keep it published, or the domain stops routing.")
+                },
+            )
+        }
+    };
+    let status = if misses >= RECHECK_MISSES {
+        "failed"
+    } else {
+        "verified"
+    };
+    sqlx::query!(
+        "update org_domain
+            set status = $3, checked_at = now(), check_result = $4, recheck_failures = $5,
+                verified_at = case when $3 = 'verified' then verified_at end,
+                failed_at = case when $3 = 'failed' then now() end
+          where org_id = $1 and domain_id = $2",
+        org,
+        row.domain_id,
+        status,
+        result,
+        misses
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok((status, result))
 }
 
 /// Checks due claims every minute, on each node, for as long as the server runs.

@@ -36,6 +36,18 @@ pub fn InvitationsPanel(#[prop(into)] org_id: String) -> impl IntoView {
     reload_after(invite, changed);
     reload_after(resend, changed);
     reload_after(revoke, changed);
+    // What the last invite or resend did: one notice, the latest (two alike would confuse).
+    let latest = RwSignal::new(None::<Result<Invited, AppError>>);
+    Effect::new(move |_| {
+        if let Some(done) = invite.value().get() {
+            latest.set(Some(done));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(done) = resend.value().get() {
+            latest.set(Some(done));
+        }
+    });
     let data = Resource::new(
         move || changed.get(),
         move |_| list_invitations(org_id.clone()),
@@ -45,7 +57,7 @@ pub fn InvitationsPanel(#[prop(into)] org_id: String) -> impl IntoView {
             <h2 id="invitations-title" class="text-base font-semibold">"Invitations"</h2>
             <Transition fallback=|| view! { <p class="mt-2 text-sm text-slate-500">"Loading…"</p> }>
                 {move || data.get().map(|result| match result {
-                    Ok(list) => view! { <Invitations list invite resend revoke /> }.into_any(),
+                    Ok(list) => view! { <Invitations list invite resend revoke latest /> }.into_any(),
                     Err(err) => view! {
                         <p role="alert" class="mt-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{err.to_string()}</p>
                     }.into_any(),
@@ -98,6 +110,7 @@ fn Invitations(
     invite: ServerAction<Invite>,
     resend: ServerAction<ResendInvitation>,
     revoke: ServerAction<RevokeInvitation>,
+    latest: RwSignal<Option<Result<Invited, AppError>>>,
 ) -> impl IntoView {
     let error = submission_error(invite);
     let resend_error = submission_error(resend);
@@ -137,8 +150,7 @@ fn Invitations(
                 format!("Invite someone to {org_name}. No email server is configured: you get a link to pass on yourself.")
             }}
         </p>
-        {move || outcome(invite.value().get())}
-        {move || outcome(resend.value().get())}
+        {move || outcome(latest.get())}
         <div class="mt-2">{form_alert(resend_error)}{form_alert(revoke_error)}</div>
         <ActionForm action=invite node_ref=form attr:class="mt-3 grid grid-cols-1 items-start gap-4 rounded-lg border border-slate-200 p-4 sm:grid-cols-6" attr:novalidate=true attr:data-testid="invite-form">
             <input type="hidden" name="org_id" value=form_org />

@@ -284,6 +284,78 @@ async fn the_background_check_verifies_proven_claims_and_fails_old_ones() {
     );
 }
 
+/// A verified domain is checked daily: a record still in place keeps it (and forgets earlier
+/// misses), a failed lookup counts for nothing, and 7 misses in a row fail it: it stops routing.
+#[tokio::test]
+async fn a_verified_domain_whose_record_is_gone_fails_after_seven_daily_checks() {
+    let mut dns = DnsServer::start().await;
+    let w = world(&dns).await;
+    let alpha = w.org("Alpha");
+    // Alpha's fixture domain is verified; its record was never published.
+    let (id, token): (Uuid, String) =
+        sqlx::query_as("select domain_id, token from org_domain where domain = 'alpha.example'")
+            .fetch_one(&w.app.owner)
+            .await
+            .unwrap();
+    let a_day_later = || async {
+        sqlx::query(
+            "update org_domain set checked_at = checked_at - interval '25 hours'
+              where domain_id = $1",
+        )
+        .bind(id)
+        .execute(&w.app.owner)
+        .await
+        .unwrap();
+        app::domains::server::check_due(&w.app.services)
+            .await
+            .unwrap()
+    };
+    let state = || async {
+        sqlx::query_as::<_, (String, i32, String)>(
+            "select status, recheck_failures, check_result from org_domain where domain_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&w.app.owner)
+        .await
+        .unwrap()
+    };
+    for miss in 1..=3 {
+        assert_eq!(a_day_later().await, 1);
+        let (status, misses, words) = state().await;
+        assert_eq!((status.as_str(), misses), ("verified", miss), "{words}");
+        assert!(
+            words.contains(&format!("({miss} of 7 daily checks)")),
+            "{words}"
+        );
+    }
+    assert_eq!(
+        routed_to(&w, "alpha.example").await,
+        Some(alpha.to_string())
+    );
+    // The record comes back: the misses are forgotten.
+    dns.publish(&[("_tenantry-challenge.alpha.example", &token)])
+        .await;
+    a_day_later().await;
+    let (status, misses, words) = state().await;
+    assert_eq!((status.as_str(), misses), ("verified", 0), "{words}");
+    assert!(words.starts_with("Still verified"), "{words}");
+    // Gone for good: the seventh miss in a row fails it.
+    dns.publish(&[]).await;
+    for _ in 1..7 {
+        a_day_later().await;
+        assert_eq!(state().await.0, "verified");
+    }
+    a_day_later().await;
+    let (status, _, words) = state().await;
+    assert_eq!(status, "failed", "{words}");
+    assert!(words.contains("stopped routing"), "{words}");
+    assert_eq!(routed_to(&w, "alpha.example").await, None);
+    assert_eq!(
+        actions(&w, alpha).await.last().map(String::as_str),
+        Some("domain.fail")
+    );
+}
+
 #[tokio::test]
 async fn bad_domains_get_field_errors() {
     let dns = DnsServer::start().await;
