@@ -81,7 +81,12 @@ impl Mail {
     }
 }
 
-/// Queues a message to `recipient` in the caller's transaction (scoped to `org`).
+/// The most emails one org may queue in an hour: an admin's invitations cannot make the platform
+/// a spam cannon (nor spend its sender's reputation).
+pub const MAX_EMAILS_PER_HOUR: i64 = 200;
+
+/// Queues a message to `recipient` in the caller's transaction (scoped to `org`), within the
+/// org's hourly allowance ([`MAX_EMAILS_PER_HOUR`]; one org's queueing at a time, so it holds).
 pub async fn enqueue(
     conn: &mut PgConnection,
     org: Uuid,
@@ -89,6 +94,24 @@ pub async fn enqueue(
     subject: &str,
     body: &str,
 ) -> Result<(), AppError> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('email_outbox:' || $1::uuid::text, 0))",
+        org
+    )
+    .execute(&mut *conn)
+    .await?;
+    let recent = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from email_outbox
+            where org_id = $1 and created_at > now() - interval '1 hour'"#,
+        org
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if recent >= MAX_EMAILS_PER_HOUR {
+        return Err(AppError::QuotaExceeded(format!(
+            "This organization has sent {MAX_EMAILS_PER_HOUR} emails in the last hour, the most it may; try again later."
+        )));
+    }
     sqlx::query!(
         "insert into email_outbox (org_id, recipient, subject, body) values ($1, $2, $3, $4)",
         org,

@@ -183,6 +183,17 @@ pub(crate) async fn create_superadmin(
     .fetch_one(&pool)
     .await
     .map_err(|e| Error::Superadmin(e.to_string()))?;
+    // A password set from the command line ends the account's sessions: whoever held one
+    // signs in again with it.
+    sqlx::query!(
+        "update session set revoked_at = now()
+          where revoked_at is null
+            and user_id = (select user_id from app_user where email = $1)",
+        user.email
+    )
+    .execute(&pool)
+    .await
+    .map_err(|e| Error::Superadmin(e.to_string()))?;
     sqlx::query!(
         "select platform.record_audit(null, null, 'superadmin.created', $1, '', 'cli', '{}')",
         user.email

@@ -269,19 +269,41 @@ fn csv_response(name: &str, body: Body) -> Response {
         .into_response()
 }
 
-/// Where an export is: the filters, the cursor, and whether it has ended.
+/// Exports streaming at once on this node, at most: each keeps a core busy formatting rows and
+/// takes a connection per batch, so a burst of downloads must not crowd out the Admin App.
+const MAX_EXPORTS: usize = 4;
+static EXPORTS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EXPORTS)));
+
+/// A place among the running exports, held until the download ends (or is dropped).
+fn export_slot() -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+    EXPORTS.clone().try_acquire_owned().map_err(|_| {
+        AppError::Unavailable(format!(
+            "{MAX_EXPORTS} audit exports are already running on this server; try again in a minute."
+        ))
+    })
+}
+
+/// Where an export is: the filters, the cursor, and whether it has ended; and its place among
+/// the running exports.
 struct Export<S> {
     source: Option<S>,
     filters: Filters,
     header: bool,
     done: bool,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 type Chunk = Result<String, std::io::Error>;
 
 /// Streams the log as CSV in batches of [`EXPORT_BATCH`], each read after the last was sent.
 /// `read` takes the source (a transaction, say) and gives it back with the batch.
-fn stream<S, F, Fut>(source: S, filters: Filters, read: F) -> Body
+fn stream<S, F, Fut>(
+    source: S,
+    filters: Filters,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    read: F,
+) -> Body
 where
     S: Send + 'static,
     F: Fn(S, Filters) -> Fut + Send + Sync + Copy + 'static,
@@ -292,6 +314,7 @@ where
         filters,
         header: true,
         done: false,
+        _slot: slot,
     };
     // Fused: the body may be polled again after its end (a panic for a bare unfold).
     Body::from_stream(futures::StreamExt::fuse(futures::stream::unfold(
@@ -341,6 +364,10 @@ pub async fn export_org(
         return ApiError::from(err).into_response();
     }
     drop(first);
+    let slot = match export_slot() {
+        Ok(slot) => slot,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
     // Each batch is read in a short transaction of its own, through the gate again: a slow
     // download holds no connection between batches, and a session revoked meanwhile ends it.
     let source = (services, parts, org_id);
@@ -349,6 +376,7 @@ pub async fn export_org(
         stream(
             source,
             filters,
+            slot,
             move |source: (Services, Parts, String), f| async move {
                 let rows = async {
                     let (services, parts, org_id) = &source;
@@ -386,12 +414,21 @@ pub async fn export_platform(
         Ok(p) => p,
         Err(err) => return ApiError::from(err).into_response(),
     };
+    let slot = match export_slot() {
+        Ok(slot) => slot,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
     csv_response(
         "platform",
-        stream(platform, filters, move |platform: Platform, f| async move {
-            let rows = platform_rows(&platform, org, &f, EXPORT_BATCH).await;
-            (platform, rows)
-        }),
+        stream(
+            platform,
+            filters,
+            slot,
+            move |platform: Platform, f| async move {
+                let rows = platform_rows(&platform, org, &f, EXPORT_BATCH).await;
+                (platform, rows)
+            },
+        ),
     )
 }
 

@@ -328,3 +328,43 @@ async fn routing_decisions_are_kept_and_read_as_routing() {
         "{beta}"
     );
 }
+
+/// At most 4 exports stream at once on a node: a fifth is told to try again (503) rather than
+/// crowd out the Admin App, and a place frees as soon as a download ends or is dropped.
+#[tokio::test]
+async fn exports_beyond_four_at_once_are_told_to_wait() {
+    use tower::ServiceExt;
+    let w = World::alpha_beta().await;
+    let path = format!("/api/audit/orgs/{}/export.csv", w.org("Alpha"));
+    let start = || {
+        w.app.router.clone().oneshot(server::testing::agent_request(
+            "GET",
+            &path,
+            w.token("alice"),
+            None,
+            &[],
+        ))
+    };
+    // Four downloads begun and not read: each holds its place.
+    let mut open = Vec::new();
+    for n in 0..4 {
+        let response = start().await.unwrap();
+        assert_eq!(response.status(), 200, "export {n}");
+        open.push(response);
+    }
+    let fifth = start().await.unwrap();
+    assert_eq!(fifth.status(), 503);
+    let body = axum::body::to_bytes(fifth.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&body).contains("try again in a minute"),
+        "{body:?}"
+    );
+    // One download ends (read to its end): the next may start.
+    let done = open.pop().unwrap();
+    axum::body::to_bytes(done.into_body(), 1 << 30)
+        .await
+        .unwrap();
+    assert_eq!(start().await.unwrap().status(), 200);
+}

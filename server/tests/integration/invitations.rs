@@ -578,3 +578,50 @@ async fn an_invitation_ends_with_its_inviters_authority_and_needs_an_active_org(
             .unwrap();
     assert_eq!(made, 0);
 }
+
+/// An org may queue at most 200 emails an hour: the next invitation is refused, saying why,
+/// and nothing of it is kept.
+#[tokio::test]
+async fn an_org_sends_at_most_two_hundred_emails_an_hour() {
+    let smtp = SmtpServer::start();
+    let w = world_with_mail(&smtp).await;
+    let alpha = w.org("Alpha");
+    // 199 sent this hour, and one more by an invitation: the allowance is used up.
+    sqlx::query(
+        "insert into email_outbox (org_id, recipient, subject, body, sent_at)
+         select $1, 'x' || g || '@example.test', 's', '', now() from generate_series(1, 199) g",
+    )
+    .bind(alpha)
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+    let last = invite(&w, w.token("alice"), "last@example.test", "member").await;
+    assert_eq!(last.status, 200, "{}", last.body);
+    let over = invite(&w, w.token("alice"), "over@example.test", "member").await;
+    assert_eq!(over.status, 429, "{}", over.body);
+    assert!(
+        over.body.contains("200 emails in the last hour"),
+        "{}",
+        over.body
+    );
+    let kept: i64 =
+        sqlx::query_scalar("select count(*) from invitation where email = 'over@example.test'")
+            .fetch_one(&w.app.owner)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0, "the refused invitation is not half-made");
+    // Another org's allowance is its own.
+    let beta = w
+        .app
+        .call(
+            "invitations/invite",
+            Some(w.token("bob")),
+            &[
+                ("org_id", &w.org("Beta").to_string()),
+                ("email", "beta-guest@example.test"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(beta.status, 200, "{}", beta.body);
+}
