@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
+import dns from 'node:dns/promises';
 import {
   BASE_URL, callServerFn, launchBrowser, openPage, register, screenshot, signInThroughPage, sql,
   unique, waitForHydration, waitForServer,
@@ -32,7 +33,22 @@ async function publish(records) {
     '--listen-address=127.0.0.1', '--bind-interfaces', '--pid-file=', '--local=/example/',
     `--port=${DNS_PORT}`, ...records.map(([name, value]) => `--txt-record=${name},${value}`),
   ], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300));
+  let exited = null;
+  dnsmasq.once('exit', (code) => { exited = code; });
+  // Ready when a query gets an answer (no such name counts).
+  const resolver = new dns.Resolver({ timeout: 200, tries: 1 });
+  resolver.setServers([`127.0.0.1:${DNS_PORT}`]);
+  for (let i = 0; i < 100; i++) {
+    if (exited !== null) throw new Error(`dnsmasq exited (${exited}) on port ${DNS_PORT}`);
+    try {
+      await resolver.resolveTxt('ready.probe.example');
+      return;
+    } catch (e) {
+      if (e.code === 'ENOTFOUND' || e.code === 'ENODATA') return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`dnsmasq does not answer on port ${DNS_PORT}`);
 }
 
 /** The org `orgs/current_org` answers for a request with `Host: host`, or the status. */

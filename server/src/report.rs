@@ -12,15 +12,30 @@ use app::isolation::report::{checks, render};
 
 use crate::{cluster::*, config::Config, Error};
 
-/// The database as the role `serve` uses (`DATABASE_URL`, else the embedded cluster, started
-/// and migrated), what to call it in messages, and the embedded cluster to stop after.
-async fn runtime_database(config: &Config) -> Result<(PgPool, Option<Embedded>, String), Error> {
+/// Which role a command connects as on the embedded cluster (with `DATABASE_URL`, the URL's).
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// The one `serve` uses.
+    Runtime,
+    /// The owner, which reads every org's rows.
+    Owner,
+}
+
+/// The database (`DATABASE_URL`, else the embedded cluster, started and migrated, as `role`),
+/// what to call it in messages, and the embedded cluster to stop after.
+async fn database(
+    config: &Config,
+    role: Role,
+) -> Result<(PgPool, Option<Embedded>, String), Error> {
     Ok(match &config.database_url {
         Some(url) => (connect_url(url).await?, None, redact(url)),
         None => {
             let embedded = Embedded::start(config).await?;
             embedded.migrate().await?;
-            let pool = embedded.runtime_pool().await?;
+            let pool = match role {
+                Role::Runtime => embedded.runtime_pool().await?,
+                Role::Owner => embedded.owner_pool().await?,
+            };
             (pool, Some(embedded), "the embedded PostgreSQL".to_string())
         }
     })
@@ -35,7 +50,7 @@ async fn close(pool: PgPool, embedded: Option<Embedded>) -> Result<(), Error> {
 }
 
 pub(crate) async fn isolation_report(config: Config, out: Option<PathBuf>) -> Result<(), Error> {
-    let (pool, embedded, target) = runtime_database(&config).await?;
+    let (pool, embedded, target) = database(&config, Role::Runtime).await?;
     let services =
         crate::start::services(&config, pool.clone(), crate::start::base_domain(&config)?)?;
     let checked = checks(&pool, &services).await;
@@ -69,7 +84,7 @@ pub(crate) async fn isolation_report(config: Config, out: Option<PathBuf>) -> Re
 /// the platform's audit log (`domain.conflict`; the superadmins' banner shows it while it
 /// lasts); exits 1 if there is any.
 pub(crate) async fn check_domains(config: Config) -> Result<(), Error> {
-    let (pool, embedded, target) = runtime_database(&config).await?;
+    let (pool, embedded, target) = database(&config, Role::Runtime).await?;
     let services =
         crate::start::services(&config, pool.clone(), crate::start::base_domain(&config)?)?;
     let checked = async {
@@ -106,15 +121,7 @@ pub(crate) async fn check_domains(config: Config) -> Result<(), Error> {
 /// `server audit verify`: every hash chain of the audit trail checked, one line each (its
 /// events, its head hash, or its first broken link); exits 1 if any is broken.
 pub(crate) async fn audit_verify(config: Config) -> Result<(), Error> {
-    let (pool, embedded, target) = match &config.database_url {
-        Some(url) => (connect_url(url).await?, None, redact(url)),
-        None => {
-            let embedded = Embedded::start(&config).await?;
-            embedded.migrate().await?;
-            let pool = embedded.owner_pool().await?;
-            (pool, Some(embedded), "the embedded PostgreSQL".to_string())
-        }
-    };
+    let (pool, embedded, target) = database(&config, Role::Owner).await?;
     let connect_err = |source| Error::Connect {
         target: target.clone(),
         source,

@@ -166,15 +166,7 @@ pub async fn change_password(
     // Every session ends, this one too: it goes on under a new session (a copied cookie of
     // this one dies with the old password).
     let (session_id, expires_at) = renew_session(&mut tx, &principal).await?;
-    let others = sqlx::query!(
-        "update session set revoked_at = now()
-          where user_id = $1 and session_id <> $2 and revoked_at is null",
-        principal.user_id,
-        session_id
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let others = revoke_all_but(&mut tx, principal.user_id, session_id).await?;
     audit(
         &mut tx,
         &principal,
@@ -233,13 +225,13 @@ async fn failed(services: &crate::context::Services, principal: &Principal, why:
     }
 }
 
-/// Signs out the caller's sessions other than this one; how many.
-async fn revoke_others(conn: &mut PgConnection, principal: &Principal) -> Result<u64, AppError> {
+/// Signs out every session of `user` but `keep`; how many.
+async fn revoke_all_but(conn: &mut PgConnection, user: Uuid, keep: Uuid) -> Result<u64, AppError> {
     Ok(sqlx::query!(
         "update session set revoked_at = now()
           where user_id = $1 and session_id <> $2 and revoked_at is null",
-        principal.user_id,
-        principal.session_id
+        user,
+        keep
     )
     .execute(conn)
     .await?
@@ -282,7 +274,7 @@ pub async fn sign_out_others() -> Result<(), AppError> {
     let gate = Gate::open(super::SignOutOthers::PATH)?;
     let principal = gate.principal().await?;
     let mut tx = account_scope(gate.services(), principal.user_id).await?;
-    let others = revoke_others(&mut tx, &principal).await?;
+    let others = revoke_all_but(&mut tx, principal.user_id, principal.session_id).await?;
     audit(
         &mut tx,
         &principal,

@@ -43,8 +43,10 @@ impl Dns {
                     provider,
                 ))
             }
-            None => TokioResolver::builder(provider)
-                .map_err(|e| format!("the system's DNS configuration cannot be read: {e}")),
+            None => TokioResolver::builder(provider).map_err(|e| {
+                tracing::warn!(error = %e, "the system's DNS configuration cannot be read");
+                "the server has no DNS configuration".to_string()
+            }),
         };
         let resolver = builder.and_then(|mut builder| {
             let options = builder.options_mut();
@@ -53,9 +55,10 @@ impl Dns {
             options.use_hosts_file = ResolveHosts::Never;
             options.positive_max_ttl = Some(Duration::ZERO);
             options.negative_max_ttl = Some(Duration::ZERO);
-            builder
-                .build()
-                .map_err(|e| format!("the DNS resolver cannot start: {e}"))
+            builder.build().map_err(|e| {
+                tracing::warn!(error = %e, "the DNS resolver cannot start");
+                "the server's DNS resolver cannot start".to_string()
+            })
         });
         Self(Arc::new(resolver))
     }

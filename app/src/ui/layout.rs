@@ -15,8 +15,6 @@ struct Section {
     label: &'static str,
     href: Option<&'static str>,
     page: Option<crate::tenancy::access::Section>,
-    /// Shown to superadmins only (a platform page).
-    platform: bool,
 }
 
 const SECTIONS: &[Section] = &[
@@ -24,73 +22,61 @@ const SECTIONS: &[Section] = &[
         label: "Overview",
         href: Some("/"),
         page: None,
-        platform: false,
     },
     Section {
         label: "Organizations",
         href: Some("/organizations"),
         page: Some(crate::tenancy::access::Section::Organizations),
-        platform: false,
     },
     Section {
         label: "Users",
         href: Some("/users"),
         page: Some(crate::tenancy::access::Section::Users),
-        platform: false,
     },
     Section {
         label: "Products",
         href: Some("/products"),
         page: Some(crate::tenancy::access::Section::Products),
-        platform: false,
     },
     Section {
         label: "Agents",
         href: Some("/agents"),
         page: Some(crate::tenancy::access::Section::Agents),
-        platform: false,
     },
     Section {
         label: "Knowledge",
         href: Some("/knowledge"),
         page: Some(crate::tenancy::access::Section::Knowledge),
-        platform: false,
     },
     Section {
         label: "Guardrails",
         href: Some("/guardrails"),
         page: Some(crate::tenancy::access::Section::Guardrails),
-        platform: false,
     },
     Section {
         label: "Billing",
         href: Some("/billing"),
         page: Some(crate::tenancy::access::Section::Billing),
-        platform: false,
     },
     Section {
         label: "Your LLM keys",
         href: Some("/llm-keys"),
         page: None,
-        platform: false,
     },
     Section {
         label: "Your account",
         href: Some("/account"),
         page: None,
-        platform: false,
     },
     Section {
         label: "Audit",
         href: Some("/audit"),
         page: Some(crate::tenancy::access::Section::Audit),
-        platform: false,
     },
     Section {
         label: "Isolation",
         href: Some("/isolation"),
         page: None,
-        platform: true,
     },
 ];
 
@@ -227,11 +213,15 @@ fn OrgSwitcher(session: SessionInfo, switch: ServerAction<SwitchOrg>) -> impl In
 
 #[component]
 fn SectionList(pages: Vec<String>, superadmin: bool) -> impl IntoView {
-    let allowed = move |section: &&Section| {
-        (superadmin || !section.platform)
-            && section
-                .page
-                .is_none_or(|page| pages.iter().any(|p| p == page.key()))
+    // A section opens for those who hold it; one that is no section's (a personal page, a
+    // platform page) for whoever its declared need admits.
+    let allowed = move |section: &&Section| match section.page {
+        Some(page) => pages.iter().any(|p| p == page.key()),
+        None => {
+            superadmin
+                || section.href.and_then(crate::tenancy::access::need_of)
+                    != Some(crate::tenancy::access::Need::Platform)
+        }
     };
     view! {
         <ul class="space-y-1">

@@ -90,7 +90,8 @@ impl DnsServer {
         }
     }
 
-    fn stop(&mut self) {
+    /// Stops answering (until the next [`DnsServer::publish`]): lookups fail.
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -11,6 +11,16 @@ async fn account(w: &World, token: &str) -> TestResponse {
     w.app.call("account/my_account", Some(token), &[]).await
 }
 
+async fn revoke(w: &World, token: &str, session_id: &str) -> TestResponse {
+    w.app
+        .call(
+            "account/revoke_session",
+            Some(token),
+            &[("session_id", session_id)],
+        )
+        .await
+}
+
 fn other_session_id(response: &TestResponse) -> String {
     response.json()["sessions"]
         .as_array()
@@ -53,38 +63,17 @@ async fn sessions_are_listed_and_another_is_signed_out_at_once() {
         .as_str()
         .unwrap()
         .to_string();
-    let own = w
-        .app
-        .call(
-            "account/revoke_session",
-            Some(&here),
-            &[("session_id", &this_id)],
-        )
-        .await;
+    let own = revoke(&w, &here, &this_id).await;
     assert_eq!(own.status, 400, "{}", own.body);
     assert!(own.body.contains("sign out instead"), "{}", own.body);
-    let forged = w
-        .app
-        .call(
-            "account/revoke_session",
-            Some(&here),
-            &[("session_id", "nope")],
-        )
-        .await;
+    let forged = revoke(&w, &here, "nope").await;
     assert_eq!(forged.status, 400, "{}", forged.body);
     let bobs = account(&w, w.token("bob")).await;
     let bobs_id = bobs.json()["sessions"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let stolen = w
-        .app
-        .call(
-            "account/revoke_session",
-            Some(&here),
-            &[("session_id", &bobs_id)],
-        )
-        .await;
+    let stolen = revoke(&w, &here, &bobs_id).await;
     assert_eq!(stolen.status, 404, "{}", stolen.body);
     assert_eq!(
         account(&w, w.token("bob")).await.status,
@@ -92,14 +81,7 @@ async fn sessions_are_listed_and_another_is_signed_out_at_once() {
         "bob is still signed in"
     );
 
-    let revoked = w
-        .app
-        .call(
-            "account/revoke_session",
-            Some(&here),
-            &[("session_id", &laptop_id)],
-        )
-        .await;
+    let revoked = revoke(&w, &here, &laptop_id).await;
     assert!(revoked.status < 400, "{}", revoked.body);
     assert_eq!(
         account(&w, &laptop).await.status,

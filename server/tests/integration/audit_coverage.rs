@@ -17,7 +17,7 @@ use server::testing::{form_encode, server_fn_request, TestApp, TestResponse, TES
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::stripe::{event, localstripe, stripe, WEBHOOK_SECRET};
+use crate::stripe::{customer_with_card, event, localstripe, stripe, WEBHOOK_SECRET};
 
 /// What a successful call of an endpoint may leave behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1061,16 +1061,8 @@ impl Platform {
         self.work_all().await;
         self.finished_run = self.latest_run(alpha).await;
         // A CRM version that drops a column: Gamma's upgrade to it fails.
-        let mut v3 = app::products::catalog::Catalog::builtin()
-            .unwrap()
-            .get("crm")
-            .unwrap()
-            .clone();
-        v3.version = 3;
-        if let app::products::catalog::Artifact::Entity(e) = &mut v3.artifacts[1] {
-            e.columns.retain(|c| c.name != "phone");
-        }
-        let released = server::testing::released(&self.app.services, v3);
+        let released =
+            server::testing::released(&self.app.services, crate::products::crm_v3_without_phone());
         app::products::engine::plan_upgrades(&released)
             .await
             .unwrap();
@@ -1227,56 +1219,7 @@ impl Platform {
 
     /// Stripe Co as a Stripe customer with a card, and a price to subscribe to.
     async fn stripe_customer(&self) {
-        let s = &self.stripe;
-        s.post(
-            "/products",
-            &[("id", "prod_tenantry"), ("name", "Tenantry")],
-        )
-        .await
-        .unwrap();
-        s.post(
-            "/plans",
-            &[
-                ("id", "pro_monthly"),
-                ("product", "prod_tenantry"),
-                ("amount", "5000"),
-                ("currency", "usd"),
-                ("interval", "month"),
-            ],
-        )
-        .await
-        .unwrap();
-        let card = s
-            .post(
-                "/tokens",
-                &[
-                    ("card[number]", "4242424242424242"),
-                    ("card[exp_month]", "12"),
-                    ("card[exp_year]", "2040"),
-                    ("card[cvc]", "123"),
-                ],
-            )
-            .await
-            .unwrap();
-        let customer = s
-            .post(
-                "/customers",
-                &[
-                    ("name", "Stripe Co"),
-                    ("source", card["id"].as_str().unwrap()),
-                ],
-            )
-            .await
-            .unwrap();
-        sqlx::query(
-            "insert into subscription (org_id, platform, stripe_customer_id, seats)
-             values ($1, 'stripe', $2, 3)",
-        )
-        .bind(self.stripe_co)
-        .bind(customer["id"].as_str().unwrap())
-        .execute(&self.app.owner)
-        .await
-        .unwrap();
+        customer_with_card(&self.stripe, &self.app, self.stripe_co).await;
     }
 
     /// Stripe Co's subscription and customer, started through the endpoint if it has none yet.

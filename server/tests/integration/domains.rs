@@ -43,8 +43,17 @@ async fn check(w: &World, who: &str, org: &str, id: &str) -> TestResponse {
         .await
 }
 
-/// The org a request with `Host: host` acts in, as the superadmin (who may enter any).
+/// The org a request with `Host: host` acts in, as the superadmin (who may enter any); a host
+/// that names no org answers 404, one two orgs hold 409, and anything else fails the test.
 async fn routed_to(w: &World, host: &str) -> Option<String> {
+    match route(w, host).await {
+        Ok(org) => Some(org),
+        Err(404) => None,
+        Err(status) => panic!("{host}: {status}, neither an org nor 404"),
+    }
+}
+
+async fn route(w: &World, host: &str) -> Result<String, u16> {
     let response = w
         .app
         .send(server_fn_request(
@@ -54,7 +63,10 @@ async fn routed_to(w: &World, host: &str) -> Option<String> {
             &[("host", host)],
         ))
         .await;
-    (response.status == 200).then(|| response.json()["id"].as_str().unwrap().to_string())
+    match response.status {
+        200 => Ok(response.json()["id"].as_str().unwrap().to_string()),
+        status => Err(status),
+    }
 }
 
 /// Moves the claim's last check a minute back, past the pause between two checks.
@@ -339,6 +351,12 @@ async fn a_verified_domain_whose_record_is_gone_fails_after_seven_daily_checks()
     let (status, misses, words) = state().await;
     assert_eq!((status.as_str(), misses), ("verified", 0), "{words}");
     assert!(words.starts_with("Still verified"), "{words}");
+    // The nameserver does not answer: nothing counts, the domain stays.
+    dns.stop();
+    a_day_later().await;
+    let (status, misses, words) = state().await;
+    assert_eq!((status.as_str(), misses), ("verified", 0), "{words}");
+    assert!(words.contains("could not ask the nameserver"), "{words}");
     // Gone for good: the seventh miss in a row fails it.
     dns.publish(&[]).await;
     for _ in 1..7 {
@@ -389,6 +407,7 @@ async fn bad_domains_get_field_errors() {
         200
     );
     let twice = add(&w, "alice", "Alpha", "ONE.alpha-corp.example").await;
+    assert_eq!(twice.status, 400, "{}", twice.body);
     assert!(
         twice.body.contains("already added this domain"),
         "{}",
@@ -454,7 +473,7 @@ async fn check_domains_passes_clean_and_names_a_conflict() {
     .unwrap();
     assert_eq!(alerts, ["alpha.example"]);
     // Requests to it route to neither org; superadmins see the conflict, others may not ask.
-    assert_eq!(routed_to(&w, "alpha.example").await, None);
+    assert_eq!(route(&w, "alpha.example").await, Err(409));
     let banner = w
         .app
         .call("domains/domain_conflicts", Some(&w.root), &[])

@@ -7,6 +7,20 @@ use serde_json::Value;
 use server::testing::World;
 use uuid::Uuid;
 
+/// CRM version 3: its contacts table drops the `phone` column, which an upgrade must refuse.
+pub(crate) fn crm_v3_without_phone() -> app::products::catalog::Product {
+    let mut v3 = app::products::catalog::Catalog::builtin()
+        .unwrap()
+        .get("crm")
+        .unwrap()
+        .clone();
+    v3.version = 3;
+    if let app::products::catalog::Artifact::Entity(e) = &mut v3.artifacts[1] {
+        e.columns.retain(|c| c.name != "phone");
+    }
+    v3
+}
+
 async fn world() -> World {
     World::build()
         .org("Alpha", &[("alice@alpha.test", "owner")])
@@ -824,16 +838,7 @@ async fn an_upgrade_that_would_drop_a_column_fails_saying_so_and_leaves_the_tabl
         200
     );
     work_all(&w).await;
-    let mut v3 = app::products::catalog::Catalog::builtin()
-        .unwrap()
-        .get("crm")
-        .unwrap()
-        .clone();
-    v3.version = 3;
-    if let app::products::catalog::Artifact::Entity(e) = &mut v3.artifacts[1] {
-        e.columns.retain(|c| c.name != "phone");
-    }
-    let released = server::testing::released(&w.app.services, v3);
+    let released = server::testing::released(&w.app.services, crm_v3_without_phone());
     app::products::engine::plan_upgrades(&released)
         .await
         .unwrap();

@@ -98,6 +98,62 @@ pub(crate) fn event(id: &str, kind: &str, object: &Value) -> Value {
            "pending_webhooks": 1, "data": {"object": object}})
 }
 
+/// The price `pro_monthly`, and `org` as a Stripe customer with a card (as Checkout would have
+/// left it), recorded in the org's subscription row. The customer's id.
+pub(crate) async fn customer_with_card(s: &Stripe, app: &TestApp, org: Uuid) -> String {
+    s.post(
+        "/products",
+        &[("id", "prod_tenantry"), ("name", "Tenantry")],
+    )
+    .await
+    .unwrap();
+    s.post(
+        "/plans",
+        &[
+            ("id", "pro_monthly"),
+            ("product", "prod_tenantry"),
+            ("amount", "5000"),
+            ("currency", "usd"),
+            ("interval", "month"),
+        ],
+    )
+    .await
+    .unwrap();
+    let card = s
+        .post(
+            "/tokens",
+            &[
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2040"),
+                ("card[cvc]", "123"),
+            ],
+        )
+        .await
+        .unwrap();
+    let customer = s
+        .post(
+            "/customers",
+            &[
+                ("name", "Stripe Co"),
+                ("source", card["id"].as_str().unwrap()),
+            ],
+        )
+        .await
+        .unwrap();
+    let customer = customer["id"].as_str().unwrap().to_string();
+    sqlx::query(
+        "insert into subscription (org_id, platform, stripe_customer_id, seats)
+         values ($1, 'stripe', $2, 3)",
+    )
+    .bind(org)
+    .bind(&customer)
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    customer
+}
+
 async fn subscription_row(app: &TestApp, org: Uuid) -> Value {
     sqlx::query_scalar::<_, Value>("select to_jsonb(s) from subscription s where org_id = $1")
         .bind(org)
@@ -127,54 +183,8 @@ async fn subscriptions_follow_stripe_through_duplicate_reordered_and_forged_webh
         .create_org(&root, "Stripe Co", "stripe-co.example")
         .await;
 
-    s.post(
-        "/products",
-        &[("id", "prod_tenantry"), ("name", "Tenantry")],
-    )
-    .await
-    .unwrap();
-    s.post(
-        "/plans",
-        &[
-            ("id", "pro_monthly"),
-            ("product", "prod_tenantry"),
-            ("amount", "5000"),
-            ("currency", "usd"),
-            ("interval", "month"),
-        ],
-    )
-    .await
-    .unwrap();
     // The customer entered a card (as Checkout would have done); the org knows its customer.
-    let token = s
-        .post(
-            "/tokens",
-            &[
-                ("card[number]", "4242424242424242"),
-                ("card[exp_month]", "12"),
-                ("card[exp_year]", "2040"),
-                ("card[cvc]", "123"),
-            ],
-        )
-        .await
-        .unwrap();
-    let customer = s
-        .post(
-            "/customers",
-            &[
-                ("name", "Stripe Co"),
-                ("source", token["id"].as_str().unwrap()),
-            ],
-        )
-        .await
-        .unwrap();
-    let customer = customer["id"].as_str().unwrap().to_string();
-    sqlx::query("insert into subscription (org_id, platform, stripe_customer_id, seats) values ($1, 'stripe', $2, 3)")
-        .bind(org)
-        .bind(&customer)
-        .execute(&app.owner)
-        .await
-        .unwrap();
+    let customer = customer_with_card(&s, &app, org).await;
 
     // A bad price id is refused naming the field; then the subscription is created.
     let r = app
