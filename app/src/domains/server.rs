@@ -314,7 +314,7 @@ async fn store(
     let (status, result) = judge(row, txt, taken, now);
     sqlx::query!(
         "update org_domain
-            set status = $3, checked_at = now(), check_result = $4, recheck_failures = 0,
+            set status = $3, checked_at = now(), check_result = $4, check_lease_until = null, recheck_failures = 0,
                 verified_at = case when $3 = 'verified' then now() end,
                 failed_at = case when $3 = 'failed' then coalesce(failed_at, now()) end
           where org_id = $1 and domain_id = $2",
@@ -503,7 +503,7 @@ async fn recheck(
                 "The daily check could not ask the nameserver ({why}); the domain stays verified."
             );
             sqlx::query!(
-                "update org_domain set checked_at = now(), check_result = $3
+                "update org_domain set checked_at = now(), check_result = $3, check_lease_until = null
                   where org_id = $1 and domain_id = $2",
                 org,
                 row.domain_id,
@@ -539,7 +539,7 @@ async fn recheck(
     };
     sqlx::query!(
         "update org_domain
-            set status = $3, checked_at = now(), check_result = $4, recheck_failures = $5,
+            set status = $3, checked_at = now(), check_result = $4, check_lease_until = null, recheck_failures = $5,
                 verified_at = case when $3 = 'verified' then verified_at end,
                 failed_at = case when $3 = 'failed' then now() end
           where org_id = $1 and domain_id = $2",
