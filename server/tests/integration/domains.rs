@@ -294,6 +294,22 @@ async fn the_background_check_verifies_proven_claims_and_fails_old_ones() {
             .unwrap(),
         0
     );
+    // A round takes what it checks: a claim leased by one node is not another's to check.
+    add(&w, "alice", "Alpha", "leased.alpha-corp.example").await;
+    let take = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from platform.domains_due(300, 20)")
+            .fetch_one(&w.app.owner)
+            .await
+            .unwrap()
+    };
+    assert_eq!(take().await, 1, "the first node takes the new claim");
+    assert_eq!(take().await, 0, "a second node finds it taken");
+    assert_eq!(
+        app::domains::server::check_due(&w.app.services)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// A verified domain is checked daily: a record still in place keeps it (and forgets earlier
