@@ -85,7 +85,9 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// A small pool that fails fast when the database cannot be reached.
+/// A small pool that fails fast when the database cannot be reached. A connection is tested
+/// when it comes back to the pool (sqlx's check on release), not again when it is handed out:
+/// that second check was one more round trip at the start of every request.
 pub async fn connect(
     options: PgConnectOptions,
     max_connections: u32,
@@ -93,6 +95,7 @@ pub async fn connect(
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
         .connect_with(options.log_statements(tracing::log::LevelFilter::Trace))
         .await
 }

@@ -8,15 +8,25 @@ use argon2::{
 
 use crate::AppError;
 
-/// At most this many hashes at once: each takes 19 MiB and a core for tens of milliseconds, so a
-/// burst of sign-ins queues here instead of exhausting memory and the blocking pool.
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+/// At most one hash per core at once: each takes 19 MiB and a core for tens of milliseconds,
+/// so a burst of sign-ins queues here instead of exhausting memory and the blocking pool (more
+/// at once would only share the same cores, each finishing later).
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// How long a caller waits for a turn before being told to try again (503): a queue longer
+/// than this is an overload, and waiting longer would only hold the caller's connection.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, AppError> {
-    HASHING
-        .acquire()
-        .await
-        .map_err(|e| AppError::internal("password hashing queue", e))
+    match tokio::time::timeout(HASHING_WAIT, HASHING.acquire()).await {
+        Ok(turn) => turn.map_err(|e| AppError::internal("password hashing queue", e)),
+        Err(_) => {
+            tracing::warn!("password hashing queue full for {HASHING_WAIT:?}: refusing");
+            Err(AppError::Busy)
+        }
+    }
 }
 
 use super::MIN_PASSWORD_LEN as MIN_LEN;

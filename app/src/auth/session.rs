@@ -41,42 +41,37 @@ pub async fn current_with(
         Err(AppError::Unauthorized) => return Ok(None),
         Err(err) => return Err(err),
     };
-    let mut tx = gate::account_scope(services, principal.user_id).await?;
-    let user = sqlx::query!(
-        "select email, name from app_user where user_id = $1",
-        principal.user_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let (email, name) = gate::account(services, parts, &principal).await?;
 
     let lookup = gate::lookup(services);
     let pool = lookup.pool();
-    let mut orgs = user_orgs(pool, principal.user_id).await?;
-    if principal.superadmin {
-        let memberships = orgs;
-        orgs = sqlx::query!(
-            r#"select org_id as "org_id!", org_number as "org_number!", name as "name!",
-                      slug as "slug!", status as "status!"
-                 from platform.all_orgs() limit $1"#,
-            SWITCHER_LIMIT
+    let mut orgs = if principal.superadmin {
+        // Every org (the switcher's first ones), with the superadmin's own role where they
+        // are a member.
+        sqlx::query!(
+            r#"select a.org_id as "org_id!", a.org_number as "org_number!", a.name as "name!",
+                      a.slug as "slug!", a.status as "status!", m.role_name as "role_name?"
+                 from (select * from platform.all_orgs() limit $1) a
+                 left join platform.user_orgs($2) m on m.org_id = a.org_id
+                order by a.name"#,
+            SWITCHER_LIMIT,
+            principal.user_id
         )
         .fetch_all(pool)
         .await?
         .into_iter()
         .map(|o| OrgSummary {
-            role: memberships
-                .iter()
-                .find(|m| m.id == o.org_id.to_string())
-                .and_then(|m| m.role.clone()),
+            role: o.role_name,
             id: o.org_id.to_string(),
             number: o.org_number,
             name: o.name,
             slug: o.slug,
             active: o.status == "active",
         })
-        .collect();
-    }
+        .collect()
+    } else {
+        user_orgs(pool, principal.user_id).await?
+    };
     if let Some(bound) = principal.bound_org {
         orgs.retain(|o| o.id == bound.to_string());
     }
@@ -88,6 +83,8 @@ pub async fn current_with(
         Section::ALL.to_vec()
     } else if active_org.is_none() {
         Vec::new()
+    } else if let Some(grant) = gate::remembered_grant(services, parts).await? {
+        grant.sections
     } else {
         let gate = Gate::with(
             services.clone(),
@@ -103,8 +100,8 @@ pub async fn current_with(
     Ok(Some(SessionInfo {
         pages,
         user_id: principal.user_id.to_string(),
-        email: user.email,
-        name: user.name,
+        email,
+        name,
         superadmin: principal.superadmin,
         locked: principal.bound_org.is_some(),
         active_org,

@@ -394,21 +394,41 @@ fn changed_meanwhile() -> AppError {
     )
 }
 
+/// The org with its subscription and roles, in one statement (the detail view and the app's
+/// frame read it on every page).
 async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, AppError> {
     let row = sqlx::query!(
         r#"select org_id, org_number, name, slug, primary_domain, description, contact_email,
                   contact_phone, address_line1, address_line2, city, state, country, zip,
                   product, status, parent_org_id, member_count, product_count,
                   platform.org_schema_name(org_id) as "schema!",
-                  (extract(epoch from updated_at) * 1000000)::bigint as "version!"
-             from organization where org_id = $1"#,
+                  (extract(epoch from updated_at) * 1000000)::bigint as "version!",
+                  (select to_jsonb(s) from (
+                     select plan_name, seats, platform, status, stripe_customer_id,
+                            stripe_subscription_id, trial_end, current_period_end, cancelled_at,
+                            cancel_reason, grace_period_end
+                       from subscription where org_id = o.org_id) s) as subscription,
+                  (select coalesce(jsonb_agg(jsonb_build_object(
+                            'name', r.role_name, 'builtin', r.builtin,
+                            'required', r.role_name in ('admin', 'member'),
+                            'members', (select count(*) from membership m
+                                         where m.org_id = r.org_id
+                                           and m.role_name = r.role_name))
+                          order by not r.builtin, r.created_at, r.role_name), '[]')
+                     from org_role r where r.org_id = o.org_id) as "roles!"
+             from organization o where org_id = $1"#,
         org_id
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
-    let subscription = crate::billing::server::subscription(&mut *conn, org_id).await?;
-    let roles = super::settings::roles(&mut *conn, org_id).await?;
+    let subscription = row
+        .subscription
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| AppError::internal("reading an org's subscription", e))?;
+    let roles = serde_json::from_value(row.roles)
+        .map_err(|e| AppError::internal("reading an org's roles", e))?;
     Ok(Organization {
         version: row.version,
         members: row.member_count,

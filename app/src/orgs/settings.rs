@@ -1,33 +1,10 @@
 //! The Roles tab of the edit dialog (server side).
 
 use serde_json::json;
-use sqlx::PgConnection;
-use uuid::Uuid;
 
-use super::{RoleInfo, MAX_CUSTOM_ROLES};
+use super::MAX_CUSTOM_ROLES;
 use crate::{tenancy::gate::Gate, AppError};
 use leptos::server_fn::ServerFn;
-
-pub async fn roles(conn: &mut PgConnection, org_id: Uuid) -> Result<Vec<RoleInfo>, AppError> {
-    Ok(sqlx::query!(
-        r#"select r.role_name, r.builtin,
-                  (select count(*) from membership m
-                    where m.org_id = r.org_id and m.role_name = r.role_name) as "members!"
-             from org_role r where r.org_id = $1
-            order by not r.builtin, r.created_at, r.role_name"#,
-        org_id
-    )
-    .fetch_all(conn)
-    .await?
-    .into_iter()
-    .map(|r| RoleInfo {
-        required: matches!(r.role_name.as_str(), "admin" | "member"),
-        name: r.role_name,
-        builtin: r.builtin,
-        members: r.members,
-    })
-    .collect())
-}
 
 pub async fn add_role(org_id: &str, role_name: &str) -> Result<(), AppError> {
     let mut tenant = Gate::open(super::AddRole::PATH)?.tenant_in(org_id).await?;

@@ -181,8 +181,9 @@ impl Tenant {
         principal: Principal,
         grant: Grant,
     ) -> Result<Self, AppError> {
-        let mut tx = pool.begin().await?;
-        set_scope(&mut tx, Some(org_id), principal.user_id).await?;
+        let tx = pool
+            .begin_with(format!("begin; {}", scope_sql(org_id, principal.user_id)))
+            .await?;
         Ok(Self {
             org_id,
             principal,
@@ -270,6 +271,15 @@ pub(crate) async fn set_scope(
     .fetch_one(conn)
     .await?;
     Ok(())
+}
+
+/// [`set_scope`] as SQL text, to send in the same round trip as the `BEGIN` before it. Only
+/// ids are written into it, as [`Uuid`]'s own hex form: nothing a caller typed.
+fn scope_sql(org_id: Uuid, user_id: Uuid) -> String {
+    format!(
+        "select set_config('app.org_id', '{org_id}', true), \
+                set_config('app.user_id', '{user_id}', true)"
+    )
 }
 
 /// A transaction in `org_id` for a verified server-to-server caller with no person behind it
@@ -569,6 +579,10 @@ async fn tenant(
     parts: &Parts,
     explicit: Option<Uuid>,
 ) -> Result<Tenant, AppError> {
+    if let Some(tenant) = remembered(services, parts, Remembered::Acting(explicit)).await? {
+        return Ok(tenant);
+    }
+    let since = services.db.access().generation();
     let principal = principal(services, parts).await?;
     let client = principal.client.clone();
     let sources = sources_seen(services, parts, principal.active_org, explicit);
@@ -594,10 +608,16 @@ async fn tenant(
             Err(Resolve::Failed(err)) => return Err(err),
             Ok(org) => org,
         };
-        let tenant = authorize(services, parts, org_id.0, &principal).await?;
+        let mut tenant = authorize(services, parts, org_id.0, &principal).await?;
         if org_id.1 != "active" {
             return Err(AppError::Forbidden("organization disabled".to_string()));
         }
+        let (org, grant) = (tenant.org_id, tenant.grant.clone());
+        services
+            .db
+            .access()
+            .remember_allowed(tenant.conn(), &principal, org, &grant, since)
+            .await?;
         Ok(tenant)
     }
     .await;
@@ -731,13 +751,28 @@ async fn user_org_ids(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>, AppErro
 /// through the platform path (any org, disabled ones included); anyone else goes through the
 /// gate with `org_id` as the explicit source, so it must be the org they are acting in.
 async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tenant, AppError> {
+    for wanted in [
+        Remembered::Managing(org_id),
+        Remembered::Acting(Some(org_id)),
+    ] {
+        if let Some(tenant) = remembered(services, parts, wanted).await? {
+            return Ok(tenant);
+        }
+    }
+    let since = services.db.access().generation();
     let principal = principal(services, parts).await?;
     match principal.superadmin() {
         Ok(admin) => {
             if org_status(services, parts, org_id).await?.is_none() {
                 return Err(AppError::NotFound("Organization".to_string()));
             }
-            let tenant = admin.act_in_existing(services.db.pool(), org_id).await?;
+            let mut tenant = admin.act_in_existing(services.db.pool(), org_id).await?;
+            let grant = tenant.grant.clone();
+            services
+                .db
+                .access()
+                .remember_allowed(tenant.conn(), &principal, org_id, &grant, since)
+                .await?;
             tracing::info!(
                 target: "tenancy", decision = "allow", org = %org_id, user = %principal.user_id,
                 role = "superadmin", path = %principal.client.path, via = "platform",
@@ -745,6 +780,175 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
             Ok(tenant)
         }
         Err(_) => tenant(services, parts, Some(org_id)).await,
+    }
+}
+
+/// Which answer [`remembered`] looks for.
+#[derive(Clone, Copy)]
+enum Remembered {
+    /// The caller acting in the org the request names (with the endpoint's org argument, if
+    /// any): a member, or a superadmin, of an active org.
+    Acting(Option<Uuid>),
+    /// A superadmin managing this org from a page that lists several ([`manage`]).
+    Managing(Uuid),
+}
+
+/// What the node remembers of the request's session in the org `wanted` names, if anything
+/// and if it may answer `wanted`: only where every source of org context is an id (the header,
+/// the token, the argument; no subdomain or custom domain) and all name one org.
+fn recall(
+    services: &Services,
+    parts: &Parts,
+    wanted: Remembered,
+) -> Option<(token::Claims, Uuid, super::cache::Verified)> {
+    let claims = token::from_headers(&parts.headers).and_then(|t| services.tokens.verify(&t))?;
+    let org = match wanted {
+        Remembered::Managing(org) => org,
+        Remembered::Acting(explicit) => {
+            if let Some(host) = header(&parts.headers, "host") {
+                if !matches!(
+                    classify(host, &services.base_domain),
+                    Ok(HostTarget::Platform)
+                ) {
+                    return None;
+                }
+            }
+            let header_org = header_org(&parts.headers).ok()?;
+            let mut named = [header_org, claims.org, explicit].into_iter().flatten();
+            let org = named.next()?;
+            if named.any(|other| other != org) {
+                return None;
+            }
+            org
+        }
+    };
+    let verified = services.db.access().get(claims.sid, claims.sub, org)?;
+    let usable = match wanted {
+        Remembered::Managing(_) => verified.superadmin,
+        Remembered::Acting(_) => {
+            verified.org_active && verified.bound_org.is_none_or(|bound| bound == org)
+        }
+    };
+    usable.then_some((claims, org, verified))
+}
+
+/// The statement that fails with `TNSTL` unless what the node remembers still holds.
+fn check_sql(claims: &token::Claims, org: Uuid, verified: &super::cache::Verified) -> String {
+    format!(
+        "select platform.access_check('{org}', '{user}', '{session}', '{stamp}')",
+        user = claims.sub,
+        session = claims.sid,
+        stamp = verified.stamp,
+    )
+}
+
+/// Whether `err` is the database saying a remembered answer no longer holds.
+fn is_stale(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.code().as_deref() == Some("TNSTL"))
+}
+
+/// The caller's handle, answered from the node's memory of verified sessions
+/// ([`super::cache`]) in one round trip: the database checks that nothing the answer rests on
+/// changed, begins the transaction and sets its scope. Within one request (a page renders
+/// several server functions) the check runs once per org; the others wait for it and only
+/// begin. `None`: take the full path (nothing remembered, or the check found a change, and the
+/// memory of the session is dropped).
+async fn remembered(
+    services: &Services,
+    parts: &Parts,
+    wanted: Remembered,
+) -> Result<Option<Tenant>, AppError> {
+    let Some((claims, org, verified)) = recall(services, parts, wanted) else {
+        return Ok(None);
+    };
+    let pool = services.db.pool();
+    let scope = scope_sql(org, claims.sub);
+    let mut checked = None;
+    let began = async {
+        let check = async {
+            let tx = pool
+                .begin_with(format!(
+                    "{}; begin; {scope}",
+                    check_sql(&claims, org, &verified)
+                ))
+                .await?;
+            checked = Some(tx);
+            Ok::<_, sqlx::Error>(())
+        };
+        match RequestCache::of(parts) {
+            Some(cache) => {
+                cell(&cache.confirmed, org)
+                    .get_or_try_init(|| check)
+                    .await?;
+            }
+            None => check.await?,
+        }
+        match checked.take() {
+            Some(tx) => Ok(tx),
+            // Another server function of this request checked: begin only.
+            None => pool.begin_with(format!("begin; {scope}")).await,
+        }
+    }
+    .await;
+    let tx = match began {
+        Ok(tx) => tx,
+        Err(e) if is_stale(&e) => {
+            services.db.access().forget_session(claims.sid);
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let principal = Principal {
+        user_id: claims.sub,
+        session_id: claims.sid,
+        superadmin: verified.superadmin,
+        bound_org: verified.bound_org,
+        active_org: claims.org,
+        client: Client::of(parts),
+    };
+    tracing::info!(
+        target: "tenancy", decision = "allow", org = %org, user = %principal.user_id,
+        role = verified.grant.role.as_deref().unwrap_or("superadmin"),
+        path = %principal.client.path, via = "memory",
+    );
+    Ok(Some(Tenant {
+        org_id: org,
+        principal,
+        grant: verified.grant,
+        tx,
+    }))
+}
+
+/// What the caller holds in the org the request acts in, from the node's memory, checked
+/// against the database once per request: for what a page shows (its sections), never instead
+/// of an endpoint's gate. `None`: not remembered; ask the gate.
+pub(crate) async fn remembered_grant(
+    services: &Services,
+    parts: &Parts,
+) -> Result<Option<Grant>, AppError> {
+    let Some((claims, org, verified)) = recall(services, parts, Remembered::Acting(None)) else {
+        return Ok(None);
+    };
+    let check = async {
+        sqlx::query(&check_sql(&claims, org, &verified))
+            .execute(services.db.pool())
+            .await
+            .map(|_| ())
+    };
+    let checked = match RequestCache::of(parts) {
+        Some(cache) => cell(&cache.confirmed, org)
+            .get_or_try_init(|| check)
+            .await
+            .map(|_| ()),
+        None => check.await,
+    };
+    match checked {
+        Ok(()) => Ok(Some(verified.grant)),
+        Err(e) if is_stale(&e) => {
+            services.db.access().forget_session(claims.sid);
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -772,6 +976,10 @@ pub struct RequestCache {
     orgs: Memo<Option<String>>,
     /// org id → what the caller holds there (`None`: not a member).
     grants: Memo<Option<Grant>>,
+    /// org id → the node's memory of the session there was checked by this request.
+    confirmed: Memo<()>,
+    /// The caller's email and name, read with the session.
+    account: std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>,
 }
 
 /// Values one request looks up by org, each looked up once even when the page's server
@@ -824,8 +1032,9 @@ async fn read_principal(services: &Services, parts: &Parts) -> Result<Principal,
     let client = Client::of(parts);
     let claims = verified_claims(services, parts)?;
     let row = sqlx::query!(
-        r#"select status as "status!", is_superadmin as "is_superadmin!", bound_org_id
-             from platform.session_principal($1, $2)"#,
+        r#"select status as "status!", is_superadmin as "is_superadmin!", bound_org_id,
+                  email as "email!", name as "name!"
+             from platform.session_person($1, $2)"#,
         claims.sid,
         claims.sub
     )
@@ -834,19 +1043,44 @@ async fn read_principal(services: &Services, parts: &Parts) -> Result<Principal,
     let result = match row {
         None => Err(AppError::Unauthorized),
         Some(row) if row.status != "active" => Err(account_disabled()),
-        Some(row) => Ok(Principal {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            superadmin: row.is_superadmin,
-            bound_org: row.bound_org_id,
-            active_org: claims.org,
-            client: client.clone(),
-        }),
+        Some(row) => {
+            if let Some(cache) = RequestCache::of(parts) {
+                *lock(&cache.account) = Some((row.email, row.name));
+            }
+            Ok(Principal {
+                user_id: claims.sub,
+                session_id: claims.sid,
+                superadmin: row.is_superadmin,
+                bound_org: row.bound_org_id,
+                active_org: claims.org,
+                client: client.clone(),
+            })
+        }
     };
     if let Err(err) = &result {
         reject(services, &client, Some(claims.sub), None, err).await;
     }
     result
+}
+
+/// The caller's email and name: as read with their session on this request, or else read now.
+pub(crate) async fn account(
+    services: &Services,
+    parts: &Parts,
+    principal: &Principal,
+) -> Result<(String, String), AppError> {
+    if let Some(account) = RequestCache::of(parts).and_then(|cache| lock(&cache.account).clone()) {
+        return Ok(account);
+    }
+    let row = sqlx::query!(
+        r#"select email as "email!", name as "name!" from platform.session_person($1, $2)"#,
+        principal.session_id,
+        principal.user_id
+    )
+    .fetch_optional(services.db.pool())
+    .await?
+    .ok_or(AppError::Unauthorized)?;
+    Ok((row.email, row.name))
 }
 
 /// The claims of the request's token, or 401.
@@ -856,6 +1090,19 @@ fn verified_claims(services: &Services, parts: &Parts) -> Result<token::Claims, 
         tracing::info!(target: "tenancy", decision = "deny", reason = "no valid token", path = %parts.uri.path());
     }
     claims.ok_or(AppError::Unauthorized)
+}
+
+/// The org the `X-Tenantry-Org` header names, if it is there; `Err` if it is not an id.
+fn header_org(headers: &HeaderMap) -> Result<Option<Uuid>, ()> {
+    match headers.get(ORG_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| Uuid::parse_str(v.trim()).ok())
+            .map(Some)
+            .ok_or(()),
+    }
 }
 
 /// Why the org sources did not name one known org.
@@ -940,20 +1187,11 @@ pub(crate) async fn resolve(
             }
         }
     }
-    let header_org = match parts.headers.get(ORG_HEADER) {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| Uuid::parse_str(v.trim()).ok())
-                .ok_or_else(|| {
-                    AppError::BadRequest(format!(
-                        "The {ORG_HEADER} header must be an organization id."
-                    ))
-                })?,
-        ),
-    };
+    let header_org = header_org(&parts.headers).map_err(|()| {
+        AppError::BadRequest(format!(
+            "The {ORG_HEADER} header must be an organization id."
+        ))
+    })?;
     for (source, id) in [
         ("header", header_org),
         ("token", claimed),
@@ -1109,6 +1347,11 @@ pub async fn page_verdict(
         Need::SignedIn => principal(services, parts).await.map(|_| ()),
         Need::Platform => principal(services, parts).await?.superadmin().map(|_| ()),
         Need::Member | Need::Section(..) => {
+            if let Some(grant) = remembered_grant(services, parts).await? {
+                if gate.need.allows(&grant) {
+                    return Ok(());
+                }
+            }
             if principal(services, parts).await?.superadmin {
                 return Ok(());
             }

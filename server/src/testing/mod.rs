@@ -17,6 +17,7 @@ use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
 
 pub mod dns;
 pub mod smtp;
+pub mod wire;
 mod world;
 pub use world::{World, WorldBuilder};
 
@@ -341,8 +342,26 @@ impl TestApp {
         Self::with_services(|services| services.stripe = stripe).await
     }
 
+    /// An app whose server reaches its database through a [`wire::Wire`], which counts what
+    /// each request asks of it.
+    pub async fn counted() -> (Self, wire::Wire) {
+        let wire = wire::Wire::start(cluster().dir().to_path_buf());
+        let options = crate::embedded_pg::socket_options(wire.dir(), db::RUNTIME_ROLE, "");
+        let app = Self::build(|_| {}, Some(options)).await;
+        (app, wire)
+    }
+
     /// An app whose services `configure` adjusts (Stripe, environment keys).
     pub async fn with_services(configure: impl FnOnce(&mut app::context::Services)) -> Self {
+        Self::build(configure, None).await
+    }
+
+    /// `runtime`: how the server connects, if not straight to this test's database (its name
+    /// is filled in).
+    async fn build(
+        configure: impl FnOnce(&mut app::context::Services),
+        runtime: Option<PgConnectOptions>,
+    ) -> Self {
         // A test that holds one TestApp while making another would wait here forever; say so
         // instead (the whole suite's TestApps take about a minute).
         let turn = tokio::time::timeout(std::time::Duration::from_secs(600), APP_TURN.acquire())
@@ -351,7 +370,12 @@ impl TestApp {
             .expect("the semaphore is never closed");
         let db = TestDb::new().await;
         let token_secret = uuid::Uuid::new_v4().simple().to_string().into_bytes();
-        let runtime = db.runtime_pool().await;
+        let runtime = match runtime {
+            Some(options) => db::connect(options.database(&db.name), 5)
+                .await
+                .expect("runtime pool through the relay"),
+            None => db.runtime_pool().await,
+        };
         let mut services = services_with_secret(runtime.clone(), &token_secret);
         configure(&mut services);
         let mut leptos_options = leptos::config::LeptosOptions::builder()
@@ -414,8 +438,14 @@ impl TestApp {
     }
 
     /// A second app node over the same database and stores: its own router, store clients and
-    /// in-process state (a fresh sign-in limiter), as a second `serve` would have.
+    /// in-process state (a fresh sign-in limiter and memory of verified sessions), as a second
+    /// `serve` would have.
     pub async fn second_node(&self) -> axum::Router {
+        self.second_node_with_services().await.0
+    }
+
+    /// [`Self::second_node`], with the services it serves with.
+    pub async fn second_node_with_services(&self) -> (axum::Router, app::context::Services) {
         let mut services = self.services.clone();
         if self.services.stores.configured() {
             services.stores = test_stores()
@@ -423,18 +453,22 @@ impl TestApp {
                 .await
                 .expect("the test stores answer");
         }
-        services.sign_in_limiter =
-            services_with_secret(self.db_runtime_pool().await, &self.token_secret).sign_in_limiter;
+        // Its own pool, and so its own memory of verified sessions and its own listener.
+        let pool = self.db_runtime_pool().await;
+        let own = services_with_secret(pool.clone(), &self.token_secret);
+        services.db = own.db;
+        services.sign_in_limiter = own.sign_in_limiter;
         let mut leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("tenantry")
             .build();
         leptos_options.site_root = "target/site".into();
-        crate::http::router(crate::http::AppState {
+        let router = crate::http::router(crate::http::AppState {
             leptos_options,
             trusted_proxies: std::sync::Arc::new(vec!["127.0.0.9".parse().expect("an address")]),
-            pool: self.db_runtime_pool().await,
-            services,
-        })
+            pool,
+            services: services.clone(),
+        });
+        (router, services)
     }
 
     async fn db_runtime_pool(&self) -> PgPool {

@@ -2,6 +2,7 @@
 //! binary is over half a gigabyte), and one test PostgreSQL cluster for the whole run. Each
 //! test still gets a database of its own (`server::testing`).
 
+mod access_cache;
 mod account;
 mod agents;
 mod audit;

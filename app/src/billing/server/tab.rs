@@ -206,25 +206,20 @@ pub async fn tab_in(gate: Gate, org_id: &str, month: &str) -> Result<BillingTab,
     })
 }
 
-/// The org's allowances and their use (its health's "allowance pressure"), and its plan.
+/// The org's allowances and their use (its health's "allowance pressure"), and its plan, in
+/// one statement.
 pub(crate) async fn health(tenant: &mut Tenant) -> Result<(Vec<Allowance>, String), AppError> {
     let org = tenant.org_id;
-    let allowances = sqlx::query!(
-        r#"select resource as "resource!", used as "used!", quota from org_allowances($1)"#,
+    let row = sqlx::query!(
+        r#"select coalesce((select plan_name from subscription where org_id = $1), '') as "plan!",
+                  coalesce((select jsonb_agg(jsonb_build_object(
+                                     'resource', a.resource, 'used', a.used, 'quota', a.quota))
+                              from org_allowances($1) a), '[]') as "allowances!""#,
         org
     )
-    .fetch_all(tenant.conn())
-    .await?
-    .into_iter()
-    .map(|r| Allowance {
-        resource: r.resource,
-        used: r.used,
-        quota: r.quota,
-    })
-    .collect();
-    let plan = sqlx::query_scalar!("select plan_name from subscription where org_id = $1", org)
-        .fetch_optional(tenant.conn())
-        .await?
-        .unwrap_or_default();
-    Ok((allowances, plan))
+    .fetch_one(tenant.conn())
+    .await?;
+    let allowances = serde_json::from_value(row.allowances)
+        .map_err(|e| AppError::internal("reading an org's allowances", e))?;
+    Ok((allowances, row.plan))
 }

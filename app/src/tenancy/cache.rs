@@ -1,0 +1,269 @@
+//! What this node has verified of sessions: the person behind each, and what they hold in each
+//! org they have acted in, so that a request answered from here needs one round trip for its
+//! check, its BEGIN and its scope together instead of several reads.
+//!
+//! Memory never allows what the database would refuse: each remembered answer carries the
+//! database's fingerprint of the facts it rests on (`platform.access_state`, migration 30), and
+//! the request's first statement checks it (`platform.access_check`) before the transaction
+//! begins; a changed fingerprint sends the request down the full path. The database also
+//! announces every change that can alter an answer (`tenantry_access`); a listener forgets
+//! the answers it names at once. Until the listener is listening, and after it lost its
+//! connection (announcements may have been missed), nothing is remembered or answered from
+//! memory.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, Weak,
+    },
+    time::Duration,
+};
+
+use sqlx::{postgres::PgListener, PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::access::{Grant, Section};
+
+/// The channel the database announces access changes on (migration 30).
+const CHANNEL: &str = "tenantry_access";
+/// Sessions remembered at most; past it the memory starts again (a node's working set is far
+/// smaller: live sessions of people using it now).
+const MAX_SESSIONS: usize = 200_000;
+
+/// One session's verified access in one org.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified {
+    pub superadmin: bool,
+    pub bound_org: Option<Uuid>,
+    pub grant: Grant,
+    pub org_active: bool,
+    /// The database's fingerprint of the facts above (hex).
+    pub stamp: String,
+}
+
+struct Session {
+    user: Uuid,
+    orgs: HashMap<Uuid, Verified>,
+}
+
+/// The node's memory of verified sessions. One per node (per `Db`).
+#[derive(Default)]
+pub struct AccessCache {
+    sessions: Mutex<HashMap<Uuid, Session>>,
+    /// Bumped by every forgetting: an answer read before it is not remembered after it.
+    generation: AtomicU64,
+    listening: AtomicBool,
+}
+
+impl AccessCache {
+    /// A memory whose listener runs on the current tokio runtime (none outside one: then it is
+    /// never used).
+    pub(crate) fn start(pool: &PgPool) -> Arc<Self> {
+        let cache = Arc::new(Self::default());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(listen(Arc::downgrade(&cache), pool.clone()));
+        }
+        cache
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// What `session` (of `user`) was verified to hold in `org`, if remembered.
+    pub(crate) fn get(&self, session: Uuid, user: Uuid, org: Uuid) -> Option<Verified> {
+        if !self.listening.load(Ordering::Acquire) {
+            return None;
+        }
+        let sessions = lock(&self.sessions);
+        let entry = sessions.get(&session).filter(|s| s.user == user)?;
+        entry.orgs.get(&org).cloned()
+    }
+
+    /// Remembers `verified` unless anything was forgotten since `since` (a generation read
+    /// before the facts were).
+    fn remember(&self, session: Uuid, user: Uuid, org: Uuid, verified: Verified, since: u64) {
+        let mut sessions = lock(&self.sessions);
+        if !self.listening.load(Ordering::Acquire) || self.generation() != since {
+            return;
+        }
+        if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&session) {
+            sessions.clear();
+        }
+        let entry = sessions.entry(session).or_insert_with(|| Session {
+            user,
+            orgs: HashMap::new(),
+        });
+        if entry.user == user {
+            entry.orgs.insert(org, verified);
+        }
+    }
+
+    /// Forgets everything about `session` (its check failed).
+    pub(crate) fn forget_session(&self, session: Uuid) {
+        let mut sessions = lock(&self.sessions);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        sessions.remove(&session);
+    }
+
+    /// Forgets what an announcement names; an unreadable one, everything.
+    fn announced(&self, payload: &str) {
+        let mut sessions = lock(&self.sessions);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut parts = payload.split(':');
+        let kind = parts.next().unwrap_or_default();
+        let ids: Vec<Option<Uuid>> = parts.map(|p| Uuid::parse_str(p).ok()).collect();
+        match (kind, ids.as_slice()) {
+            ("session", [Some(session)]) => {
+                sessions.remove(session);
+            }
+            ("user", [Some(user)]) => sessions.retain(|_, s| s.user != *user),
+            ("org", [Some(org)]) => sessions.values_mut().for_each(|s| {
+                s.orgs.remove(org);
+            }),
+            ("member", [Some(org), Some(user)]) => sessions
+                .values_mut()
+                .filter(|s| s.user == *user)
+                .for_each(|s| {
+                    s.orgs.remove(org);
+                }),
+            _ => {
+                tracing::warn!(
+                    payload,
+                    "unreadable access announcement: forgetting everything"
+                );
+                sessions.clear();
+            }
+        }
+    }
+
+    /// Stops answering from memory and forgets everything (the listener is not listening).
+    fn deafened(&self) {
+        let mut sessions = lock(&self.sessions);
+        self.listening.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        sessions.clear();
+    }
+
+    fn listening_again(&self) {
+        let mut sessions = lock(&self.sessions);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        sessions.clear();
+        self.listening.store(true, Ordering::Release);
+    }
+
+    /// Remembers what the full path just allowed: `grant` in `org`, for the principal's
+    /// session, if the database's facts (read now, on `conn`, in the request's transaction)
+    /// say exactly that. `since`: the generation read before the full path began.
+    pub(crate) async fn remember_allowed(
+        &self,
+        conn: &mut PgConnection,
+        principal: &super::gate::Principal,
+        org: Uuid,
+        grant: &Grant,
+        since: u64,
+    ) -> Result<(), sqlx::Error> {
+        if !self.listening.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let Some(row) = sqlx::query!(
+            r#"select stamp as "stamp!", user_status as "user_status!",
+                      is_superadmin as "is_superadmin!", bound_org_id, org_status, role_name,
+                      pages
+                 from platform.access_state($1, $2, $3)"#,
+            org,
+            principal.user_id,
+            principal.session_id
+        )
+        .fetch_optional(conn)
+        .await?
+        else {
+            return Ok(());
+        };
+        let facts = if row.is_superadmin {
+            Some(Grant {
+                superadmin: true,
+                role: None,
+                sections: Section::ALL.to_vec(),
+            })
+        } else {
+            row.role_name.map(|role| Grant {
+                superadmin: false,
+                role: Some(role),
+                sections: Section::parse_all(&row.pages.unwrap_or_default()),
+            })
+        };
+        let agrees = row.user_status == "active"
+            && row.is_superadmin == principal.superadmin
+            && row.bound_org_id == principal.bound_org
+            && facts.as_ref() == Some(grant)
+            && row.stamp.len() == 64
+            && row.stamp.bytes().all(|b| b.is_ascii_hexdigit());
+        if agrees {
+            let verified = Verified {
+                superadmin: row.is_superadmin,
+                bound_org: row.bound_org_id,
+                grant: grant.clone(),
+                org_active: row.org_status.as_deref() == Some("active"),
+                stamp: row.stamp,
+            };
+            self.remember(
+                principal.session_id,
+                principal.user_id,
+                org,
+                verified,
+                since,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Listens for announcements while the memory exists, reconnecting after a lost connection.
+async fn listen(cache: Weak<AccessCache>, pool: PgPool) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "access listener cannot connect; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "access listener cannot listen; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        match cache.upgrade() {
+            Some(cache) => cache.listening_again(),
+            None => return,
+        }
+        loop {
+            let received = listener.try_recv().await;
+            let Some(cache) = cache.upgrade() else { return };
+            match received {
+                Ok(Some(notification)) => cache.announced(notification.payload()),
+                Ok(None) => {
+                    tracing::warn!("access listener lost its connection: forgetting everything");
+                    cache.deafened();
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "access listener failed: forgetting everything");
+                    cache.deafened();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
