@@ -83,7 +83,8 @@ create trigger membership_access_change after insert or update or delete on memb
   for each row execute function platform.announce_access_change();
 
 -- The person behind a live session, with what a page shows of them (their email and name), in
--- the one statement a page's session check takes. Replaces `platform.session_principal`.
+-- the one statement a page's session check takes. It replaces `platform.session_principal`,
+-- which stays for nodes of the previous release during a rolling deploy (drop it later).
 create function platform.session_person(p_session uuid, p_user uuid,
                                         out status text, out is_superadmin boolean,
                                         out bound_org_id uuid, out email text, out name text)
@@ -96,4 +97,3 @@ language sql stable security definer set search_path = public, pg_temp as $$
 $$;
 revoke all on function platform.session_person(uuid, uuid) from public;
 grant execute on function platform.session_person(uuid, uuid) to tenantry_app;
-drop function platform.session_principal(uuid, uuid);

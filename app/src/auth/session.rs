@@ -83,7 +83,7 @@ pub async fn current_with(
         Section::ALL.to_vec()
     } else if active_org.is_none() {
         Vec::new()
-    } else if let Some(grant) = gate::remembered_grant(services, parts).await? {
+    } else if let Ok(Some(grant)) = gate::remembered_grant(services, parts).await {
         grant.sections
     } else {
         let gate = Gate::with(

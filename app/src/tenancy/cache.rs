@@ -44,7 +44,23 @@ pub(crate) struct Verified {
 
 struct Session {
     user: Uuid,
+    /// When the session's token expires (seconds since the epoch): past it the entry is only
+    /// taking room.
+    expires: i64,
     orgs: HashMap<Uuid, Verified>,
+}
+
+/// Orgs remembered per session at most (a superadmin may open many); past it the session's
+/// start again.
+const MAX_ORGS: usize = 64;
+
+/// Which session an answer is remembered for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key {
+    pub session: Uuid,
+    pub user: Uuid,
+    /// The token's expiry (seconds since the epoch).
+    pub expires: i64,
 }
 
 /// The node's memory of verified sessions. One per node (per `Db`).
@@ -87,19 +103,27 @@ impl AccessCache {
 
     /// Remembers `verified` unless anything was forgotten since `since` (a generation read
     /// before the facts were).
-    fn remember(&self, session: Uuid, user: Uuid, org: Uuid, verified: Verified, since: u64) {
+    fn remember(&self, key: Key, org: Uuid, verified: Verified, since: u64) {
         let mut sessions = lock(&self.sessions);
         if !self.listening.load(Ordering::Acquire) || self.generation() != since {
             return;
         }
-        if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&session) {
-            sessions.clear();
+        if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&key.session) {
+            let now = chrono::Utc::now().timestamp();
+            sessions.retain(|_, s| s.expires > now);
+            if sessions.len() >= MAX_SESSIONS {
+                sessions.clear();
+            }
         }
-        let entry = sessions.entry(session).or_insert_with(|| Session {
-            user,
+        let entry = sessions.entry(key.session).or_insert_with(|| Session {
+            user: key.user,
+            expires: key.expires,
             orgs: HashMap::new(),
         });
-        if entry.user == user {
+        if entry.user == key.user {
+            if entry.orgs.len() >= MAX_ORGS {
+                entry.orgs.clear();
+            }
             entry.orgs.insert(org, verified);
         }
     }
@@ -164,6 +188,7 @@ impl AccessCache {
         &self,
         conn: &mut PgConnection,
         principal: &super::gate::Principal,
+        expires: i64,
         org: Uuid,
         grant: &Grant,
         since: u64,
@@ -212,22 +237,29 @@ impl AccessCache {
                 org_active: row.org_status.as_deref() == Some("active"),
                 stamp: row.stamp,
             };
-            self.remember(
-                principal.session_id,
-                principal.user_id,
-                org,
-                verified,
-                since,
-            );
+            let key = Key {
+                session: principal.session_id,
+                user: principal.user_id,
+                expires,
+            };
+            self.remember(key, org, verified, since);
         }
         Ok(())
     }
 }
 
-/// Listens for announcements while the memory exists, reconnecting after a lost connection.
+/// Listens for announcements while the memory and the node's pool exist, reconnecting after a
+/// lost connection, on a connection of its own (not one of the pool's).
 async fn listen(cache: Weak<AccessCache>, pool: PgPool) {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let gone = || cache.strong_count() == 0 || pool.is_closed();
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
+        if gone() {
+            return;
+        }
+        let mut listener = match PgListener::connect_with(&own).await {
             Ok(listener) => listener,
             Err(e) => {
                 tracing::warn!(error = %e, "access listener cannot connect; retrying");

@@ -181,9 +181,11 @@ impl Tenant {
         principal: Principal,
         grant: Grant,
     ) -> Result<Self, AppError> {
-        let tx = pool
-            .begin_with(format!("begin; {}", scope_sql(org_id, principal.user_id)))
-            .await?;
+        let tx = begin_scoped(
+            pool,
+            format!("begin; {}", scope_sql(org_id, principal.user_id)),
+        )
+        .await?;
         Ok(Self {
             org_id,
             principal,
@@ -271,6 +273,21 @@ pub(crate) async fn set_scope(
     .fetch_one(conn)
     .await?;
     Ok(())
+}
+
+/// A transaction begun by `statement` (which begins it and sets its scope in one message), on
+/// a task of its own: if the request is dropped while the message is in flight, the task still
+/// receives the answer and the finished transaction rolls back when dropped. Awaited in place,
+/// a cancelled begin would return the connection to the pool inside the transaction, scope and
+/// all (sqlx counts a transaction only once its `BEGIN` has answered).
+async fn begin_scoped(
+    pool: &PgPool,
+    statement: String,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("the task beginning a transaction: {e}")))?
 }
 
 /// [`set_scope`] as SQL text, to send in the same round trip as the `BEGIN` before it. Only
@@ -616,7 +633,14 @@ async fn tenant(
         services
             .db
             .access()
-            .remember_allowed(tenant.conn(), &principal, org, &grant, since)
+            .remember_allowed(
+                tenant.conn(),
+                &principal,
+                token_expiry(services, parts),
+                org,
+                &grant,
+                since,
+            )
             .await?;
         Ok(tenant)
     }
@@ -771,7 +795,14 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
             services
                 .db
                 .access()
-                .remember_allowed(tenant.conn(), &principal, org_id, &grant, since)
+                .remember_allowed(
+                    tenant.conn(),
+                    &principal,
+                    token_expiry(services, parts),
+                    org_id,
+                    &grant,
+                    since,
+                )
                 .await?;
             tracing::info!(
                 target: "tenancy", decision = "allow", org = %org_id, user = %principal.user_id,
@@ -866,12 +897,11 @@ async fn remembered(
     let mut checked = None;
     let began = async {
         let check = async {
-            let tx = pool
-                .begin_with(format!(
-                    "{}; begin; {scope}",
-                    check_sql(&claims, org, &verified)
-                ))
-                .await?;
+            let tx = begin_scoped(
+                pool,
+                format!("{}; begin; {scope}", check_sql(&claims, org, &verified)),
+            )
+            .await?;
             checked = Some(tx);
             Ok::<_, sqlx::Error>(())
         };
@@ -886,7 +916,7 @@ async fn remembered(
         match checked.take() {
             Some(tx) => Ok(tx),
             // Another server function of this request checked: begin only.
-            None => pool.begin_with(format!("begin; {scope}")).await,
+            None => begin_scoped(pool, format!("begin; {scope}")).await,
         }
     }
     .await;
@@ -930,10 +960,16 @@ pub(crate) async fn remembered_grant(
         return Ok(None);
     };
     let check = async {
-        sqlx::query(&check_sql(&claims, org, &verified))
-            .execute(services.db.pool())
-            .await
-            .map(|_| ())
+        sqlx::query!(
+            "select platform.access_check($1, $2, $3, $4)",
+            org,
+            claims.sub,
+            claims.sid,
+            verified.stamp
+        )
+        .execute(services.db.pool())
+        .await
+        .map(|_| ())
     };
     let checked = match RequestCache::of(parts) {
         Some(cache) => cell(&cache.confirmed, org)
@@ -1081,6 +1117,13 @@ pub(crate) async fn account(
     .await?
     .ok_or(AppError::Unauthorized)?;
     Ok((row.email, row.name))
+}
+
+/// When the request's token expires (seconds since the epoch; 0 without a valid one).
+fn token_expiry(services: &Services, parts: &Parts) -> i64 {
+    token::from_headers(&parts.headers)
+        .and_then(|t| services.tokens.verify(&t))
+        .map_or(0, |claims| claims.exp)
 }
 
 /// The claims of the request's token, or 401.
