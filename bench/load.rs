@@ -11,8 +11,10 @@
 //!    (think time) between reads of its org;
 //!
 //! and prints requests/s, p50/p95/p99, errors, and the server's resident memory after each
-//! step and at its peak. `TENANTRY_LOAD_SERVER` names another server binary (an allocator
-//! build, say) to measure instead.
+//! step and at its peak. The stores' provisioning of the new orgs finishes before anything is
+//! measured. `TENANTRY_LOAD_SERVER` names another server binary (an allocator build, say) to
+//! measure instead; with `TENANTRY_LOAD_PERF` set to a file, `perf record` samples the server
+//! during the authenticated reads.
 
 use std::{
     path::{Path, PathBuf},
@@ -33,8 +35,20 @@ use tokio::{
 #[path = "support.rs"]
 mod support;
 
-const ORGS: usize = 1_000;
-const MEMBERS_PER_ORG: usize = 10;
+/// Orgs and members per org; `TENANTRY_LOAD_ORGS` and `TENANTRY_LOAD_MEMBERS` change them (a
+/// quicker run while profiling, say).
+fn scale() -> (usize, usize) {
+    let read = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        read("TENANTRY_LOAD_ORGS", 1_000),
+        read("TENANTRY_LOAD_MEMBERS", 10),
+    )
+}
 const PASSWORD: &str = "load bench password";
 const READ: &str = "/api/orgs/current_org";
 
@@ -43,15 +57,24 @@ fn main() {
     support::run(run());
 }
 
-/// 10,000 connections on each side need more descriptors than the usual 1,024.
+/// 10,000 connections on each side need more descriptors than the usual 1,024: the soft limit
+/// is raised to the hard one (the server, started from here, inherits it).
 fn raise_open_files() {
-    let limit = libc::rlimit {
-        rlim_cur: 65_536,
-        rlim_max: 65_536,
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    // SAFETY: setrlimit reads the struct it is given.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        eprintln!("warning: could not raise the open-file limit; 10,000 connections may fail");
+    // SAFETY: getrlimit and setrlimit read and write the struct they are given.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    if limit.rlim_cur < 10_500 {
+        eprintln!(
+            "warning: {} open files at most; 10,000 connections will fail",
+            limit.rlim_cur
+        );
     }
 }
 
@@ -128,11 +151,13 @@ async fn run() {
 }
 
 async fn measure(addr: &str, pid: u32, data: &Path) {
+    let (orgs_wanted, members_per_org) = scale();
+    println!("server pid {pid}; {orgs_wanted} orgs, {members_per_org} members each");
     let root = sign_in(addr, "root@load.test").await;
 
     // Orgs and members, through the endpoints, a few at a time.
     let t0 = Instant::now();
-    let orgs = parallel(ORGS, 8, |i| {
+    let orgs = parallel(orgs_wanted, 8, |i| {
         let (addr, root) = (addr.to_string(), root.clone());
         async move {
             let name = format!("Load Org {i}");
@@ -155,15 +180,15 @@ async fn measure(addr: &str, pid: u32, data: &Path) {
     })
     .await;
     println!(
-        "{ORGS} orgs in {:.1} s; RSS {} MiB",
+        "{orgs_wanted} orgs in {:.1} s; RSS {} MiB",
         t0.elapsed().as_secs_f64(),
         rss(pid).0
     );
 
     let t0 = Instant::now();
-    let users: Vec<(String, String)> = parallel(ORGS * MEMBERS_PER_ORG, 4, |i| {
+    let users: Vec<(String, String)> = parallel(orgs_wanted * members_per_org, 4, |i| {
         let (addr, root) = (addr.to_string(), root.clone());
-        let org = orgs[i / MEMBERS_PER_ORG].clone();
+        let org = orgs[i / members_per_org].clone();
         async move {
             let email = format!("user{i}@load.test");
             let response = call(
@@ -177,7 +202,7 @@ async fn measure(addr: &str, pid: u32, data: &Path) {
                     ("password", PASSWORD),
                     (
                         "role",
-                        if i % MEMBERS_PER_ORG == 0 {
+                        if i % members_per_org == 0 {
                             "admin"
                         } else {
                             "member"
@@ -230,11 +255,67 @@ async fn measure(addr: &str, pid: u32, data: &Path) {
         rss(pid).1
     );
 
+    let t0 = Instant::now();
+    let psql = |sql: &str| {
+        let out = Command::new(pg_bin().join("psql"))
+            .args([
+                "-h",
+                &data.join("pg").display().to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-d", "tenantry", "-tAq", "-c", sql])
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // Provisioning takes about 2 s an org (each one's NATS account, Redis user, ClickHouse
+    // database): the measurement waits for it at most `TENANTRY_LOAD_PROVISION_WAIT` seconds
+    // (120), then runs beside what is left, and says how much that was.
+    let wait = std::env::var("TENANTRY_LOAD_PROVISION_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let open_runs =
+        || psql("select count(*) from product_run where status in ('pending', 'running')");
+    while open_runs() != "0" && t0.elapsed() < Duration::from_secs(wait) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    println!(
+        "after {:.0} s more, {} of the stores' provisioning runs are still open (they run beside \
+         the measurements), {} failed; RSS {} MiB",
+        t0.elapsed().as_secs_f64(),
+        open_runs(),
+        psql("select count(*) from product_run where status in ('failed', 'rolled_back')"),
+        rss(pid).0
+    );
+
     let pgbench = pgbench(data, 8, 15).await;
     println!("pgbench -S (8 clients, prepared, 15 s): {pgbench:.0} transactions/s");
 
     // The authenticated read, 64 connections, no pause, 15 s.
+    let perf = std::env::var_os("TENANTRY_LOAD_PERF").map(|file| {
+        Command::new("perf")
+            .args([
+                "record",
+                "-q",
+                "-e",
+                "cpu-clock",
+                "-g",
+                "-p",
+                &pid.to_string(),
+                "-o",
+            ])
+            .arg(file)
+            .args(["--", "sleep", "10"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf record")
+    });
     let (rate, mut stats) = closed_loop(addr, &tokens, 64, Duration::from_secs(15)).await;
+    if let Some(mut perf) = perf {
+        let _ = perf.wait();
+    }
     println!(
         "authenticated read (64 connections, no pause, 15 s): {rate:.0} requests/s, {}, \
          ratio to pgbench {:.3} (goal >= 0.25); RSS {} MiB",

@@ -7,9 +7,36 @@ use crate::{
     AppError,
 };
 
-/// Everything a server function may need besides the request itself. Built once by the server.
+/// Everything a server function may need besides the request itself ([`ServiceSet`]), built
+/// once by the server and shared: a clone is one reference count, since every request clones
+/// it several times (its context, each gate). Changing a field (tests, start-up) copies the set
+/// if it is shared.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl From<ServiceSet> for Services {
+    fn from(set: ServiceSet) -> Self {
+        Self(Arc::new(set))
+    }
+}
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Services {
+    fn deref_mut(&mut self) -> &mut ServiceSet {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// What [`Services`] holds.
+#[derive(Clone)]
+pub struct ServiceSet {
     /// The runtime role's pool (it owns nothing and cannot bypass row-level security), behind
     /// the gate: only `tenancy/` reaches it.
     pub db: crate::tenancy::Db,

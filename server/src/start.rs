@@ -184,7 +184,7 @@ pub(crate) fn services(
     pool: sqlx::PgPool,
     base_domain: String,
 ) -> Result<app::context::Services, Error> {
-    Ok(app::context::Services {
+    Ok(app::context::ServiceSet {
         db: app::tenancy::Db::new(pool),
         base_domain: base_domain.clone(),
         tokens: app::auth::token::TokenKeys::new(&token_secret(&config)?),
@@ -223,7 +223,8 @@ pub(crate) fn services(
             return Err(Error::RoutingSample(config.routing_sample));
         },
         dns: app::domains::dns::Dns::new(config.dns_server),
-    })
+    }
+    .into())
 }
 
 /// `TENANTRY_BASE_DOMAIN`, checked and normalised.

@@ -273,7 +273,7 @@ pub fn services(pool: PgPool) -> app::context::Services {
 }
 
 pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Services {
-    app::context::Services {
+    app::context::ServiceSet {
         db: app::tenancy::Db::new(pool),
         base_domain: "tenantry.test".to_string(),
         tokens: app::auth::token::TokenKeys::new(secret),
@@ -310,6 +310,7 @@ pub fn services_with_secret(pool: PgPool, secret: &[u8]) -> app::context::Servic
         // (`testing::dns::DnsServer`).
         dns: app::domains::dns::Dns::new(None),
     }
+    .into()
 }
 
 /// Tests whose apps render pages take turns. Each test runs its own tokio runtime, and with two
@@ -456,8 +457,8 @@ impl TestApp {
         // Its own pool, and so its own memory of verified sessions and its own listener.
         let pool = self.db_runtime_pool().await;
         let own = services_with_secret(pool.clone(), &self.token_secret);
-        services.db = own.db;
-        services.sign_in_limiter = own.sign_in_limiter;
+        services.db = own.db.clone();
+        services.sign_in_limiter = own.sign_in_limiter.clone();
         let mut leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("tenantry")
             .build();
