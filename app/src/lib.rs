@@ -3,6 +3,13 @@
 //! Compiled twice: for the server (feature `ssr`, which renders pages and runs the server
 //! functions) and for the browser (feature `hydrate`, which makes the rendered pages live).
 
+// Both sides of the app must be built with components erased (see .cargo/config.toml): a
+// browser build that differs from the server's fails to hydrate.
+#[cfg(not(erase_components))]
+compile_error!(
+    "build with `--cfg erase_components` (.cargo/config.toml sets it; a RUSTFLAGS variable replaces it)"
+);
+
 pub mod account;
 pub mod agents;
 pub mod analytics;

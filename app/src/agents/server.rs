@@ -169,7 +169,7 @@ pub async fn create(name: String, email: String, model: String) -> Result<Issued
         return Err(AppError::Validation(errors));
     }
     let principal = platform.principal();
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     let agent_id = sqlx::query_scalar!(
         r#"select platform.create_agent($1, $2, $3, $4) as "id!""#,
         name,
@@ -229,7 +229,7 @@ pub async fn issue_key(agent_id: &str, label: String) -> Result<IssuedKey, AppEr
     let agent_id = parse_uuid(agent_id, "agent_id", "an agent")?;
     let label: String = label.trim().chars().take(100).collect();
     let principal = platform.principal();
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     let issued = issue_in(&mut tx, agent_id, &label, principal.user_id).await?;
     platform
         .audit(
@@ -273,7 +273,7 @@ pub async fn keys(agent_id: &str) -> Result<Vec<AgentKey>, AppError> {
 pub async fn revoke_key(key_id: &str) -> Result<(), AppError> {
     let platform = Gate::open(super::RevokeKey::PATH)?.platform().await?;
     let key_id = parse_uuid(key_id, "key_id", "a key")?;
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     let revoked = sqlx::query_scalar!("select platform.revoke_agent_key($1)", key_id)
         .fetch_one(&mut *tx)
         .await?;

@@ -103,7 +103,7 @@ async fn platform_rows(
     f: &Filters,
     limit: i64,
 ) -> Result<Vec<AuditRow>, AppError> {
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     limit_reads(&mut tx).await?;
     // The function checks again that the caller is a superadmin.
     sqlx::query!(

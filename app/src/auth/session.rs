@@ -83,7 +83,12 @@ pub async fn current_with(
         Section::ALL.to_vec()
     } else if active_org.is_none() {
         Vec::new()
-    } else if let Ok(Some(grant)) = gate::remembered_grant(services, parts).await {
+    } else if let Some(grant) = gate::remembered_grant(services, parts)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "checking a remembered session failed"))
+        .ok()
+        .flatten()
+    {
         grant.sections
     } else {
         let gate = Gate::with(

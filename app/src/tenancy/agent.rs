@@ -170,7 +170,7 @@ pub async fn acting_for(
     org: Uuid,
     agent: Uuid,
 ) -> Result<AgentTenant, AppError> {
-    let mut tx = services.db.pool().begin().await?;
+    let mut tx = super::gate::begin_scoped(services.db.pool(), "begin".to_string()).await?;
     sqlx::query!(
         "select set_config('app.org_id', $1::uuid::text, true) as org_scope,
                     set_config('app.agent_id', $2::uuid::text, true) as agent_scope",

@@ -109,9 +109,11 @@ impl AccessCache {
             return;
         }
         if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&key.session) {
+            // Expired sessions go first; if that frees less than a tenth, everything goes
+            // (rather than sweeping the whole map again on the next new session).
             let now = chrono::Utc::now().timestamp();
             sessions.retain(|_, s| s.expires > now);
-            if sessions.len() >= MAX_SESSIONS {
+            if sessions.len() >= MAX_SESSIONS * 9 / 10 {
                 sessions.clear();
             }
         }
@@ -121,7 +123,7 @@ impl AccessCache {
             orgs: HashMap::new(),
         });
         if entry.user == key.user {
-            if entry.orgs.len() >= MAX_ORGS {
+            if entry.orgs.len() >= MAX_ORGS && !entry.orgs.contains_key(&org) {
                 entry.orgs.clear();
             }
             entry.orgs.insert(org, verified);
@@ -277,7 +279,10 @@ async fn listen(cache: Weak<AccessCache>, pool: PgPool) {
             None => return,
         }
         loop {
-            let received = listener.try_recv().await;
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                _ = pool.close_event() => return,
+            };
             let Some(cache) = cache.upgrade() else { return };
             match received {
                 Ok(Some(notification)) => cache.announced(notification.payload()),

@@ -280,14 +280,18 @@ pub(crate) async fn set_scope(
 /// receives the answer and the finished transaction rolls back when dropped. Awaited in place,
 /// a cancelled begin would return the connection to the pool inside the transaction, scope and
 /// all (sqlx counts a transaction only once its `BEGIN` has answered).
-async fn begin_scoped(
+pub(crate) async fn begin_scoped(
     pool: &PgPool,
     statement: String,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin_with(statement).await })
-        .await
-        .map_err(|e| sqlx::Error::Protocol(format!("the task beginning a transaction: {e}")))?
+    match tokio::spawn(async move { pool.begin_with(statement).await }).await {
+        Ok(began) => began,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(sqlx::Error::Protocol(format!(
+            "the task beginning a transaction: {e}"
+        ))),
+    }
 }
 
 /// [`set_scope`] as SQL text, to send in the same round trip as the `BEGIN` before it. Only
@@ -306,7 +310,7 @@ pub async fn system_scope(
     org_id: Uuid,
     actor: &str,
 ) -> Result<Transaction<'static, Postgres>, AppError> {
-    let mut tx = services.db.pool().begin().await?;
+    let mut tx = begin_scoped(services.db.pool(), "begin".to_string()).await?;
     // `app.system` names the verified caller: the database lets it, like a superadmin, write
     // entitlements (migration 15).
     sqlx::query!(
@@ -327,7 +331,7 @@ pub async fn account_scope(
     services: &Services,
     user_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>, AppError> {
-    let mut tx = services.db.pool().begin().await?;
+    let mut tx = begin_scoped(services.db.pool(), "begin".to_string()).await?;
     set_scope(&mut tx, None, user_id).await?;
     Ok(tx)
 }
@@ -555,6 +559,11 @@ impl Platform {
     /// cross-org answers come from `platform.*` functions).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// A transaction on the platform's pool (begun as [`begin_scoped`] begins them).
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, AppError> {
+        Ok(begin_scoped(&self.pool, "begin".to_string()).await?)
     }
 
     /// Acts in any existing org, disabled ones included.

@@ -170,7 +170,7 @@ pub async fn save_model_price(
             "Months before this one are closed and their billing frozen; a new price can start this month at the earliest.",
         ));
     }
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     sqlx::query!(
         "insert into model_price (model, effective_from, input_micros_per_mtok, output_micros_per_mtok)
          values ($1, $2, $3, $4)
@@ -204,7 +204,7 @@ pub async fn delete_model_price(model: &str, effective_from: &str) -> Result<(),
     // in no org, so a direct query would always find none. The check and the delete are one
     // statement: that narrows the window for usage priced meanwhile, but does not close it
     // (the pricing trigger takes no lock on the price row).
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     let done = sqlx::query!(
         "delete from model_price where model = $1 and effective_from = $2
             and not platform.model_price_in_use($1)",
@@ -276,7 +276,7 @@ fn limit(
 pub async fn delete_plan(plan_name: &str) -> Result<(), AppError> {
     let platform = superadmin(crate::billing::DeletePlan::PATH).await?;
     let name = plan_name.trim();
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     let done = sqlx::query!(
         "delete from plan where plan_name = $1 and platform.plan_in_use($1) = 0",
         name
@@ -339,7 +339,7 @@ pub async fn save_plan(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let mut tx = platform.pool().begin().await?;
+    let mut tx = platform.begin().await?;
     sqlx::query!(
         "insert into plan (plan_name, max_agents, max_seats, max_storage_bytes, max_tokens_per_month)
          values ($1, $2, $3, $4::bigint * 1048576, $5)
