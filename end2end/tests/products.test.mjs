@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE_URL, holdLock, launchBrowser, openPage, register, screenshot, signInThroughPage, unique,
+  BASE_URL, holdLock, launchBrowser, openPage, register, screenshot, signInThroughPage, sql, unique,
   waitForHydration, waitForServer,
 } from '../support.mjs';
 
@@ -50,6 +50,14 @@ describe('Products', () => {
     await waitForHydration(watcher);
     await crmRow(watcher).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
 
+    // The engine's worker runs one run at a time, and every org the earlier test files made
+    // queued its data stores' provisioning (about 2 s an org): wait until the worker is free,
+    // or the run below would still be queued when the lock is released.
+    const deadline = Date.now() + 180_000;
+    while (sql("select count(*) from product_run where status in ('pending', 'running')") !== '0') {
+      assert.ok(Date.now() < deadline, 'the product worker is still busy after 3 minutes');
+      await new Promise((r) => setTimeout(r, 500));
+    }
     // The fifth step (a skill) waits 8 s (its lock timeout is 10 s) for a lock another session holds, so the
     // run is seen mid-way. Both pages follow it through its progress stream (Server-Sent
     // Events): 4 of 8 done, the fifth running, then the end.
