@@ -44,7 +44,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Redirect, Route, Router, Routes},
     hooks::use_location,
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 pub use error::AppError;
@@ -85,54 +85,113 @@ pub fn App() -> impl IntoView {
             // hydration and with JavaScript switched off.
             <Routes fallback=ui::NotFound>
                 <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
-                <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async />
-                <Route path=path!("/register") view=auth::RegisterPage ssr=SsrMode::Async />
-                <Route path=path!("/invitations/accept") view=invitations::AcceptInvitationPage ssr=SsrMode::Async />
+                <Route path=path!("/setup") view={Lazy::<lazy::Setup>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/register") view={Lazy::<lazy::Register>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/invitations/accept") view={Lazy::<lazy::AcceptInvitation>::new()} ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=home::HomePage ssr=SsrMode::Async />
                     <ParentRoute path=path!("/organizations") view=orgs::OrganizationsPage ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
-                        <Route path=path!("new") view=orgs::NewOrgDialog ssr=SsrMode::Async />
-                        <Route path=path!(":id/edit") view=orgs::EditOrgDialog ssr=SsrMode::Async />
-                        <Route path=path!(":id/confirm/:action") view=orgs::ConfirmOrgAction ssr=SsrMode::Async />
+                        <Route path=path!("new") view={Lazy::<lazy::NewOrg>::new()} ssr=SsrMode::Async />
+                        <Route path=path!(":id/edit") view={Lazy::<lazy::EditOrg>::new()} ssr=SsrMode::Async />
+                        <Route path=path!(":id/confirm/:action") view={Lazy::<lazy::ConfirmOrg>::new()} ssr=SsrMode::Async />
                         // The detail view: one route per tab, each from its capability.
                         <ParentRoute path=path!(":id") view=orgs::OrgDetail ssr=SsrMode::Async>
                             <Route path=path!("") view=orgs::OverviewTab ssr=SsrMode::Async />
-                            <Route path=path!("members") view=members::OrgMembersTab ssr=SsrMode::Async />
-                            <Route path=path!("agents") view=agents::OrgAgentsTab ssr=SsrMode::Async />
-                            <Route path=path!("credentials") view=credentials::CredentialsTab ssr=SsrMode::Async />
-                            <Route path=path!("billing") view=billing::OrgBillingTab ssr=SsrMode::Async />
-                            <Route path=path!("products") view=products::OrgProductsTab ssr=SsrMode::Async />
-                            <Route path=path!("analytics") view=analytics::OrgAnalyticsTab ssr=SsrMode::Async />
-                            <Route path=path!("domains") view=domains::DomainsTab ssr=SsrMode::Async />
+                            <Route path=path!("members") view={Lazy::<lazy::OrgMembers>::new()} ssr=SsrMode::Async />
+                            <Route path=path!("agents") view={Lazy::<lazy::OrgAgents>::new()} ssr=SsrMode::Async />
+                            <Route path=path!("credentials") view={Lazy::<lazy::Credentials>::new()} ssr=SsrMode::Async />
+                            <Route path=path!("billing") view={Lazy::<lazy::OrgBilling>::new()} ssr=SsrMode::Async />
+                            <Route path=path!("products") view={Lazy::<lazy::OrgProducts>::new()} ssr=SsrMode::Async />
+                            <Route path=path!("analytics") view={Lazy::<lazy::OrgAnalytics>::new()} ssr=SsrMode::Async />
+                            <Route path=path!("domains") view={Lazy::<lazy::Domains>::new()} ssr=SsrMode::Async />
                         </ParentRoute>
                     </ParentRoute>
-                    <ParentRoute path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async>
+                    <ParentRoute path=path!("/agents") view={Lazy::<lazy::Agents>::new()} ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
-                        <Route path=path!(":id") view=agents::AgentKeysDialog ssr=SsrMode::Async />
+                        <Route path=path!(":id") view={Lazy::<lazy::AgentKeys>::new()} ssr=SsrMode::Async />
                     </ParentRoute>
-                    <ParentRoute path=path!("/knowledge") view=knowledge::KnowledgePage ssr=SsrMode::Async>
+                    <ParentRoute path=path!("/knowledge") view={Lazy::<lazy::Knowledge>::new()} ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
-                        <Route path=path!(":id") view=knowledge::EntryEditor ssr=SsrMode::Async />
+                        <Route path=path!(":id") view={Lazy::<lazy::KnowledgeEntry>::new()} ssr=SsrMode::Async />
                     </ParentRoute>
-                    <ParentRoute path=path!("/guardrails") view=guardrails::GuardrailsPage ssr=SsrMode::Async>
+                    <ParentRoute path=path!("/guardrails") view={Lazy::<lazy::Guardrails>::new()} ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
-                        <Route path=path!(":id") view=guardrails::PolicyEditor ssr=SsrMode::Async />
+                        <Route path=path!(":id") view={Lazy::<lazy::Policy>::new()} ssr=SsrMode::Async />
                     </ParentRoute>
-                    <Route path=path!("/products") view=products::ProductsPage ssr=SsrMode::Async />
-                    <Route path=path!("/billing") view=billing::BillingPage ssr=SsrMode::Async />
-                    <Route path=path!("/llm-keys") view=llm_keys::OwnLlmKeysPage ssr=SsrMode::Async />
-                    <Route path=path!("/isolation") view=isolation::IsolationPage ssr=SsrMode::Async />
-                    <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async />
-                    <Route path=path!("/audit") view=audit::AuditPage ssr=SsrMode::Async />
-                    <ParentRoute path=path!("/users") view=members::UsersPage ssr=SsrMode::Async>
+                    <Route path=path!("/products") view={Lazy::<lazy::Products>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/billing") view={Lazy::<lazy::Billing>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/llm-keys") view={Lazy::<lazy::LlmKeys>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/isolation") view={Lazy::<lazy::Isolation>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/account") view={Lazy::<lazy::Account>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view={Lazy::<lazy::Audit>::new()} ssr=SsrMode::Async />
+                    <ParentRoute path=path!("/users") view={Lazy::<lazy::Users>::new()} ssr=SsrMode::Async>
                         <Route path=path!("") view=|| () ssr=SsrMode::Async />
-                        <Route path=path!("new") view=members::NewUserDialog ssr=SsrMode::Async />
-                        <Route path=path!(":id") view=members::EditUserDialog ssr=SsrMode::Async />
+                        <Route path=path!("new") view={Lazy::<lazy::NewUser>::new()} ssr=SsrMode::Async />
+                        <Route path=path!(":id") view={Lazy::<lazy::EditUser>::new()} ssr=SsrMode::Async />
                     </ParentRoute>
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+/// The pages a session seldom opens, each its own WASM chunk that the browser fetches on the
+/// first visit (`cargo leptos build --split`; the browser hydrates with `hydrate_lazy`, which
+/// waits for the chunk of a page rendered on the server, and the server names that chunk in the
+/// page's preload links). The frame, the Organizations page and the org overview stay in the
+/// main module: they are what a session opens first.
+mod lazy {
+    use leptos::prelude::*;
+    use leptos_router::{lazy_route, LazyRoute};
+
+    macro_rules! lazy_pages {
+        ($($route:ident => $page:path,)*) => {$(
+            pub(super) struct $route;
+
+            #[lazy_route]
+            impl LazyRoute for $route {
+                fn data() -> Self {
+                    $route
+                }
+
+                fn view(this: Self) -> AnyView {
+                    let _ = this;
+                    $page().into_any()
+                }
+            }
+        )*};
+    }
+
+    lazy_pages! {
+        Setup => super::auth::SetupPage,
+        Register => super::auth::RegisterPage,
+        AcceptInvitation => super::invitations::AcceptInvitationPage,
+        NewOrg => super::orgs::NewOrgDialog,
+        EditOrg => super::orgs::EditOrgDialog,
+        ConfirmOrg => super::orgs::ConfirmOrgAction,
+        OrgMembers => super::members::OrgMembersTab,
+        OrgAgents => super::agents::OrgAgentsTab,
+        Credentials => super::credentials::CredentialsTab,
+        OrgBilling => super::billing::OrgBillingTab,
+        OrgProducts => super::products::OrgProductsTab,
+        OrgAnalytics => super::analytics::OrgAnalyticsTab,
+        Domains => super::domains::DomainsTab,
+        Agents => super::agents::AgentsPage,
+        AgentKeys => super::agents::AgentKeysDialog,
+        Knowledge => super::knowledge::KnowledgePage,
+        KnowledgeEntry => super::knowledge::EntryEditor,
+        Guardrails => super::guardrails::GuardrailsPage,
+        Policy => super::guardrails::PolicyEditor,
+        Products => super::products::ProductsPage,
+        Billing => super::billing::BillingPage,
+        LlmKeys => super::llm_keys::OwnLlmKeysPage,
+        Isolation => super::isolation::IsolationPage,
+        Account => super::account::AccountPage,
+        Audit => super::audit::AuditPage,
+        Users => super::members::UsersPage,
+        NewUser => super::members::NewUserDialog,
+        EditUser => super::members::EditUserDialog,
     }
 }
 

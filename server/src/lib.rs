@@ -10,6 +10,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod http;
 mod jobs;
+mod listen;
 mod report;
 mod start;
 pub mod stores;

@@ -135,12 +135,7 @@ pub(crate) async fn serve(mut config: Config) -> Result<(), Error> {
         services,
     });
     tracing::info!(%addr, %base_domain, "serving the Admin App on http://{addr}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    crate::listen::serve(listener, app, shutdown_signal()).await;
 
     tracing::info!("shutting down");
     pool.close().await;

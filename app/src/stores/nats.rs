@@ -7,6 +7,7 @@
 //! says), and receives replies on its own inbox prefix.
 
 use async_nats::jetstream;
+use tracing::instrument::WithSubscriber;
 use uuid::Uuid;
 
 use super::{org_user, UserChange, UsersHook};
@@ -154,7 +155,12 @@ impl Nats {
         })?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         loop {
-            match org_client(&self.address, org, password).await {
+            // Refused until the server has read its configuration again: expected, so
+            // async-nats's own ERROR line for a refused user is not logged for this probe (a
+            // refusal at the deadline is the error returned).
+            let probe = org_client(&self.address, org, password)
+                .with_subscriber(tracing::subscriber::NoSubscriber::default());
+            match probe.await {
                 Ok(client) => {
                     drop(client);
                     return Ok(());

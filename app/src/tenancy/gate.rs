@@ -638,19 +638,7 @@ async fn tenant(
         if org_id.1 != "active" {
             return Err(AppError::Forbidden("organization disabled".to_string()));
         }
-        let (org, grant) = (tenant.org_id, tenant.grant.clone());
-        services
-            .db
-            .access()
-            .remember_allowed(
-                tenant.conn(),
-                &principal,
-                token_expiry(services, parts),
-                org,
-                &grant,
-                since,
-            )
-            .await?;
+        remember(services, parts, &principal, &mut tenant, since).await?;
         Ok(tenant)
     }
     .await;
@@ -783,6 +771,32 @@ async fn user_org_ids(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>, AppErro
 /// The caller managing `org_id` from a page that lists several orgs: a superadmin acts in it
 /// through the platform path (any org, disabled ones included); anyone else goes through the
 /// gate with `org_id` as the explicit source, so it must be the org they are acting in.
+/// Remembers (on this node) that the full path just let `principal` into `tenant`'s org with its
+/// grant, as read in the transaction the request goes on with; `since`: the access generation
+/// read before the full path began.
+async fn remember(
+    services: &Services,
+    parts: &Parts,
+    principal: &Principal,
+    tenant: &mut Tenant,
+    since: u64,
+) -> Result<(), AppError> {
+    let (org, grant) = (tenant.org_id, tenant.grant.clone());
+    services
+        .db
+        .access()
+        .remember_allowed(
+            tenant.conn(),
+            principal,
+            token_expiry(services, parts),
+            org,
+            &grant,
+            since,
+        )
+        .await?;
+    Ok(())
+}
+
 async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tenant, AppError> {
     for wanted in [
         Remembered::Managing(org_id),
@@ -800,19 +814,7 @@ async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tena
                 return Err(AppError::NotFound("Organization".to_string()));
             }
             let mut tenant = admin.act_in_existing(services.db.pool(), org_id).await?;
-            let grant = tenant.grant.clone();
-            services
-                .db
-                .access()
-                .remember_allowed(
-                    tenant.conn(),
-                    &principal,
-                    token_expiry(services, parts),
-                    org_id,
-                    &grant,
-                    since,
-                )
-                .await?;
+            remember(services, parts, &principal, &mut tenant, since).await?;
             tracing::info!(
                 target: "tenancy", decision = "allow", org = %org_id, user = %principal.user_id,
                 role = "superadmin", path = %principal.client.path, via = "platform",
