@@ -73,7 +73,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    ui::mark_hydrated();
+    ui::start_in_browser();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/tenantry.css" />

@@ -15,24 +15,29 @@ use hyper_util::{
     server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinSet};
 use tower::ServiceExt;
 
-/// A client that has not sent a request's whole head in this long is disconnected.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A client that has not sent a request's whole head this long after connecting, or after its
+/// previous answer, is disconnected: against connections held open by sending nothing, and the
+/// idle timeout of a keep-alive connection. Longer than the 60 s a proxy in front (nginx's
+/// upstream `keepalive_timeout`, a cloud load balancer's idle timeout) usually keeps an idle
+/// connection, so the proxy closes first and never sends a request on one closing here.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// After the shutdown signal, open requests (and progress streams) get this long to finish.
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets each
-/// connection finish the request it is answering, and closes the idle ones. Each request
-/// carries its peer's address as [`ConnectInfo`].
+/// connection finish the request it is answering, closes the idle ones, and after [`DRAIN`]
+/// ends the rest. Each request carries its peer's address as [`ConnectInfo`].
 pub(crate) async fn serve(
     mut listener: TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
@@ -43,6 +48,7 @@ pub(crate) async fn serve(
             accepted = Listener::accept(&mut listener) => accepted,
             () = &mut shutdown => break,
         };
+        while connections.try_join_next().is_some() {}
         let service = app
             .clone()
             .map_request(move |request: hyper::Request<Incoming>| {
@@ -54,16 +60,23 @@ pub(crate) async fn serve(
             });
         let connection = graceful
             .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(err) = connection.await {
                 tracing::trace!(%err, %peer, "connection ended with an error");
             }
         });
     }
+    // Refuse new connections at once rather than leave them in the backlog during the drain.
+    drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN) => {
-            tracing::warn!("connections still open {} s after the signal; closing them", DRAIN.as_secs());
+            tracing::warn!(
+                open = connections.len(),
+                "connections still open {} s after the signal; ending them",
+                DRAIN.as_secs()
+            );
+            connections.shutdown().await;
         }
     }
 }

@@ -559,6 +559,10 @@ pub fn spawn_checker(services: Services) {
     tokio::spawn(async move {
         loop {
             if let Err(e) = check_due(&services).await {
+                if lookup(&services).pool().is_closed() {
+                    // The server is shutting down.
+                    return;
+                }
                 tracing::warn!(error = %e, "checking pending domains failed; trying again later");
             }
             tokio::time::sleep(CHECK_EVERY).await;

@@ -749,6 +749,8 @@ pub fn spawn_worker(services: Services) {
                     continue;
                 }
                 Ok(None) => {}
+                // The server is shutting down.
+                Err(_) if lookup(&services).pool().is_closed() => return,
                 Err(err) => tracing::warn!(%err, "product worker failed; retrying"),
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), services.products.wake.notified())

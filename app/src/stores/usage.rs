@@ -12,7 +12,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::nats::{reloading, stream_name};
-use crate::{billing::server::usage::Event, context::Services, AppError};
+use crate::{billing::server::usage::Event, context::Services, tenancy::gate::lookup, AppError};
 
 /// The durable consumer on every org's stream that records its usage.
 pub const CONSUMER: &str = "billing";
@@ -303,6 +303,8 @@ pub fn spawn_consumer(services: Services, sweep: Duration) {
                 match drain(&services, org).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(%org, events = n, "usage recorded"),
+                    // The server is shutting down.
+                    Err(_) if lookup(&services).pool().is_closed() => return,
                     Err(err) => tracing::warn!(%org, %err, "usage held back; retrying later"),
                 }
             }

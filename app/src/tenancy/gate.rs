@@ -768,9 +768,6 @@ async fn user_org_ids(pool: &PgPool, user_id: Uuid) -> Result<Vec<Uuid>, AppErro
     .await?)
 }
 
-/// The caller managing `org_id` from a page that lists several orgs: a superadmin acts in it
-/// through the platform path (any org, disabled ones included); anyone else goes through the
-/// gate with `org_id` as the explicit source, so it must be the org they are acting in.
 /// Remembers (on this node) that the full path just let `principal` into `tenant`'s org with its
 /// grant, as read in the transaction the request goes on with; `since`: the access generation
 /// read before the full path began.
@@ -797,6 +794,9 @@ async fn remember(
     Ok(())
 }
 
+/// The caller managing `org_id` from a page that lists several orgs: a superadmin acts in it
+/// through the platform path (any org, disabled ones included); anyone else goes through the
+/// gate with `org_id` as the explicit source, so it must be the org they are acting in.
 async fn manage(services: &Services, parts: &Parts, org_id: Uuid) -> Result<Tenant, AppError> {
     for wanted in [
         Remembered::Managing(org_id),

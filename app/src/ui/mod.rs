@@ -13,16 +13,20 @@ pub use toast::Toast;
 
 use leptos::prelude::*;
 
-/// Sets `data-hydrated` on `<body>` once the WASM has taken over the page.
+/// Starts what every page needs in the browser: where focus was before a dialog opened.
+pub fn start_in_browser() {
+    Effect::new(move |_| dialog::track_focus_outside_dialogs());
+}
+
+/// Sets `data-hydrated` on `<body>`; the browser's entry point calls it once the WASM has taken
+/// over the whole page, a lazily loaded page's chunk included.
 ///
 /// Browser tests wait for it: a click before hydration would be silently lost.
+#[cfg(feature = "hydrate")]
 pub fn mark_hydrated() {
-    Effect::new(move |_| {
-        dialog::track_focus_outside_dialogs();
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
 }
 
 /// `aria-invalid` for a field's control while the last submission failed on that field.
