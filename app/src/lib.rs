@@ -137,10 +137,10 @@ pub fn App() -> impl IntoView {
 }
 
 /// The pages a session seldom opens, each its own WASM chunk that the browser fetches on the
-/// first visit (`cargo leptos build --split`; the browser hydrates with `hydrate_lazy`, which
-/// waits for the chunk of a page rendered on the server, and the server names that chunk in the
-/// page's preload links). The frame, the Organizations page and the org overview stay in the
-/// main module: they are what a session opens first.
+/// first visit (`cargo leptos build --split`; the browser's entry point hydrates a page rendered
+/// on the server once its chunk is in, fetched after the main module: Leptos 0.8.23 names no
+/// chunk in the page's preload links here). The frame, the Organizations page and the org
+/// overview stay in the main module: they are what a session opens first.
 mod lazy {
     use leptos::prelude::*;
     use leptos_router::{lazy_route, LazyRoute};
