@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     context::Services,
-    tenancy::gate::{lookup, system_scope},
+    tenancy::gate::{lookup, shutting_down, system_scope},
     AppError,
 };
 
@@ -141,7 +141,7 @@ pub fn spawn_sender(services: Services) {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(err) => {
-                    if lookup(&services).pool().is_closed() {
+                    if shutting_down(&services) {
                         return;
                     }
                     tracing::warn!(%err, "email sender");

@@ -15,7 +15,7 @@ use crate::{
     error::parse_uuid,
     tenancy::{
         access::{Level, Section},
-        gate::{lookup, system_scope, Gate},
+        gate::{lookup, shutting_down, system_scope, Gate},
         host::{self, HostError, HostTarget},
     },
     AppError,
@@ -559,8 +559,7 @@ pub fn spawn_checker(services: Services) {
     tokio::spawn(async move {
         loop {
             if let Err(e) = check_due(&services).await {
-                if lookup(&services).pool().is_closed() {
-                    // The server is shutting down.
+                if shutting_down(&services) {
                     return;
                 }
                 tracing::warn!(error = %e, "checking pending domains failed; trying again later");

@@ -30,7 +30,7 @@ use super::{
 };
 use crate::{
     context::Services,
-    tenancy::gate::{lookup, system_scope},
+    tenancy::gate::{lookup, shutting_down, system_scope},
     AppError,
 };
 
@@ -749,8 +749,7 @@ pub fn spawn_worker(services: Services) {
                     continue;
                 }
                 Ok(None) => {}
-                // The server is shutting down.
-                Err(_) if lookup(&services).pool().is_closed() => return,
+                Err(_) if shutting_down(&services) => return,
                 Err(err) => tracing::warn!(%err, "product worker failed; retrying"),
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), services.products.wake.notified())
@@ -781,8 +780,7 @@ pub fn spawn_progress_listener(services: Services) {
                 Ok::<(), sqlx::Error>(())
             };
             if let Err(err) = listening.await {
-                if lookup(&services).pool().is_closed() {
-                    // The server is shutting down.
+                if shutting_down(&services) {
                     return;
                 }
                 tracing::warn!(%err, "product progress listener lost the database; reconnecting");

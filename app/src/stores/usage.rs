@@ -12,7 +12,9 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::nats::{reloading, stream_name};
-use crate::{billing::server::usage::Event, context::Services, tenancy::gate::lookup, AppError};
+use crate::{
+    billing::server::usage::Event, context::Services, tenancy::gate::shutting_down, AppError,
+};
 
 /// The durable consumer on every org's stream that records its usage.
 pub const CONSUMER: &str = "billing";
@@ -303,8 +305,7 @@ pub fn spawn_consumer(services: Services, sweep: Duration) {
                 match drain(&services, org).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(%org, events = n, "usage recorded"),
-                    // The server is shutting down.
-                    Err(_) if lookup(&services).pool().is_closed() => return,
+                    Err(_) if shutting_down(&services) => return,
                     Err(err) => tracing::warn!(%org, %err, "usage held back; retrying later"),
                 }
             }

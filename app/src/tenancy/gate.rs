@@ -353,6 +353,12 @@ pub fn lookup(services: &Services) -> Lookup<'_> {
     Lookup(services.db.pool())
 }
 
+/// Whether the server is shutting down (its pool is closed): background jobs stop then rather
+/// than report the failures that follow.
+pub fn shutting_down(services: &Services) -> bool {
+    services.db.pool().is_closed()
+}
+
 /// The gate for one endpoint: the request's context and the endpoint's declared need
 /// ([`need_of`]). Every server function starts by opening one and asking it for the handle its
 /// need calls for; the handle exists only if the caller satisfies the need. Asking for a handle
