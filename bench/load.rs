@@ -5,9 +5,11 @@
 //!    `server create-superadmin`, then through the endpoints: 1,000 orgs, 10 members each,
 //!    and a sign-in (and switch into their org) for each of the 10,000 members;
 //! 2. `pgbench -S` (8 clients, prepared statements) on the same cluster;
-//! 3. the authenticated read (`orgs/current_org`) from 64 connections without pause: its
-//!    rate, and the ratio to pgbench's;
-//! 4. 10,000 connected users, each on its own keep-alive connection, each waiting 5–15 s
+//! 3. the floor under any answer: `/healthz` (every middleware and the router, no database)
+//!    from 64 connections without pause;
+//! 4. the authenticated read (`orgs/current_org`) from the same 64 connections: its rate, and
+//!    its ratios to pgbench's and to the floor;
+//! 5. 10,000 connected users, each on its own keep-alive connection, each waiting 5–15 s
 //!    (think time) between reads of its org;
 //!
 //! and prints requests/s, p50/p95/p99, errors, and the server's resident memory after each
@@ -293,6 +295,21 @@ async fn measure(addr: &str, pid: u32, data: &Path) {
     let pgbench = pgbench(data, 8, 15).await;
     println!("pgbench -S (8 clients, prepared, 15 s): {pgbench:.0} transactions/s");
 
+    // The floor under any answer: the same connections and client on `/healthz`, which passes
+    // every middleware and the router but touches no database.
+    let (floor, mut stats) = closed_loop(
+        addr,
+        ("GET", "/healthz"),
+        &tokens,
+        64,
+        Duration::from_secs(10),
+    )
+    .await;
+    println!(
+        "HTTP floor (/healthz, 64 connections, no pause, 10 s): {floor:.0} requests/s, {}",
+        stats.line()
+    );
+
     // The authenticated read, 64 connections, no pause, 15 s.
     let perf = std::env::var_os("TENANTRY_LOAD_PERF").map(|file| {
         Command::new("perf")
@@ -312,15 +329,17 @@ async fn measure(addr: &str, pid: u32, data: &Path) {
             .spawn()
             .expect("perf record")
     });
-    let (rate, mut stats) = closed_loop(addr, &tokens, 64, Duration::from_secs(15)).await;
+    let (rate, mut stats) =
+        closed_loop(addr, ("POST", READ), &tokens, 64, Duration::from_secs(15)).await;
     if let Some(mut perf) = perf {
         let _ = perf.wait();
     }
     println!(
         "authenticated read (64 connections, no pause, 15 s): {rate:.0} requests/s, {}, \
-         ratio to pgbench {:.3} (goal >= 0.25); RSS {} MiB",
+         ratio to pgbench {:.3} (goal >= 0.25), to the HTTP floor {:.3}; RSS {} MiB",
         stats.line(),
         rate / pgbench,
+        rate / floor,
         rss(pid).0
     );
 
@@ -362,6 +381,7 @@ impl Stats {
 
 async fn closed_loop(
     addr: &str,
+    (method, path): (&'static str, &'static str),
     tokens: &[(String, String)],
     connections: usize,
     length: Duration,
@@ -377,7 +397,7 @@ async fn closed_loop(
             let mut mine = Stats::default();
             while start.elapsed() < length {
                 let t = Instant::now();
-                match conn.post(READ, Some(&token), "").await {
+                match conn.send(method, path, Some(&token), "").await {
                     Ok(r) if r.status == 200 => mine.latencies.push(t.elapsed()),
                     _ => {
                         mine.errors += 1;
@@ -624,11 +644,21 @@ impl Conn {
         token: Option<&str>,
         body: &str,
     ) -> std::io::Result<Answer> {
+        self.send("POST", path, token, body).await
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> std::io::Result<Answer> {
         let auth = token
             .map(|t| format!("authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
         let request = format!(
-            "POST {path} HTTP/1.1\r\nhost: {}\r\naccept: application/json\r\n\
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\naccept: application/json\r\n\
              content-type: application/x-www-form-urlencoded\r\n{auth}content-length: {}\r\n\r\n{body}",
             self.host,
             body.len()

@@ -326,7 +326,7 @@ pub async fn header(org_id: &str) -> Result<super::OrgTitle, AppError> {
     .fetch_optional(tenant.conn())
     .await?
     .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
-    tenant.commit().await?;
+    tenant.end_read();
     Ok(super::OrgTitle {
         id: org_id.to_string(),
         number: row.org_number,
@@ -357,7 +357,7 @@ pub async fn overview(org_id: &str) -> Result<super::OrgOverviewData, AppError> 
     } else {
         None
     };
-    tenant.commit().await?;
+    tenant.end_read();
     Ok(super::OrgOverviewData {
         org,
         allowances,
@@ -382,7 +382,7 @@ pub async fn get_in(gate: &Gate, org_id: Option<&str>) -> Result<Organization, A
     };
     let org_id = tenant.org_id;
     let org = read(tenant.conn(), org_id).await?;
-    tenant.commit().await?;
+    tenant.end_read();
     Ok(org)
 }
 

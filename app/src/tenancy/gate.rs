@@ -225,6 +225,14 @@ impl Tenant {
         Ok(())
     }
 
+    /// Ends a transaction that only read, without waiting for the database: it is rolled back,
+    /// and the `ROLLBACK` goes out with the check sqlx's pool makes of every connection coming
+    /// back to it (a round trip it takes anyway, after the answer), instead of a `COMMIT`
+    /// round trip the caller waits for. Nothing written here would be kept: only for reads.
+    pub fn end_read(self) {
+        drop(self.tx);
+    }
+
     /// Whether the caller may also act in `section` at `level` here: for what a page shows
     /// (a button, a column), never instead of the endpoint's declared need.
     pub fn may(&self, section: Section, level: Level) -> bool {

@@ -7,7 +7,9 @@
 //!   first time a connection sees it), counted apart: it happens once per connection;
 //! - a **statement** is an `Execute`, or one statement of a simple query;
 //! - a **ping** is a `Sync` with nothing before it (sqlx's check of a connection returned to
-//!   its pool), counted apart: the request does not wait for it.
+//!   its pool), counted apart: the request does not wait for it. The `ROLLBACK` of a read
+//!   ended without a `COMMIT` (`Tenant::end_read`) goes out just before that ping, after the
+//!   answer; it is still counted as a round trip.
 
 use std::{
     path::PathBuf,
@@ -37,6 +39,8 @@ pub struct Counted {
 
 #[derive(Default)]
 struct Counts {
+    /// Every message relayed, to tell when the wire has gone quiet.
+    messages: AtomicU64,
     round_trips: AtomicU64,
     statements: AtomicU64,
     pings: AtomicU64,
@@ -77,8 +81,17 @@ impl Wire {
         self.dir.path()
     }
 
-    /// What was counted since the last call, and starts counting again.
-    pub fn take(&self) -> Counted {
+    /// What was counted since the last call, and starts counting again: once nothing has
+    /// passed for 50 ms, so that what a request's connection sends as it goes back to its pool
+    /// (after the answer) is counted with that request, not the next.
+    pub async fn take(&self) -> Counted {
+        loop {
+            let before = self.counts.messages.load(Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if self.counts.messages.load(Ordering::SeqCst) == before {
+                break;
+            }
+        }
         Counted {
             round_trips: self.counts.round_trips.swap(0, Ordering::SeqCst),
             statements: self.counts.statements.swap(0, Ordering::SeqCst),
@@ -138,6 +151,7 @@ async fn forward(
         to.write_all(&[kind]).await?;
         to.write_all(&len.to_be_bytes()).await?;
         to.write_all(&body).await?;
+        counts.messages.fetch_add(1, Ordering::SeqCst);
         match kind {
             b'Q' => {
                 let text = String::from_utf8_lossy(&body)
