@@ -7,7 +7,7 @@
 //! 2. `pgbench -S` (8 clients, prepared statements) on the same cluster;
 //! 3. the floor under any answer: `/healthz` (every middleware and the router, no database)
 //!    from 64 connections without pause;
-//! 4. the authenticated read (`orgs/current_org`) from the same 64 connections: its rate, and
+//! 4. the authenticated read (`orgs/current_org`) from 64 connections again: its rate, and
 //!    its ratios to pgbench's and to the floor;
 //! 5. 10,000 connected users, each on its own keep-alive connection, each waiting 5–15 s
 //!    (think time) between reads of its org;
@@ -295,8 +295,8 @@ async fn measure(addr: &str, pid: u32, data: &Path) {
     let pgbench = pgbench(data, 8, 15).await;
     println!("pgbench -S (8 clients, prepared, 15 s): {pgbench:.0} transactions/s");
 
-    // The floor under any answer: the same connections and client on `/healthz`, which passes
-    // every middleware and the router but touches no database.
+    // The floor under any answer: as many connections, the same client, on `/healthz`, which
+    // passes every middleware and the router but touches no database.
     let (floor, mut stats) = closed_loop(
         addr,
         ("GET", "/healthz"),

@@ -229,7 +229,7 @@ impl Tenant {
     /// and the `ROLLBACK` goes out with the check sqlx's pool makes of every connection coming
     /// back to it (a round trip it takes anyway, after the answer), instead of a `COMMIT`
     /// round trip the caller waits for. Nothing written here would be kept: only for reads.
-    pub fn end_read(self) {
+    pub(crate) fn end_read(self) {
         drop(self.tx);
     }
 

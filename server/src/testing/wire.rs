@@ -39,8 +39,6 @@ pub struct Counted {
 
 #[derive(Default)]
 struct Counts {
-    /// Every message relayed, to tell when the wire has gone quiet.
-    messages: AtomicU64,
     round_trips: AtomicU64,
     statements: AtomicU64,
     pings: AtomicU64,
@@ -81,16 +79,18 @@ impl Wire {
         self.dir.path()
     }
 
-    /// What was counted since the last call, and starts counting again: once nothing has
-    /// passed for 50 ms, so that what a request's connection sends as it goes back to its pool
-    /// (after the answer) is counted with that request, not the next.
-    pub async fn take(&self) -> Counted {
-        loop {
-            let before = self.counts.messages.load(Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            if self.counts.messages.load(Ordering::SeqCst) == before {
-                break;
-            }
+    /// What was counted since the last call, and starts counting again: once every connection
+    /// of `pool` is back in it, so that what a request's connection sends as it goes back (after
+    /// the answer) is counted with that request, not the next. A connection is back only when
+    /// the database has answered that, and each message is counted before it is passed on.
+    pub async fn take(&self, pool: &sqlx::PgPool) -> Counted {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while pool.num_idle() < pool.size() as usize {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pool's connections did not come back within 5 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         Counted {
             round_trips: self.counts.round_trips.swap(0, Ordering::SeqCst),
@@ -148,10 +148,6 @@ async fn forward(
         let len = from.read_u32().await?;
         let mut body = vec![0; (len as usize).saturating_sub(4)];
         from.read_exact(&mut body).await?;
-        to.write_all(&[kind]).await?;
-        to.write_all(&len.to_be_bytes()).await?;
-        to.write_all(&body).await?;
-        counts.messages.fetch_add(1, Ordering::SeqCst);
         match kind {
             b'Q' => {
                 let text = String::from_utf8_lossy(&body)
@@ -198,8 +194,14 @@ async fn forward(
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
             }
-            b'X' => return Ok(()),
             _ => {}
+        }
+        // Passed on only once counted: whoever sees the answer sees the count.
+        to.write_all(&[kind]).await?;
+        to.write_all(&len.to_be_bytes()).await?;
+        to.write_all(&body).await?;
+        if kind == b'X' {
+            return Ok(());
         }
     }
 }

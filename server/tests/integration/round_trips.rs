@@ -69,9 +69,12 @@ async fn requests_stay_within_their_round_trip_budgets() {
     for (endpoint, who, token, fields) in calls {
         // Once to warm the node (its memory of the session, sqlx's prepared statements).
         app.call(endpoint, Some(token), &fields).await;
-        wire.take().await;
+        wire.take(app::tenancy::gate::lookup(&app.services).pool())
+            .await;
         let response = app.call(endpoint, Some(token), &fields).await;
-        let counted = wire.take().await;
+        let counted = wire
+            .take(app::tenancy::gate::lookup(&app.services).pool())
+            .await;
         assert_eq!(response.status, 200, "{endpoint} as {who}: {response:?}");
         assert!(counted.statements > 0, "the relay must see the statements");
         lines.push(report(&format!("{endpoint} ({who})"), &counted));
@@ -97,9 +100,12 @@ async fn requests_stay_within_their_round_trip_budgets() {
                 .unwrap()
         };
         app.send(request()).await;
-        wire.take().await;
+        wire.take(app::tenancy::gate::lookup(&app.services).pool())
+            .await;
         let response = app.send(request()).await;
-        let counted = wire.take().await;
+        let counted = wire
+            .take(app::tenancy::gate::lookup(&app.services).pool())
+            .await;
         assert_eq!(response.status, 200, "the detail view as {who}");
         lines.push(report(&format!("GET /organizations/:id ({who})"), &counted));
         if counted.statements > DETAIL_STATEMENTS {
