@@ -395,40 +395,83 @@ fn changed_meanwhile() -> AppError {
 }
 
 /// The org with its subscription and roles, in one statement (the detail view and the app's
-/// frame read it on every page).
+/// frame read it on every page). Plain columns and arrays rather than JSON built by the
+/// database and parsed again here: this is the most read statement of all (`bench/load`).
 async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, AppError> {
     let row = sqlx::query!(
-        r#"select org_id, org_number, name, slug, primary_domain, description, contact_email,
-                  contact_phone, address_line1, address_line2, city, state, country, zip,
-                  product, status, parent_org_id, member_count, product_count,
-                  platform.org_schema_name(org_id) as "schema!",
-                  (extract(epoch from updated_at) * 1000000)::bigint as "version!",
-                  (select to_jsonb(s) from (
-                     select plan_name, seats, platform, status, stripe_customer_id,
-                            stripe_subscription_id, trial_end, current_period_end, cancelled_at,
-                            cancel_reason, grace_period_end
-                       from subscription where org_id = o.org_id) s) as subscription,
-                  (select coalesce(jsonb_agg(jsonb_build_object(
-                            'name', r.role_name, 'builtin', r.builtin,
-                            'required', r.role_name in ('admin', 'member'),
-                            'members', (select count(*) from membership m
-                                         where m.org_id = r.org_id
-                                           and m.role_name = r.role_name))
-                          order by not r.builtin, r.created_at, r.role_name), '[]')
-                     from org_role r where r.org_id = o.org_id) as "roles!"
-             from organization o where org_id = $1"#,
+        r#"select o.org_id, o.org_number, o.name, o.slug, o.primary_domain, o.description,
+                  o.contact_email, o.contact_phone, o.address_line1, o.address_line2, o.city,
+                  o.state, o.country, o.zip, o.product, o.status, o.parent_org_id,
+                  o.member_count, o.product_count,
+                  platform.org_schema_name(o.org_id) as "schema!",
+                  (extract(epoch from o.updated_at) * 1000000)::bigint as "version!",
+                  s.plan_name as "plan_name?", s.seats as "seats?", s.platform as "platform?",
+                  s.status as "subscription_status?",
+                  s.stripe_customer_id as "stripe_customer_id?",
+                  s.stripe_subscription_id as "stripe_subscription_id?",
+                  s.trial_end as "trial_end?", s.current_period_end as "current_period_end?",
+                  s.cancelled_at as "cancelled_at?", s.cancel_reason as "cancel_reason?",
+                  s.grace_period_end as "grace_period_end?",
+                  r.names as "role_names!", r.builtins as "role_builtins!",
+                  r.members as "role_members!"
+             from organization o
+             left join subscription s on s.org_id = o.org_id
+             cross join lateral (
+               -- In the order the Roles tab lists them: built-in first, then by age.
+               select coalesce(array_agg(x.role_name), '{}') as names,
+                      coalesce(array_agg(x.builtin), '{}') as builtins,
+                      coalesce(array_agg(x.members), '{}') as members
+                 from (select r.role_name, r.builtin, coalesce(c.members, 0) as members
+                         from org_role r
+                         left join (select m.role_name, count(*) as members
+                                      from membership m where m.org_id = $1
+                                     group by m.role_name) c on c.role_name = r.role_name
+                        where r.org_id = o.org_id
+                        order by not r.builtin, r.created_at, r.role_name) x) r
+            where o.org_id = $1"#,
         org_id
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
-    let subscription = row
-        .subscription
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| AppError::internal("reading an org's subscription", e))?;
-    let roles = serde_json::from_value(row.roles)
-        .map_err(|e| AppError::internal("reading an org's roles", e))?;
+    // Every subscription column is `not null` but the Stripe ids and dates: all present, or no
+    // subscription row.
+    let subscription = match (
+        row.plan_name,
+        row.seats,
+        row.platform,
+        row.subscription_status,
+        row.cancel_reason,
+    ) {
+        (Some(plan_name), Some(seats), Some(platform), Some(status), Some(cancel_reason)) => {
+            Some(crate::billing::Subscription {
+                plan_name,
+                seats,
+                platform,
+                status,
+                stripe_customer_id: row.stripe_customer_id,
+                stripe_subscription_id: row.stripe_subscription_id,
+                trial_end: row.trial_end,
+                current_period_end: row.current_period_end,
+                cancelled_at: row.cancelled_at,
+                cancel_reason,
+                grace_period_end: row.grace_period_end,
+            })
+        }
+        _ => None,
+    };
+    let roles = row
+        .role_names
+        .into_iter()
+        .zip(row.role_builtins)
+        .zip(row.role_members)
+        .map(|((name, builtin), members)| super::RoleInfo {
+            required: name == "admin" || name == "member",
+            name,
+            builtin,
+            members,
+        })
+        .collect();
     Ok(Organization {
         version: row.version,
         members: row.member_count,
