@@ -412,22 +412,24 @@ async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, App
                   s.trial_end as "trial_end?", s.current_period_end as "current_period_end?",
                   s.cancelled_at as "cancelled_at?", s.cancel_reason as "cancel_reason?",
                   s.grace_period_end as "grace_period_end?",
-                  r.names as "role_names!", r.builtins as "role_builtins!",
-                  r.members as "role_members!"
+                  roles.names as "role_names!", roles.builtins as "role_builtins!",
+                  roles.members as "role_members!"
              from organization o
              left join subscription s on s.org_id = o.org_id
              cross join lateral (
-               -- In the order the Roles tab lists them: built-in first, then by age.
-               select coalesce(array_agg(x.role_name), '{}') as names,
-                      coalesce(array_agg(x.builtin), '{}') as builtins,
-                      coalesce(array_agg(x.members), '{}') as members
-                 from (select r.role_name, r.builtin, coalesce(c.members, 0) as members
+               -- In the order the Roles tab lists them: built-in first, then by age. Each
+               -- array sorted by the same total order (names are unique), so they line up.
+               select coalesce(array_agg(x.role_name order by x.rank), '{}') as names,
+                      coalesce(array_agg(x.builtin order by x.rank), '{}') as builtins,
+                      coalesce(array_agg(x.members order by x.rank), '{}') as members
+                 from (select r.role_name, r.builtin, coalesce(c.members, 0) as members,
+                              row_number() over (order by not r.builtin, r.created_at,
+                                                          r.role_name) as rank
                          from org_role r
                          left join (select m.role_name, count(*) as members
                                       from membership m where m.org_id = $1
                                      group by m.role_name) c on c.role_name = r.role_name
-                        where r.org_id = o.org_id
-                        order by not r.builtin, r.created_at, r.role_name) x) r
+                        where r.org_id = o.org_id) x) roles
             where o.org_id = $1"#,
         org_id
     )
