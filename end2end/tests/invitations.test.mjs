@@ -25,6 +25,13 @@ function mailTo(address) {
   } catch {
     return [];
   }
+  // A directory lists in no particular order: Maildir names begin with the delivery time
+  // (`<seconds>.M<microseconds>P<pid>Q<count>.<host>`), so sort on it to read them oldest first.
+  const when = (name) => {
+    const [, seconds, micros] = name.match(/^(\d+)\.M(\d+)/) ?? [, '0', '0'];
+    return Number(seconds) * 1e6 + Number(micros);
+  };
+  names.sort((a, b) => when(a) - when(b) || a.localeCompare(b));
   // Bodies come quoted-printable (long lines): decoded, as a mail client shows them.
   const decode = (text) => text.replace(/=\r?\n/g, '')
     .replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
