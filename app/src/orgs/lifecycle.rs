@@ -378,13 +378,22 @@ pub async fn get(org_id: Option<&str>) -> Result<Organization, AppError> {
 pub async fn get_in(gate: &Gate, org_id: Option<&str>) -> Result<Organization, AppError> {
     let mut tenant = match org_id {
         Some(org_id) => gate.tenant_in(org_id).await?,
-        None => gate.tenant().await?,
+        None => {
+            if let Some(org) = gate.remembered_read::<Organization>(ORG_READ).await? {
+                return Ok(org);
+            }
+            gate.tenant().await?
+        }
     };
     let org_id = tenant.org_id;
-    let org = read(tenant.conn(), org_id).await?;
+    let (org, data_version) = read_at(tenant.conn(), org_id).await?;
+    gate.keep_read(&tenant, ORG_READ, data_version, &org);
     tenant.end_read();
     Ok(org)
 }
+
+/// The org read, as the node remembers it ([`Gate::remembered_read`]).
+const ORG_READ: &str = "org";
 
 fn changed_meanwhile() -> AppError {
     AppError::Conflict(
@@ -398,11 +407,16 @@ fn changed_meanwhile() -> AppError {
 /// frame read it on every page). Plain columns and arrays rather than JSON built by the
 /// database and parsed again here: this is the most read statement of all (`bench/load`).
 async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, AppError> {
+    Ok(read_at(conn, org_id).await?.0)
+}
+
+/// [`read`], with the org's data version in the same snapshot (`organization.data_version`).
+async fn read_at(conn: &mut PgConnection, org_id: Uuid) -> Result<(Organization, i64), AppError> {
     let row = sqlx::query!(
         r#"select o.org_id, o.org_number, o.name, o.slug, o.primary_domain, o.description,
                   o.contact_email, o.contact_phone, o.address_line1, o.address_line2, o.city,
                   o.state, o.country, o.zip, o.product, o.status, o.parent_org_id,
-                  o.member_count, o.product_count,
+                  o.member_count, o.product_count, o.data_version,
                   platform.org_schema_name(o.org_id) as "schema!",
                   (extract(epoch from o.updated_at) * 1000000)::bigint as "version!",
                   s.plan_name as "plan_name?", s.seats as "seats?", s.platform as "platform?",
@@ -474,7 +488,7 @@ async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, App
             members,
         })
         .collect();
-    Ok(Organization {
+    let org = Organization {
         version: row.version,
         members: row.member_count,
         products: row.product_count,
@@ -500,7 +514,8 @@ async fn read(conn: &mut PgConnection, org_id: Uuid) -> Result<Organization, App
             zip: row.zip,
             product: row.product,
         },
-    })
+    };
+    Ok((org, row.data_version))
 }
 
 pub async fn update(

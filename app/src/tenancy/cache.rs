@@ -12,6 +12,7 @@
 //! memory.
 
 use std::{
+    any::Any,
     collections::HashMap,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -63,6 +64,9 @@ pub(crate) struct Key {
     pub expires: i64,
 }
 
+/// Org-wide reads remembered at most (each org's read of each kind); past it they start again.
+const MAX_READS: usize = 20_000;
+
 /// The node's memory of verified sessions. One per node (per `Db`).
 #[derive(Default)]
 pub struct AccessCache {
@@ -70,7 +74,38 @@ pub struct AccessCache {
     /// Bumped by every forgetting: an answer read before it is not remembered after it.
     generation: AtomicU64,
     listening: AtomicBool,
+    /// Reads of org-wide data (the same for everyone who may read them), by org and kind, with
+    /// the org's data version they were read at (`organization.data_version`, migration 32).
+    reads: Mutex<HashMap<(Uuid, &'static str), (i64, Arc<dyn Any + Send + Sync>)>>,
+    /// Confirmations asked for and not yet sent, and whether one is out.
+    confirming: Mutex<Confirming>,
 }
+
+/// One request's confirmation: the session's access in the org, and the org's data version.
+pub(crate) struct Ask {
+    pub org: Uuid,
+    pub user: Uuid,
+    pub session: Uuid,
+}
+
+/// What the database said of an [`Ask`], after it was asked: the access stamp (`None`: no live
+/// session) and the org's data version (`None`: no such org).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Confirmed {
+    pub stamp: Option<String>,
+    pub data_version: Option<i64>,
+}
+
+type Answer = tokio::sync::oneshot::Sender<Result<Confirmed, String>>;
+
+#[derive(Default)]
+struct Confirming {
+    queue: Vec<(Ask, Answer)>,
+    out: bool,
+}
+
+/// Asks sent in one statement at most.
+const MAX_ASKS: usize = 512;
 
 impl AccessCache {
     /// A memory whose listener runs on the current tokio runtime (none outside one: then it is
@@ -128,6 +163,55 @@ impl AccessCache {
             }
             entry.orgs.insert(org, verified);
         }
+    }
+
+    /// The org-wide read of `kind` remembered for `org`, with the data version it was read at.
+    pub(crate) fn read<T: Any + Send + Sync>(
+        &self,
+        org: Uuid,
+        kind: &'static str,
+    ) -> Option<(i64, Arc<T>)> {
+        let reads = lock(&self.reads);
+        let (version, value) = reads.get(&(org, kind))?;
+        Some((*version, value.clone().downcast::<T>().ok()?))
+    }
+
+    /// Remembers `value`, the org-wide read of `kind` for `org` made at `data_version` (read in
+    /// the same transaction as the value).
+    pub(crate) fn keep_read<T: Any + Send + Sync>(
+        &self,
+        org: Uuid,
+        kind: &'static str,
+        data_version: i64,
+        value: T,
+    ) {
+        let mut reads = lock(&self.reads);
+        if reads.len() >= MAX_READS && !reads.contains_key(&(org, kind)) {
+            reads.clear();
+        }
+        reads.insert((org, kind), (data_version, Arc::new(value)));
+    }
+
+    /// Asks the database, after this call, what [`Confirmed`] says of `ask`. Asks that arrive
+    /// while a confirmation is out go together in the next one: one statement for all of them
+    /// (`platform.access_confirm`, migration 32), each sent after its ask arrived.
+    pub(crate) async fn confirm(
+        self: &Arc<Self>,
+        pool: &PgPool,
+        ask: Ask,
+    ) -> Result<Confirmed, String> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut confirming = lock(&self.confirming);
+            confirming.queue.push((ask, answer));
+            !std::mem::replace(&mut confirming.out, true)
+        };
+        if start {
+            tokio::spawn(confirm_all(self.clone(), pool.clone()));
+        }
+        answered
+            .await
+            .unwrap_or_else(|_| Err("the confirmation was dropped".to_string()))
     }
 
     /// Forgets everything about `session` (its check failed).
@@ -247,6 +331,61 @@ impl AccessCache {
             self.remember(key, org, verified, since);
         }
         Ok(())
+    }
+}
+
+/// Sends the asks waiting, in rounds, until none are left; each round's asks arrived before it
+/// was sent.
+async fn confirm_all(cache: Arc<AccessCache>, pool: PgPool) {
+    loop {
+        let asks = {
+            let mut confirming = lock(&cache.confirming);
+            if confirming.queue.is_empty() {
+                confirming.out = false;
+                return;
+            }
+            let n = confirming.queue.len().min(MAX_ASKS);
+            confirming.queue.drain(..n).collect::<Vec<_>>()
+        };
+        let (orgs, users, sessions): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = asks
+            .iter()
+            .map(|(ask, _)| (ask.org, ask.user, ask.session))
+            .fold(Default::default(), |(mut o, mut u, mut s), (a, b, c)| {
+                o.push(a);
+                u.push(b);
+                s.push(c);
+                (o, u, s)
+            });
+        let rows = sqlx::query!(
+            r#"select stamp, data_version from platform.access_confirm($1, $2, $3)"#,
+            &orgs,
+            &users,
+            &sessions
+        )
+        .fetch_all(&pool)
+        .await;
+        match rows {
+            Ok(rows) if rows.len() == asks.len() => {
+                for ((_, answer), row) in asks.into_iter().zip(rows) {
+                    let _ = answer.send(Ok(Confirmed {
+                        stamp: row.stamp,
+                        data_version: row.data_version,
+                    }));
+                }
+            }
+            Ok(rows) => {
+                let error = format!("{} answers to {} asks", rows.len(), asks.len());
+                for (_, answer) in asks {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
+            Err(e) => {
+                let error = e.to_string();
+                for (_, answer) in asks {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
+        }
     }
 }
 

@@ -497,24 +497,7 @@ impl Gate {
     /// the refusal, recorded. `explicit`: the org the endpoint was called with, if any.
     async fn admit(&self, tenant: Tenant, explicit: Option<Uuid>) -> Result<Tenant, AppError> {
         if self.need.allows(&tenant.grant) {
-            if sampled(self.services.routing_sample) {
-                let sources = sources_seen(
-                    &self.services,
-                    &self.parts,
-                    tenant.principal.active_org,
-                    explicit,
-                );
-                record_routing_later(
-                    &self.services,
-                    &tenant.principal.client,
-                    Some(tenant.principal.user_id),
-                    Some(tenant.org_id),
-                    serde_json::json!({
-                        "sources": sources,
-                        "role": tenant.role().unwrap_or("superadmin"),
-                    }),
-                );
-            }
+            self.sample_allow(&tenant.principal, tenant.org_id, tenant.role(), explicit);
             return Ok(tenant);
         }
         let err = refusal(self.need, &tenant.grant);
@@ -526,6 +509,99 @@ impl Gate {
         drop(tenant);
         reject(&self.services, &client, Some(actor), Some(org), &err).await;
         Err(err)
+    }
+}
+
+impl Gate {
+    /// Keeps a sample of the allowed requests as `routing.allow` (at the configured rate).
+    fn sample_allow(
+        &self,
+        principal: &Principal,
+        org: Uuid,
+        role: Option<&str>,
+        explicit: Option<Uuid>,
+    ) {
+        if sampled(self.services.routing_sample) {
+            let sources = sources_seen(&self.services, &self.parts, principal.active_org, explicit);
+            record_routing_later(
+                &self.services,
+                &principal.client,
+                Some(principal.user_id),
+                Some(org),
+                serde_json::json!({
+                    "sources": sources,
+                    "role": role.unwrap_or("superadmin"),
+                }),
+            );
+        }
+    }
+
+    /// A read of org-wide data (`kind`: the same for everyone the need admits, as the org read
+    /// is), answered from the node's memory without a transaction: for the caller acting in
+    /// the org the request names, if the node remembers both their access there and the read,
+    /// and the database confirms, after the request arrived, that neither changed (the access
+    /// stamp and the org's data version; many requests share one statement,
+    /// [`super::cache::AccessCache::confirm`]). `None`: read it through [`Gate::tenant`], then
+    /// [`Tenant::keep_read`].
+    pub async fn remembered_read<T>(&self, kind: &'static str) -> Result<Option<T>, AppError>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        self.check_tenant_need()?;
+        let Some((claims, org, verified)) =
+            recall(&self.services, &self.parts, Remembered::Acting(None))
+        else {
+            return Ok(None);
+        };
+        if !self.need.allows(&verified.grant) {
+            return Ok(None);
+        }
+        let memory = self.services.db.access();
+        let Some((version, value)) = memory.read::<T>(org, kind) else {
+            return Ok(None);
+        };
+        let ask = super::cache::Ask {
+            org,
+            user: claims.sub,
+            session: claims.sid,
+        };
+        match memory.confirm(self.services.db.pool(), ask).await {
+            Ok(now) if now.stamp.as_deref() == Some(verified.stamp.as_str()) => {
+                if now.data_version != Some(version) {
+                    return Ok(None);
+                }
+            }
+            Ok(_) => {
+                memory.forget_session(claims.sid);
+                return Ok(None);
+            }
+            Err(error) => {
+                tracing::warn!(target: "tenancy", %error, "confirmation failed: the full path");
+                return Ok(None);
+            }
+        }
+        let principal = remembered_principal(&claims, &verified, &self.parts);
+        let role = verified.grant.role.as_deref();
+        tracing::info!(
+            target: "tenancy", decision = "allow", org = %org, user = %principal.user_id,
+            role = role.unwrap_or("superadmin"), path = %principal.client.path,
+            via = "memory", read = kind,
+        );
+        self.sample_allow(&principal, org, role, None);
+        Ok(Some((*value).clone()))
+    }
+
+    /// Remembers `value`, the org-wide read of `kind` that `tenant` just made, for
+    /// [`Gate::remembered_read`]. `data_version`: the org's (`organization.data_version`), read
+    /// in the same statement as the value, so that a change committed since makes it unusable.
+    pub fn keep_read<T>(&self, tenant: &Tenant, kind: &'static str, data_version: i64, value: &T)
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        self.services
+            .db
+            .access()
+            .keep_read(tenant.org_id, kind, data_version, value.clone());
     }
 }
 
@@ -953,14 +1029,7 @@ async fn remembered(
         }
         Err(e) => return Err(e.into()),
     };
-    let principal = Principal {
-        user_id: claims.sub,
-        session_id: claims.sid,
-        superadmin: verified.superadmin,
-        bound_org: verified.bound_org,
-        active_org: claims.org,
-        client: Client::of(parts),
-    };
+    let principal = remembered_principal(&claims, &verified, parts);
     tracing::info!(
         target: "tenancy", decision = "allow", org = %org, user = %principal.user_id,
         role = verified.grant.role.as_deref().unwrap_or("superadmin"),
@@ -972,6 +1041,22 @@ async fn remembered(
         grant: verified.grant,
         tx,
     }))
+}
+
+/// The caller as the node remembers them (their session checked on this request).
+fn remembered_principal(
+    claims: &token::Claims,
+    verified: &super::cache::Verified,
+    parts: &Parts,
+) -> Principal {
+    Principal {
+        user_id: claims.sub,
+        session_id: claims.sid,
+        superadmin: verified.superadmin,
+        bound_org: verified.bound_org,
+        active_org: claims.org,
+        client: Client::of(parts),
+    }
 }
 
 /// What the caller holds in the org the request acts in, from the node's memory, checked

@@ -34,7 +34,7 @@ impl Db {
         &self.pool
     }
 
-    pub(in crate::tenancy) fn access(&self) -> &cache::AccessCache {
+    pub(in crate::tenancy) fn access(&self) -> &std::sync::Arc<cache::AccessCache> {
         &self.access
     }
 

@@ -227,3 +227,98 @@ async fn a_change_nobody_announced_is_still_refused() {
         assert_eq!(response.status, 200, "node {node}: {response:?}");
     }
 }
+
+/// The org read each node keeps (`orgs/current_org`, answered without a transaction while the
+/// database confirms the org's data version): every change to what it shows is in the very
+/// next answer on both nodes, whoever made it and however.
+#[tokio::test]
+async fn a_remembered_org_read_shows_every_change_at_once() {
+    let (nodes, _root, org, tokens) = Nodes::with_org(
+        "Fresh Co",
+        "fresh.example",
+        &["reader@fresh.test", "other@fresh.test"],
+    )
+    .await;
+    let app = &nodes.app;
+    let read: Call = ("orgs/current_org", &[]);
+    // Both nodes now answer it from memory.
+    nodes.warm(read, &tokens[0]).await;
+
+    let owner = |sql: &'static str| {
+        let pool = app.owner.clone();
+        async move {
+            sqlx::query(sql)
+                .bind(org)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+    let (nodes, token) = (&nodes, &tokens[0]);
+    let seen = |node: usize| async move {
+        let response = nodes.call(node, read, token).await;
+        assert_eq!(response.status, 200, "node {node}: {response:?}");
+        response.json()
+    };
+    let members_of = |org: &serde_json::Value, role: &str| {
+        org["roles"]
+            .as_array()
+            .and_then(|roles| roles.iter().find(|r| r["name"] == role))
+            .map(|r| r["members"].as_i64().unwrap_or(-1))
+    };
+    for node in [0, 1] {
+        let org = seen(node).await;
+        assert_eq!(org["details"]["name"], "Fresh Co", "node {node}: {org}");
+        assert_eq!(members_of(&org, "admin"), Some(2), "node {node}: {org}");
+    }
+
+    // The org's own row.
+    owner("update organization set description = 'Renamed by hand' where org_id = $1").await;
+    for node in [1, 0] {
+        let org = seen(node).await;
+        assert_eq!(
+            org["details"]["description"], "Renamed by hand",
+            "node {node}: {org}"
+        );
+    }
+    // Its subscription, made and changed.
+    owner("insert into subscription (org_id, seats) values ($1, 77)").await;
+    for node in [1, 0] {
+        let org = seen(node).await;
+        assert_eq!(org["subscription"]["seats"], 77, "node {node}: {org}");
+    }
+    owner("update subscription set seats = 78 where org_id = $1").await;
+    for node in [1, 0] {
+        let org = seen(node).await;
+        assert_eq!(org["subscription"]["seats"], 78, "node {node}: {org}");
+    }
+    // A new role, and a member moved to it (the roles' member counts).
+    owner(
+        "insert into org_role (org_id, role_name, pages, builtin)
+         select $1, 'auditor', pages, false from org_role where org_id = $1 and role_name = 'viewer'",
+    )
+    .await;
+    owner(
+        "update membership set role_name = 'auditor'
+          where org_id = $1
+            and user_id = (select user_id from app_user where email = 'other@fresh.test')",
+    )
+    .await;
+    for node in [1, 0] {
+        let org = seen(node).await;
+        assert_eq!(members_of(&org, "auditor"), Some(1), "node {node}: {org}");
+        assert_eq!(members_of(&org, "admin"), Some(1), "node {node}: {org}");
+    }
+    // A member removed.
+    owner(
+        "delete from membership
+          where org_id = $1
+            and user_id = (select user_id from app_user where email = 'other@fresh.test')",
+    )
+    .await;
+    for node in [1, 0] {
+        let org = seen(node).await;
+        assert_eq!(members_of(&org, "auditor"), Some(0), "node {node}: {org}");
+        assert_eq!(org["members"], 1, "node {node}: {org}");
+    }
+}
