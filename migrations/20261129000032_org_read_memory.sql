@@ -25,9 +25,34 @@ end $$;
 create trigger organization_data_version before update on organization
   for each row execute function platform.org_data_version_raise();
 
--- A change to the org's subscription, roles or memberships: its row's version goes up.
-create function platform.org_data_changed() returns trigger
+-- `updated_at` is the version the org's edit form saves against (a save over a newer one is
+-- refused): it moves when the org's own details change, no longer when only its counters or
+-- its data version do (a member added, a subscription saved, would refuse an open form).
+create or replace function organization_keep_slug() returns trigger
 language plpgsql as $$
+declare
+  details organization;
+begin
+  if new.slug <> old.slug then
+    raise exception 'the slug of an organization cannot be changed'
+      using errcode = 'check_violation', constraint = 'organization_slug_immutable';
+  end if;
+  details := new;
+  details.member_count := old.member_count;
+  details.product_count := old.product_count;
+  details.data_version := old.data_version;
+  details.updated_at := old.updated_at;
+  if details is distinct from old then
+    new.updated_at := now();
+  end if;
+  return new;
+end $$;
+
+-- A change to the org's subscription, roles or memberships: its row's version goes up, as the
+-- owner (whatever org the writer's transaction is scoped to: a user's deletion removes their
+-- memberships in every org).
+create function platform.org_data_changed() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
 declare
   org uuid;
 begin
@@ -42,9 +67,12 @@ create trigger subscription_data_version after insert or update or delete on sub
   for each row execute function platform.org_data_changed();
 create trigger org_role_data_version after insert or update or delete on org_role
   for each row execute function platform.org_data_changed();
--- Inserts and deletes move `member_count` already; a changed role moves the roles' counts.
-create trigger membership_data_version after update on membership
+create trigger membership_data_version after insert or update or delete on membership
   for each row execute function platform.org_data_changed();
+
+-- The counters the read shows move as the owner too, for the same reason.
+alter function membership_count() security definer set search_path = public, pg_temp;
+alter function org_product_count() security definer set search_path = public, pg_temp;
 
 -- For each request (the i-th elements of the three arrays), in the same order: the stamp of
 -- the session's access in the org (null: no live session) and the org's data version (null:

@@ -13,7 +13,7 @@ use crate::{
     error::parse_uuid,
     tenancy::{
         access::BUILTIN_ROLES,
-        gate::{Gate, Tenant},
+        gate::{Gate, Recalled, Tenant},
     },
     AppError,
 };
@@ -378,16 +378,20 @@ pub async fn get(org_id: Option<&str>) -> Result<Organization, AppError> {
 pub async fn get_in(gate: &Gate, org_id: Option<&str>) -> Result<Organization, AppError> {
     let mut tenant = match org_id {
         Some(org_id) => gate.tenant_in(org_id).await?,
-        None => {
-            if let Some(org) = gate.remembered_read::<Organization>(ORG_READ).await? {
+        None => match gate.remembered_read::<Organization>(ORG_READ).await? {
+            Recalled::Remembered(org) => return Ok(org),
+            Recalled::Read(since) => {
+                let mut tenant = gate.tenant().await?;
+                let org_id = tenant.org_id;
+                let (org, data_version) = read_at(tenant.conn(), org_id).await?;
+                gate.keep_read(&tenant, ORG_READ, since, data_version, &org);
+                tenant.end_read();
                 return Ok(org);
             }
-            gate.tenant().await?
-        }
+        },
     };
     let org_id = tenant.org_id;
-    let (org, data_version) = read_at(tenant.conn(), org_id).await?;
-    gate.keep_read(&tenant, ORG_READ, data_version, &org);
+    let org = read(tenant.conn(), org_id).await?;
     tenant.end_read();
     Ok(org)
 }

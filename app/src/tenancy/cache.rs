@@ -66,6 +66,14 @@ pub(crate) struct Key {
 
 /// Org-wide reads remembered at most (each org's read of each kind); past it they start again.
 const MAX_READS: usize = 20_000;
+/// How long a remembered read may answer. Its data version is confirmed on every answer; the
+/// age bounds what a change the triggers never saw (a hand edit with them switched off) can
+/// leave behind.
+const READ_LIFE: Duration = Duration::from_secs(30);
+/// How long a request waits for its confirmation before it takes the full path instead.
+const CONFIRM_WAIT: Duration = Duration::from_secs(5);
+/// Asks waiting at most; past it a request takes the full path rather than queue.
+const MAX_WAITING: usize = 10_000;
 
 /// The node's memory of verified sessions. One per node (per `Db`).
 #[derive(Default)]
@@ -76,10 +84,26 @@ pub struct AccessCache {
     listening: AtomicBool,
     /// Reads of org-wide data (the same for everyone who may read them), by org and kind, with
     /// the org's data version they were read at (`organization.data_version`, migration 32).
-    reads: Mutex<HashMap<(Uuid, &'static str), (i64, Arc<dyn Any + Send + Sync>)>>,
+    reads: Mutex<HashMap<(Uuid, &'static str), Kept>>,
+    /// Bumped when the listener stops or starts again (the database may have been restored or
+    /// failed over, and its data versions with it): reads made before are not kept after.
+    reads_epoch: AtomicU64,
+    /// Requests answered from remembered reads (for tests and the load bench).
+    answered: AtomicU64,
     /// Confirmations asked for and not yet sent, and whether one is out.
     confirming: Mutex<Confirming>,
 }
+
+struct Kept {
+    data_version: i64,
+    at: std::time::Instant,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+/// When a read that was not remembered began: [`AccessCache::keep_read`] keeps it only if the
+/// listener did not stop or start since.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadsSince(u64);
 
 /// One request's confirmation: the session's access in the org, and the org's data version.
 pub(crate) struct Ask {
@@ -165,36 +189,79 @@ impl AccessCache {
         }
     }
 
-    /// The org-wide read of `kind` remembered for `org`, with the data version it was read at.
+    /// Now, for a read about to be made (see [`ReadsSince`]).
+    pub(crate) fn reads_since(&self) -> ReadsSince {
+        ReadsSince(self.reads_epoch.load(Ordering::Acquire))
+    }
+
+    /// The org-wide read of `kind` remembered for `org`, with the data version it was read at,
+    /// if it may still answer.
     pub(crate) fn read<T: Any + Send + Sync>(
         &self,
         org: Uuid,
         kind: &'static str,
     ) -> Option<(i64, Arc<T>)> {
+        if !self.listening.load(Ordering::Acquire) {
+            return None;
+        }
         let reads = lock(&self.reads);
-        let (version, value) = reads.get(&(org, kind))?;
-        Some((*version, value.clone().downcast::<T>().ok()?))
+        let kept = reads
+            .get(&(org, kind))
+            .filter(|k| k.at.elapsed() < READ_LIFE)?;
+        Some((kept.data_version, kept.value.clone().downcast::<T>().ok()?))
+    }
+
+    /// Counts a request answered from a remembered read.
+    pub(crate) fn answered_from_memory(&self) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
     }
 
     /// Remembers `value`, the org-wide read of `kind` for `org` made at `data_version` (read in
-    /// the same transaction as the value).
+    /// the same statement as the value) by a read that began at `since`.
     pub(crate) fn keep_read<T: Any + Send + Sync>(
         &self,
         org: Uuid,
         kind: &'static str,
+        since: ReadsSince,
         data_version: i64,
         value: T,
     ) {
         let mut reads = lock(&self.reads);
-        if reads.len() >= MAX_READS && !reads.contains_key(&(org, kind)) {
-            reads.clear();
+        if !self.listening.load(Ordering::Acquire)
+            || self.reads_epoch.load(Ordering::Acquire) != since.0
+        {
+            return;
         }
-        reads.insert((org, kind), (data_version, Arc::new(value)));
+        if reads.len() >= MAX_READS && !reads.contains_key(&(org, kind)) {
+            reads.retain(|_, k| k.at.elapsed() < READ_LIFE);
+            if reads.len() >= MAX_READS * 9 / 10 {
+                reads.clear();
+            }
+        }
+        let kept = Kept {
+            data_version,
+            at: std::time::Instant::now(),
+            value: Arc::new(value),
+        };
+        reads.insert((org, kind), kept);
+    }
+
+    /// Forgets every remembered read (the listener stopped or started).
+    fn forget_reads(&self) {
+        let mut reads = lock(&self.reads);
+        self.reads_epoch.fetch_add(1, Ordering::AcqRel);
+        reads.clear();
     }
 
     /// Asks the database, after this call, what [`Confirmed`] says of `ask`. Asks that arrive
     /// while a confirmation is out go together in the next one: one statement for all of them
-    /// (`platform.access_confirm`, migration 32), each sent after its ask arrived.
+    /// (`platform.access_confirm`, migration 32), each sent after its ask arrived. An `Err`
+    /// (the database failed, did not answer within [`CONFIRM_WAIT`], or too many wait
+    /// already): take the full path.
     pub(crate) async fn confirm(
         self: &Arc<Self>,
         pool: &PgPool,
@@ -203,15 +270,20 @@ impl AccessCache {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let start = {
             let mut confirming = lock(&self.confirming);
+            if confirming.queue.len() >= MAX_WAITING {
+                return Err("too many confirmations waiting".to_string());
+            }
             confirming.queue.push((ask, answer));
             !std::mem::replace(&mut confirming.out, true)
         };
         if start {
             tokio::spawn(confirm_all(self.clone(), pool.clone()));
         }
-        answered
-            .await
-            .unwrap_or_else(|_| Err("the confirmation was dropped".to_string()))
+        match tokio::time::timeout(CONFIRM_WAIT, answered).await {
+            Ok(Ok(confirmed)) => confirmed,
+            Ok(Err(_)) => Err("the confirmation was dropped".to_string()),
+            Err(_) => Err("no confirmation in time".to_string()),
+        }
     }
 
     /// Forgets everything about `session` (its check failed).
@@ -254,13 +326,17 @@ impl AccessCache {
 
     /// Stops answering from memory and forgets everything (the listener is not listening).
     fn deafened(&self) {
-        let mut sessions = lock(&self.sessions);
-        self.listening.store(false, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        sessions.clear();
+        {
+            let mut sessions = lock(&self.sessions);
+            self.listening.store(false, Ordering::Release);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            sessions.clear();
+        }
+        self.forget_reads();
     }
 
     fn listening_again(&self) {
+        self.forget_reads();
         let mut sessions = lock(&self.sessions);
         self.generation.fetch_add(1, Ordering::AcqRel);
         sessions.clear();
@@ -337,11 +413,25 @@ impl AccessCache {
 /// Sends the asks waiting, in rounds, until none are left; each round's asks arrived before it
 /// was sent.
 async fn confirm_all(cache: Arc<AccessCache>, pool: PgPool) {
+    // However this ends (a panic, the runtime shutting down), the next ask starts another, and
+    // the asks still waiting take the full path (their answers dropped).
+    struct Out(Arc<AccessCache>, bool);
+    impl Drop for Out {
+        fn drop(&mut self) {
+            if self.1 {
+                let mut confirming = lock(&self.0.confirming);
+                confirming.out = false;
+                confirming.queue.clear();
+            }
+        }
+    }
+    let mut out = Out(cache.clone(), true);
     loop {
         let asks = {
             let mut confirming = lock(&cache.confirming);
             if confirming.queue.is_empty() {
                 confirming.out = false;
+                out.1 = false;
                 return;
             }
             let n = confirming.queue.len().min(MAX_ASKS);

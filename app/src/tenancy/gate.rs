@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::{
     access::{need_of, Grant, Level, Need, Section},
+    cache::ReadsSince,
     host::{classify, HostTarget},
 };
 use crate::{auth::token, context::Services, AppError};
@@ -541,24 +542,28 @@ impl Gate {
     /// the org the request names, if the node remembers both their access there and the read,
     /// and the database confirms, after the request arrived, that neither changed (the access
     /// stamp and the org's data version; many requests share one statement,
-    /// [`super::cache::AccessCache::confirm`]). `None`: read it through [`Gate::tenant`], then
-    /// [`Tenant::keep_read`].
-    pub async fn remembered_read<T>(&self, kind: &'static str) -> Result<Option<T>, AppError>
+    /// [`super::cache::AccessCache::confirm`]). Else read it through [`Gate::tenant`], then
+    /// [`Gate::keep_read`] with what [`Recalled::Read`] carries.
+    pub(crate) async fn remembered_read<T>(
+        &self,
+        kind: &'static str,
+    ) -> Result<Recalled<T>, AppError>
     where
         T: Clone + Send + Sync + 'static,
     {
         self.check_tenant_need()?;
+        let memory = self.services.db.access();
+        let miss = Ok(Recalled::Read(memory.reads_since()));
         let Some((claims, org, verified)) =
             recall(&self.services, &self.parts, Remembered::Acting(None))
         else {
-            return Ok(None);
+            return miss;
         };
         if !self.need.allows(&verified.grant) {
-            return Ok(None);
+            return miss;
         }
-        let memory = self.services.db.access();
         let Some((version, value)) = memory.read::<T>(org, kind) else {
-            return Ok(None);
+            return miss;
         };
         let ask = super::cache::Ask {
             org,
@@ -568,16 +573,16 @@ impl Gate {
         match memory.confirm(self.services.db.pool(), ask).await {
             Ok(now) if now.stamp.as_deref() == Some(verified.stamp.as_str()) => {
                 if now.data_version != Some(version) {
-                    return Ok(None);
+                    return miss;
                 }
             }
             Ok(_) => {
                 memory.forget_session(claims.sid);
-                return Ok(None);
+                return miss;
             }
             Err(error) => {
                 tracing::warn!(target: "tenancy", %error, "confirmation failed: the full path");
-                return Ok(None);
+                return miss;
             }
         }
         let principal = remembered_principal(&claims, &verified, &self.parts);
@@ -588,21 +593,40 @@ impl Gate {
             via = "memory", read = kind,
         );
         self.sample_allow(&principal, org, role, None);
-        Ok(Some((*value).clone()))
+        memory.answered_from_memory();
+        Ok(Recalled::Remembered((*value).clone()))
     }
 
     /// Remembers `value`, the org-wide read of `kind` that `tenant` just made, for
     /// [`Gate::remembered_read`]. `data_version`: the org's (`organization.data_version`), read
     /// in the same statement as the value, so that a change committed since makes it unusable.
-    pub fn keep_read<T>(&self, tenant: &Tenant, kind: &'static str, data_version: i64, value: &T)
-    where
+    /// `since`: from the [`Recalled::Read`] that sent the caller to read it.
+    pub(crate) fn keep_read<T>(
+        &self,
+        tenant: &Tenant,
+        kind: &'static str,
+        since: ReadsSince,
+        data_version: i64,
+        value: &T,
+    ) where
         T: Clone + Send + Sync + 'static,
     {
-        self.services
-            .db
-            .access()
-            .keep_read(tenant.org_id, kind, data_version, value.clone());
+        self.services.db.access().keep_read(
+            tenant.org_id,
+            kind,
+            since,
+            data_version,
+            value.clone(),
+        );
     }
+}
+
+/// What [`Gate::remembered_read`] found.
+pub(crate) enum Recalled<T> {
+    /// The answer, from memory.
+    Remembered(T),
+    /// Nothing usable: read it, then [`Gate::keep_read`] with this.
+    Read(ReadsSince),
 }
 
 /// The words for a caller who is in the org but lacks the need.

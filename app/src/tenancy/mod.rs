@@ -42,4 +42,10 @@ impl Db {
     pub fn remembered_sessions(&self) -> usize {
         self.access.len()
     }
+
+    /// How many requests this node answered from a remembered read (for tests and the load
+    /// bench).
+    pub fn answered_from_memory(&self) -> u64 {
+        self.access.answered()
+    }
 }

@@ -230,10 +230,11 @@ async fn a_change_nobody_announced_is_still_refused() {
 
 /// The org read each node keeps (`orgs/current_org`, answered without a transaction while the
 /// database confirms the org's data version): every change to what it shows is in the very
-/// next answer on both nodes, whoever made it and however.
+/// next answer on both nodes, whoever made it and however, and once read again it is answered
+/// from memory again.
 #[tokio::test]
 async fn a_remembered_org_read_shows_every_change_at_once() {
-    let (nodes, _root, org, tokens) = Nodes::with_org(
+    let (nodes, root, org, tokens) = Nodes::with_org(
         "Fresh Co",
         "fresh.example",
         &["reader@fresh.test", "other@fresh.test"],
@@ -241,9 +242,36 @@ async fn a_remembered_org_read_shows_every_change_at_once() {
     .await;
     let app = &nodes.app;
     let read: Call = ("orgs/current_org", &[]);
-    // Both nodes now answer it from memory.
     nodes.warm(read, &tokens[0]).await;
+    let other = user_id(app, "other@fresh.test").await;
 
+    let (nodes, token) = (&nodes, &tokens[0]);
+    let answered = |node: usize| match node {
+        0 => nodes.app.services.db.answered_from_memory(),
+        _ => nodes.second_services.db.answered_from_memory(),
+    };
+    let read_on = |node: usize| async move {
+        let response = nodes.call(node, read, token).await;
+        assert_eq!(response.status, 200, "node {node}: {response:?}");
+        response.json()
+    };
+    // What each node answers: read once (from memory, or read again after a change), then
+    // once more, which must come from memory and say the same.
+    let seen = |node: usize| async move {
+        let first = read_on(node).await;
+        let before = answered(node);
+        let again = read_on(node).await;
+        assert_eq!(
+            answered(node),
+            before + 1,
+            "node {node} answers from memory"
+        );
+        assert_eq!(
+            first, again,
+            "node {node}: memory says what the database said"
+        );
+        first
+    };
     let owner = |sql: &'static str| {
         let pool = app.owner.clone();
         async move {
@@ -253,12 +281,6 @@ async fn a_remembered_org_read_shows_every_change_at_once() {
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
-    };
-    let (nodes, token) = (&nodes, &tokens[0]);
-    let seen = |node: usize| async move {
-        let response = nodes.call(node, read, token).await;
-        assert_eq!(response.status, 200, "node {node}: {response:?}");
-        response.json()
     };
     let members_of = |org: &serde_json::Value, role: &str| {
         org["roles"]
@@ -272,7 +294,26 @@ async fn a_remembered_org_read_shows_every_change_at_once() {
         assert_eq!(members_of(&org, "admin"), Some(2), "node {node}: {org}");
     }
 
-    // The org's own row.
+    // Through an endpoint on the first node (the runtime role, scoped to the org): a member's
+    // role, which moves the roles' member counts.
+    let response = app
+        .call(
+            "members/set_membership",
+            Some(&root),
+            &[
+                ("org_id", &org.to_string()),
+                ("user_id", &other),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert!(response.status < 400, "changing the role: {response:?}");
+    for node in [1, 0] {
+        let org = seen(node).await;
+        assert_eq!(members_of(&org, "viewer"), Some(1), "node {node}: {org}");
+        assert_eq!(members_of(&org, "admin"), Some(1), "node {node}: {org}");
+    }
+    // By hand: the org's own row.
     owner("update organization set description = 'Renamed by hand' where org_id = $1").await;
     for node in [1, 0] {
         let org = seen(node).await;
@@ -292,12 +333,16 @@ async fn a_remembered_org_read_shows_every_change_at_once() {
         let org = seen(node).await;
         assert_eq!(org["subscription"]["seats"], 78, "node {node}: {org}");
     }
-    // A new role, and a member moved to it (the roles' member counts).
+    // A new role, and the member moved to it.
     owner(
         "insert into org_role (org_id, role_name, pages, builtin)
          select $1, 'auditor', pages, false from org_role where org_id = $1 and role_name = 'viewer'",
     )
     .await;
+    for node in [1, 0] {
+        let org = seen(node).await;
+        assert_eq!(members_of(&org, "auditor"), Some(0), "node {node}: {org}");
+    }
     owner(
         "update membership set role_name = 'auditor'
           where org_id = $1
@@ -307,9 +352,9 @@ async fn a_remembered_org_read_shows_every_change_at_once() {
     for node in [1, 0] {
         let org = seen(node).await;
         assert_eq!(members_of(&org, "auditor"), Some(1), "node {node}: {org}");
-        assert_eq!(members_of(&org, "admin"), Some(1), "node {node}: {org}");
+        assert_eq!(members_of(&org, "viewer"), Some(0), "node {node}: {org}");
     }
-    // A member removed.
+    // The member removed.
     owner(
         "delete from membership
           where org_id = $1
