@@ -74,19 +74,75 @@ create trigger membership_data_version after insert or update or delete on membe
 alter function membership_count() security definer set search_path = public, pg_temp;
 alter function org_product_count() security definer set search_path = public, pg_temp;
 
+-- The fingerprint of the facts an access rests on, in one place for `access_state` (one
+-- request) and `access_confirm` (many). A plain SQL expression: inlined where it is used.
+create function platform.access_stamp(p_user_status text, p_superadmin boolean,
+                                      p_bound_org uuid, p_org_status text, p_role text,
+                                      p_pages text[])
+returns text
+language sql stable as $$
+  select encode(sha256(convert_to(concat_ws('|',
+           p_user_status, p_superadmin::text, coalesce(p_bound_org::text, '-'),
+           coalesce(p_org_status, '-'), coalesce(p_role, '-'),
+           coalesce(array_to_string(p_pages, ','), '-')), 'UTF8')), 'hex')
+$$;
+
+-- The same answer as migration 31's, its stamp from `access_stamp`.
+create or replace function platform.access_state(p_org uuid, p_user uuid, p_session uuid,
+                                                 out stamp text, out user_status text,
+                                                 out is_superadmin boolean, out bound_org_id uuid,
+                                                 out org_status text, out role_name text,
+                                                 out pages text[])
+returns setof record
+language plpgsql stable security definer set search_path = public, pg_temp as $$
+begin
+  return query
+  select platform.access_stamp(u.status, u.is_superadmin, u.bound_org_id, o.status,
+                               m.role_name, coalesce(m.pages, r.pages)),
+         u.status, u.is_superadmin, u.bound_org_id, o.status, m.role_name,
+         coalesce(m.pages, r.pages)
+    from session s
+    join app_user u on u.user_id = s.user_id
+    left join organization o on o.org_id = p_org
+    left join membership m on m.org_id = p_org and m.user_id = p_user
+    left join org_role r on r.org_id = m.org_id and r.role_name = m.role_name
+   where s.session_id = p_session and s.user_id = p_user
+     and s.revoked_at is null and s.expires_at > now();
+end
+$$;
+
 -- For each request (the i-th elements of the three arrays), in the same order: the stamp of
 -- the session's access in the org (null: no live session) and the org's data version (null:
--- no such org). One snapshot for all of them.
+-- no such org). One statement and one snapshot for all of them: the executor starts once,
+-- then each request is a few primary-key lookups (each a lateral subquery with `limit 1`, so
+-- the planner keeps them lookups whatever it estimates the arrays hold).
 create function platform.access_confirm(p_orgs uuid[], p_users uuid[], p_sessions uuid[],
                                         out stamp text, out data_version bigint)
 returns setof record
 language plpgsql stable security definer set search_path = public, pg_temp as $$
 begin
   return query
-  select a.stamp, o.data_version
+  select case when a.user_id is not null then
+           platform.access_stamp(a.status, a.is_superadmin, a.bound_org_id, o.status,
+                                 m.role_name, m.pages)
+         end,
+         o.data_version
     from unnest(p_orgs, p_users, p_sessions) with ordinality as t(org_id, user_id, session_id, i)
-    left join lateral platform.access_state(t.org_id, t.user_id, t.session_id) a on true
-    left join organization o on o.org_id = t.org_id
+    left join lateral (
+      select u.user_id, u.status, u.is_superadmin, u.bound_org_id
+        from session s join app_user u on u.user_id = s.user_id
+       where s.session_id = t.session_id and s.user_id = t.user_id
+         and s.revoked_at is null and s.expires_at > now()
+       limit 1) a on true
+    left join lateral (
+      select x.status, x.data_version from organization x where x.org_id = t.org_id
+       limit 1) o on true
+    left join lateral (
+      select y.role_name, coalesce(y.pages, r.pages) as pages
+        from membership y
+        left join org_role r on r.org_id = y.org_id and r.role_name = y.role_name
+       where y.org_id = t.org_id and y.user_id = t.user_id
+       limit 1) m on true
    order by t.i;
 end $$;
 revoke all on function platform.access_confirm(uuid[], uuid[], uuid[]) from public;

@@ -585,14 +585,16 @@ impl Gate {
                 return miss;
             }
         }
-        let principal = remembered_principal(&claims, &verified, &self.parts);
         let role = verified.grant.role.as_deref();
         tracing::info!(
-            target: "tenancy", decision = "allow", org = %org, user = %principal.user_id,
-            role = role.unwrap_or("superadmin"), path = %principal.client.path,
+            target: "tenancy", decision = "allow", org = %org, user = %claims.sub,
+            role = role.unwrap_or("superadmin"), path = %self.parts.uri.path(),
             via = "memory", read = kind,
         );
-        self.sample_allow(&principal, org, role, None);
+        if self.services.routing_sample > 0.0 {
+            let principal = remembered_principal(&claims, &verified, &self.parts);
+            self.sample_allow(&principal, org, role, None);
+        }
         memory.answered_from_memory();
         Ok(Recalled::Remembered((*value).clone()))
     }
