@@ -37,9 +37,14 @@ begin
     raise exception 'the slug of an organization cannot be changed'
       using errcode = 'check_violation', constraint = 'organization_slug_immutable';
   end if;
+  -- Every column but the counters (`member_seq` numbers the next member), the creator (set to
+  -- null when that person is deleted), the version and `updated_at` itself. A column added
+  -- later needs an equality operator for this comparison (not json, say).
   details := new;
+  details.member_seq := old.member_seq;
   details.member_count := old.member_count;
   details.product_count := old.product_count;
+  details.created_by := old.created_by;
   details.data_version := old.data_version;
   details.updated_at := old.updated_at;
   if details is distinct from old then
@@ -73,6 +78,13 @@ create trigger membership_data_version after insert or update or delete on membe
 -- The counters the read shows move as the owner too, for the same reason.
 alter function membership_count() security definer set search_path = public, pg_temp;
 alter function org_product_count() security definer set search_path = public, pg_temp;
+-- Only as triggers: nobody may attach them to a table of their own (an org's schema role owns
+-- its schema) and move another org's counters with the owner's rights. Triggers already made
+-- keep working: the right to execute is checked when a trigger is created.
+revoke all on function membership_count() from public;
+revoke all on function org_product_count() from public;
+revoke all on function platform.org_data_changed() from public;
+revoke all on function platform.org_data_version_raise() from public;
 
 -- The fingerprint of the facts an access rests on, in one place for `access_state` (one
 -- request) and `access_confirm` (many). A plain SQL expression: inlined where it is used.

@@ -452,8 +452,13 @@ async fn confirm_all(cache: Arc<AccessCache>, pool: PgPool) {
             &users,
             &sessions
         )
-        .fetch_all(&pool)
-        .await;
+        .fetch_all(&pool);
+        // Never out for longer than a request waits for it (a lock on `organization` during a
+        // migration, a lost connection): the rounds after it go on.
+        let rows = match tokio::time::timeout(CONFIRM_WAIT, rows).await {
+            Ok(rows) => rows.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer in time".to_string()),
+        };
         match rows {
             Ok(rows) if rows.len() == asks.len() => {
                 for ((_, answer), row) in asks.into_iter().zip(rows) {
@@ -469,8 +474,7 @@ async fn confirm_all(cache: Arc<AccessCache>, pool: PgPool) {
                     let _ = answer.send(Err(error.clone()));
                 }
             }
-            Err(e) => {
-                let error = e.to_string();
+            Err(error) => {
                 for (_, answer) in asks {
                     let _ = answer.send(Err(error.clone()));
                 }

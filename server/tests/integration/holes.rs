@@ -829,6 +829,58 @@ async fn two_tabs_saved_from_the_same_version_do_not_overwrite_each_other() {
 }
 
 #[tokio::test]
+async fn members_and_a_subscription_changed_meanwhile_do_not_refuse_an_open_form() {
+    let w = orgs(TestApp::new().await).await;
+    let a = w.a.to_string();
+    let opened = w
+        .app
+        .call("orgs/get_org", Some(&w.admin), &[("org_id", &a)])
+        .await
+        .json()["version"]
+        .as_i64()
+        .expect("the org's version")
+        .to_string();
+    // While the form is open: a member added, one's role changed, the subscription saved.
+    let late = w.app.user("late@a.test", false, None).await;
+    w.app.add_member(w.a, late, "viewer").await;
+    sqlx::raw_sql(&format!(
+        "update membership set role_name = 'member' where user_id = '{late}';
+         insert into subscription (org_id, seats) values ('{a}', 9)
+           on conflict (org_id) do update set seats = 9;"
+    ))
+    .execute(&w.app.owner)
+    .await
+    .unwrap();
+    let saved = w
+        .app
+        .call(
+            "orgs/update_org",
+            Some(&w.admin),
+            &[
+                ("org_id", &a),
+                ("version", &opened),
+                ("details[city]", "Jeddah"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    // A change to the org's own details still refuses a form opened before it.
+    let stale = w
+        .app
+        .call(
+            "orgs/update_org",
+            Some(&w.admin),
+            &[
+                ("org_id", &a),
+                ("version", &opened),
+                ("details[city]", "Mecca"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+}
+
+#[tokio::test]
 async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
     use app::tenancy::gate::ClientAddr;
     let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
