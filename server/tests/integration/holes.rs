@@ -851,32 +851,26 @@ async fn members_and_a_subscription_changed_meanwhile_do_not_refuse_an_open_form
     .execute(&w.app.owner)
     .await
     .unwrap();
-    let saved = w
-        .app
-        .call(
-            "orgs/update_org",
-            Some(&w.admin),
-            &[
-                ("org_id", &a),
-                ("version", &opened),
-                ("details[city]", "Jeddah"),
-            ],
-        )
-        .await;
+    // Saves the city from the form opened above.
+    let save_city = |city: &'static str| {
+        let (app, a, opened, admin) = (&w.app, a.clone(), opened.clone(), w.admin.clone());
+        async move {
+            app.call(
+                "orgs/update_org",
+                Some(&admin),
+                &[
+                    ("org_id", &a),
+                    ("version", &opened),
+                    ("details[city]", city),
+                ],
+            )
+            .await
+        }
+    };
+    let saved = save_city("Jeddah").await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     // A change to the org's own details still refuses a form opened before it.
-    let stale = w
-        .app
-        .call(
-            "orgs/update_org",
-            Some(&w.admin),
-            &[
-                ("org_id", &a),
-                ("version", &opened),
-                ("details[city]", "Mecca"),
-            ],
-        )
-        .await;
+    let stale = save_city("Mecca").await;
     assert_eq!(stale.status, 409, "{}", stale.body);
 }
 
