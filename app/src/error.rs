@@ -109,6 +109,9 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// What a new org's name taken by another org is told.
+pub const ORG_NAME_TAKEN: &str = "An organization with this name already exists.";
+
 /// What each named constraint means to a person: the field it is about and what to do. One
 /// message per constraint wherever it is hit; `?` on a database error makes the field error.
 /// (Name every constraint in the migration; ones that need more than a field, such as a
@@ -130,11 +133,7 @@ const CONSTRAINTS: &[(&str, &str, &str)] = &[
         "email",
         "Another agent already has this email.",
     ),
-    (
-        "organization_name_key",
-        "name",
-        "An organization with this name already exists.",
-    ),
+    ("organization_name_key", "name", ORG_NAME_TAKEN),
     (
         "organization_primary_domain_key",
         "domain",

@@ -42,13 +42,13 @@ describe('Products', () => {
     await page.goto(`${BASE_URL}/organizations`);
     await waitForHydration(page);
     await page.getByRole('link', { name: `Manage ${orgName}'s products` }).click();
-    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
+    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not Installed' }).waitFor();
 
     const watcher = await openPage(browser);
     await signInThroughPage(watcher, owner.email);
     await watcher.goto(`${BASE_URL}/organizations/${owner.orgId}/products`);
     await waitForHydration(watcher);
-    await crmRow(watcher).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
+    await crmRow(watcher).getByTestId('product-status').filter({ hasText: 'Not Installed' }).waitFor();
 
     // The engine's worker runs one run at a time, and every org the earlier test files made
     // queued its data stores' provisioning (about 2 s an org): wait until the worker is free,
@@ -101,7 +101,7 @@ describe('Products', () => {
     }
     await screenshot(page, 'products-uninstall-confirm');
     await confirm.getByRole('button', { name: 'Uninstall CRM' }).click();
-    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor({ timeout: 60_000 });
+    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not Installed' }).waitFor({ timeout: 60_000 });
     await crmRow(page).locator('[data-testid="run"][data-status="succeeded"]').waitFor();
     assert.equal(await installedCount(page, orgName), '0');
     await page.close();
@@ -119,7 +119,7 @@ describe('Products, JavaScript disabled', () => {
     assert.equal(await crmRow(page).getByTestId('run-count').textContent(), '8 of 8');
     await crmRow(page).getByRole('link', { name: 'Uninstall CRM' }).click();
     await page.getByTestId('uninstall-confirm').getByRole('button', { name: 'Uninstall CRM' }).click();
-    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor({ timeout: 60_000 });
+    await crmRow(page).getByTestId('product-status').filter({ hasText: 'Not Installed' }).waitFor({ timeout: 60_000 });
     await page.close();
   });
 });

@@ -126,7 +126,7 @@ describe('Two app nodes', () => {
     await page.goto(`${NODE2}/organizations/${owner.orgId}/products`);
     await waitForHydration(page);
     const crm = page.locator('[data-testid="org-product"][data-product="crm"]');
-    await crm.getByTestId('product-status').filter({ hasText: 'Not installed' }).waitFor();
+    await crm.getByTestId('product-status').filter({ hasText: 'Not Installed' }).waitFor();
 
     // The fifth step (a skill) waits for a lock held 8 s, so the run is seen mid-way.
     const { released } = await holdLock('org_skill', 8);

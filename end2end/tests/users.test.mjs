@@ -47,16 +47,18 @@ describe('Users, org owner, hydrated', () => {
     await dialog.getByRole('button', { name: 'Create user' }).click();
     await page.getByTestId('toast').filter({ hasText: 'User created.' }).waitFor();
 
-    // The permission editor: Billing only.
+    // The client user, set up as the documents say: the Client Organization, the sections
+    // (Billing only), then "Save permissions", which saves both.
+    await dialog.getByLabel('Client Organization').selectOption({ label: `Users Org ${tag} (locked)` });
     const perms = page.getByTestId('membership-form');
     for (const box of await perms.getByRole('checkbox').all()) await box.uncheck();
     await perms.getByLabel('Billing').check();
     await perms.getByRole('button', { name: 'Save permissions' }).click();
     await page.getByTestId('toast').filter({ hasText: 'Saved.' }).waitFor();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="membership-form"] input[type=checkbox]:checked').length === 1);
+    assert.equal(sql(`select bound_org_id from app_user where email = 'fatima-${tag}@e2e.test'`), owner.orgId);
 
-    // Bind to the client organization and disable.
-    await dialog.getByLabel('Client Organization').selectOption({ label: `Users Org ${tag} (locked)` });
+    // Disable.
     await dialog.getByLabel('Status').selectOption('disabled');
     // The permissions toast is still up: wait for this save's own answer.
     await Promise.all([

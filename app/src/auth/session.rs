@@ -510,11 +510,15 @@ pub async fn register(
         active_org: None,
         client,
     };
-    let input = orgs::NewOrg {
-        name: if organization.trim().is_empty() {
-            format!("{}'s workspace", new_user.name)
-        } else {
-            organization
+    // Left blank, the org is named for its owner: "Ann's workspace", or "Ann's workspace 2", …
+    // when another Ann registered first (names are unique).
+    let named = !organization.trim().is_empty();
+    let owner: String = new_user.name.chars().take(150).collect();
+    let input = |attempt: u32| orgs::NewOrg {
+        name: match attempt {
+            _ if named => organization.clone(),
+            1 => format!("{owner}'s workspace"),
+            n => format!("{owner}'s workspace {n}"),
         },
         domain: String::new(),
         product: "eloquent".to_string(),
@@ -534,17 +538,34 @@ pub async fn register(
     )
     .await?;
     // The org's fields appear on this form under "organization".
-    orgs::create_in(&mut tenant, &services, input, Some(user_id))
-        .await
-        .map_err(|err| match err {
-            AppError::Validation(mut fields) => {
-                if let Some(messages) = fields.remove("name") {
-                    fields.insert("organization".to_string(), messages);
-                }
-                AppError::Validation(fields)
+    let mut attempt = 1;
+    let created = loop {
+        if named {
+            break orgs::create_in(&mut tenant, &services, input(attempt), Some(user_id)).await;
+        }
+        // A taken default name is rolled back to here and the next one tried.
+        sqlx::query("savepoint default_org_name")
+            .execute(tenant.conn())
+            .await?;
+        match orgs::create_in(&mut tenant, &services, input(attempt), Some(user_id)).await {
+            Err(err) if attempt < 50 && orgs::name_taken(&err) => {
+                sqlx::query("rollback to savepoint default_org_name")
+                    .execute(tenant.conn())
+                    .await?;
+                attempt += 1;
             }
-            other => other,
-        })?;
+            other => break other,
+        }
+    };
+    created.map_err(|err| match err {
+        AppError::Validation(mut fields) => {
+            if let Some(messages) = fields.remove("name") {
+                fields.insert("organization".to_string(), messages);
+            }
+            AppError::Validation(fields)
+        }
+        other => other,
+    })?;
     tenant.commit().await?;
     super::rate_limit::succeeded(limits.0, limits.1, reservation).await;
 

@@ -54,6 +54,30 @@ pub fn SubscriptionTab(org: Organization) -> impl IntoView {
             </div>
         }
     };
+    // What Stripe and the platform set: shown read-only to everyone.
+    let set_by_platform = [
+        (
+            "Stripe customer ID",
+            sub.as_ref()
+                .and_then(|s| s.stripe_customer_id.clone())
+                .unwrap_or_else(|| "—".into()),
+        ),
+        (
+            "Stripe subscription ID",
+            sub.as_ref()
+                .and_then(|s| s.stripe_subscription_id.clone())
+                .unwrap_or_else(|| "—".into()),
+        ),
+        (
+            "Trial end date",
+            date(sub.as_ref().and_then(|s| s.trial_end)),
+        ),
+        (
+            "Current period end",
+            date(sub.as_ref().and_then(|s| s.current_period_end)),
+        ),
+    ];
+    let read_only_set = set_by_platform.clone();
     let status_label = SUBSCRIPTION_STATUSES
         .iter()
         .find(|(value, _)| *value == status)
@@ -91,8 +115,7 @@ pub fn SubscriptionTab(org: Organization) -> impl IntoView {
                     {readonly("Seats", seats.clone())}
                     {readonly("Platform", if platform == "stripe" { "Stripe".to_string() } else { "Custom".to_string() })}
                     {readonly("Status", status_label.clone())}
-                    {readonly("Trial ends", date(sub.as_ref().and_then(|s| s.trial_end)))}
-                    {readonly("Current period ends", date(sub.as_ref().and_then(|s| s.current_period_end)))}
+                    {read_only_set.into_iter().map(|(label, value)| readonly(label, value)).collect_view()}
                 </div>
                 })}
             </div>
@@ -139,10 +162,7 @@ pub fn SubscriptionTab(org: Organization) -> impl IntoView {
                 <FieldError error field="cancel_reason" />
             </div>
             <div class="grid grid-cols-2 gap-4">
-                {readonly("Stripe customer ID", sub.as_ref().and_then(|s| s.stripe_customer_id.clone()).unwrap_or_else(|| "—".into()))}
-                {readonly("Stripe subscription ID", sub.as_ref().and_then(|s| s.stripe_subscription_id.clone()).unwrap_or_else(|| "—".into()))}
-                {readonly("Trial ends", date(sub.as_ref().and_then(|s| s.trial_end)))}
-                {readonly("Current period ends", date(sub.as_ref().and_then(|s| s.current_period_end)))}
+                {set_by_platform.into_iter().map(|(label, value)| readonly(label, value)).collect_view()}
             </div>
             <div class="flex justify-end border-t border-slate-100 pt-4">
                 <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || action.pending().get()>"Save"</button>

@@ -106,6 +106,8 @@ pub struct UserPage {
     pub all_orgs: bool,
     pub org_id: Option<String>,
     pub org_name: Option<String>,
+    /// Whether the org of `org_id` is enabled (the page offers to disable or enable it).
+    pub org_active: bool,
     /// Roles of the active org, for the New User dialog.
     pub roles: Vec<String>,
 }
@@ -157,7 +159,10 @@ pub async fn update_user(
 }
 
 /// The permission editor for one membership: its role and the sections it may open
-/// (`pages[<section>]=on` for each; `own_pages` off means "as the role allows").
+/// (`pages[<section>]=on` for each; `own_pages` off means "as the role allows"), and, when
+/// `bound_org_id` is posted, the user's Client Organization (an org's id, or `none`; empty or
+/// absent leaves it): the editor sends the one chosen in the user's form when it changed there,
+/// so "Save permissions" saves it too.
 #[server(endpoint = "members/set_membership")]
 pub async fn set_membership(
     org_id: String,
@@ -165,8 +170,17 @@ pub async fn set_membership(
     role: String,
     #[server(default)] own_pages: String,
     #[server(default)] pages: BTreeMap<String, String>,
+    #[server(default)] bound_org_id: String,
 ) -> Result<(), AppError> {
-    server::set_membership(&org_id, &user_id, &role, !own_pages.is_empty(), pages).await?;
+    server::set_membership(
+        &org_id,
+        &user_id,
+        &role,
+        !own_pages.is_empty(),
+        pages,
+        &bound_org_id,
+    )
+    .await?;
     leptos_axum::redirect(&format!("/users/{user_id}?saved=1"));
     Ok(())
 }

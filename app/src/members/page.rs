@@ -107,8 +107,23 @@ fn UsersView(page: UserPage) -> impl IntoView {
                 <h1 class="text-2xl font-semibold tracking-tight">"Users"</h1>
                 <p class="mt-1 text-sm text-slate-600">{subtitle}</p>
             </div>
-            {page.org_id.is_some().then(|| view! {
-                <A href="/users/new" attr:class=format!("{PRIMARY} {FOCUS_RING}")>"New User"</A>
+            {page.org_id.clone().map(|org_id| {
+                let active = page.org_active;
+                view! {
+                    <div class="flex flex-wrap items-center gap-3">
+                        // The org's enabled state, toggled from here (with a confirmation).
+                        <span class="flex items-center gap-2 text-sm" data-testid="users-org-status">
+                            <span class=if active { "rounded-full bg-emerald-50 px-2 py-0.5 text-xs font-medium text-emerald-700" } else { "rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600" }>
+                                {if active { "Organization enabled" } else { "Organization disabled" }}
+                            </span>
+                            <A href=format!("/organizations/{org_id}/confirm/{}", if active { "disable" } else { "enable" })
+                                attr:class=format!("{SECONDARY} {FOCUS_RING}")>
+                                {if active { "Disable organization…" } else { "Enable organization…" }}
+                            </A>
+                        </span>
+                        <A href="/users/new" attr:class=format!("{PRIMARY} {FOCUS_RING}")>"New User"</A>
+                    </div>
+                }
             })}
         </div>
         <div class="mt-6 flex flex-col gap-3 sm:flex-row sm:items-center sm:justify-between">
@@ -318,6 +333,12 @@ fn UserEditor(
             view! { <option value=m.org_id.clone() selected=selected>{format!("{} (locked)", m.org_name)}</option> }
         })
         .collect_view();
+    // The Client Organization chosen in the user's form: "Save permissions" sends it too when
+    // it was changed here, so choosing it and saving either form binds the user. (Without
+    // JavaScript the permission forms leave the binding alone.)
+    let loaded = user.bound_org.clone().unwrap_or_default();
+    let bound = RwSignal::new(loaded.clone());
+    let unchanged = Signal::derive(move || bound.with(|b| *b == loaded));
     let membership_forms = user
         .memberships
         .clone()
@@ -343,6 +364,11 @@ fn UserEditor(
                     <input type="hidden" name="org_id" value=m.org_id.clone() />
                     <input type="hidden" name="user_id" value=user_id />
                     <input type="hidden" name="own_pages" value="on" />
+                    // Sent only when changed here: a binding changed elsewhere meanwhile is
+                    // not undone by saving permissions from an older page.
+                    <input type="hidden" name="bound_org_id"
+                        value=move || bound.with(|b| if b.is_empty() { "none".to_string() } else { b.clone() })
+                        disabled=unchanged />
                     <div class="flex flex-wrap items-center justify-between gap-3">
                         <div class="text-sm">
                             <span class="font-medium">{m.org_name.clone()}</span>
@@ -403,11 +429,12 @@ fn UserEditor(
                     </div>
                     <div>
                         <label for="user-bound" class="block text-sm font-medium">"Client Organization"</label>
-                        <select id="user-bound" name="bound_org_id" class=INPUT aria-describedby="bound-help" aria-invalid=invalid(update_error, "bound_org_id")>
+                        <select id="user-bound" name="bound_org_id" class=INPUT aria-describedby="bound-help" aria-invalid=invalid(update_error, "bound_org_id")
+                            on:change=move |ev| bound.set(event_target_value(&ev))>
                             <option value="" selected=user.bound_org.is_none()>"None: may switch between its orgs"</option>
                             {bound_options}
                         </select>
-                        <p id="bound-help" class="mt-1 text-xs text-slate-500">"Binding locks the user to that organization."</p>
+                        <p id="bound-help" class="mt-1 text-xs text-slate-500">"Binding locks the user to that organization. Saved with the user, or with its permissions."</p>
                         <FieldError error=update_error field="bound_org_id" />
                     </div>
                 </div>
@@ -418,6 +445,7 @@ fn UserEditor(
             <h3 class="mt-6 border-t border-slate-100 pt-4 text-sm font-semibold">"Permissions"</h3>
             {alert(membership_error)}
             <FieldError error=membership_error field="role" />
+            <FieldError error=membership_error field="bound_org_id" />
             {membership_forms}
         </Modal>
     }

@@ -168,17 +168,14 @@ pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
                 Some(org) => platform.act_in(org).await,
                 None => Err(AppError::NotFound("Organization".to_string())),
             };
-            let (org_id, org_name, roles) = match acting {
+            let (org_id, org_name, org_active, roles) = match acting {
                 Ok(mut tenant) => {
                     let roles = role_names(&mut tenant).await?;
                     let org = tenant.org_id;
-                    let name =
-                        sqlx::query_scalar!("select name from organization where org_id = $1", org)
-                            .fetch_one(tenant.conn())
-                            .await?;
-                    (Some(org.to_string()), Some(name), roles)
+                    let (name, active) = org_name_and_status(&mut tenant).await?;
+                    (Some(org.to_string()), Some(name), active, roles)
                 }
-                Err(_) => (None, None, Vec::new()),
+                Err(_) => (None, None, false, Vec::new()),
             };
             return Ok(UserPage {
                 query,
@@ -187,6 +184,7 @@ pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
                 all_orgs: true,
                 org_id,
                 org_name,
+                org_active,
                 roles,
             });
         }
@@ -194,9 +192,7 @@ pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
     let (rows, matching) = org_users(&mut tenant, None, &query).await?;
     let roles = role_names(&mut tenant).await?;
     let org = tenant.org_id;
-    let name = sqlx::query_scalar!("select name from organization where org_id = $1", org)
-        .fetch_one(tenant.conn())
-        .await?;
+    let (name, org_active) = org_name_and_status(&mut tenant).await?;
     tenant.commit().await?;
     Ok(UserPage {
         query,
@@ -205,8 +201,21 @@ pub async fn list(query: UserQuery) -> Result<UserPage, AppError> {
         all_orgs: false,
         org_id: Some(org.to_string()),
         org_name: Some(name),
+        org_active,
         roles,
     })
+}
+
+/// The tenant's org's name, and whether it is enabled (the Users page toggles it).
+async fn org_name_and_status(tenant: &mut Tenant) -> Result<(String, bool), AppError> {
+    let org = tenant.org_id;
+    let row = sqlx::query!(
+        r#"select name, status = 'active' as "active!" from organization where org_id = $1"#,
+        org
+    )
+    .fetch_one(tenant.conn())
+    .await?;
+    Ok((row.name, row.active))
 }
 
 pub async fn get(user_id: &str) -> Result<UserRow, AppError> {
@@ -428,8 +437,14 @@ pub async fn set_membership(
     role: &str,
     own_pages: bool,
     pages: BTreeMap<String, String>,
+    bound_org_id: &str,
 ) -> Result<(), AppError> {
     let user_id = parse_uuid(user_id, "user_id", "a user")?;
+    let bound = match bound_org_id.trim() {
+        "" => None,
+        "none" => Some(None),
+        id => Some(Some(parse_uuid(id, "bound_org_id", "an organization")?)),
+    };
     let mut tenant = Gate::open(super::SetMembership::PATH)?
         .tenant_in(org_id)
         .await?;
@@ -484,14 +499,81 @@ pub async fn set_membership(
     if current.role_name != role {
         revoke_invitations_by(&mut tenant, user_id).await?;
     }
+    let mut details = json!({ "role": role, "pages": pages });
+    if let Some(bound) = bound {
+        if bind(&mut tenant, user_id, &current.role_name, bound).await? {
+            details["bound_org_id"] = json!(bound);
+        }
+    }
     tenant
-        .audit(
-            "membership.update",
-            &user_id.to_string(),
-            json!({ "role": role, "pages": pages }),
-        )
+        .audit("membership.update", &user_id.to_string(), details)
         .await?;
     tenant.commit().await
+}
+
+/// Binds `user_id`, a member of the tenant's org, to `bound` (or frees them); whether that
+/// changed anything. Under the user form's rules: an org admin binds only to its own org, and only
+/// users who belong nowhere else (binding locks them out of their other orgs) and are not an
+/// owner unless the admin is one; a superadmin binds to any org the user belongs to.
+async fn bind(
+    tenant: &mut Tenant,
+    user_id: Uuid,
+    role: &str,
+    bound: Option<Uuid>,
+) -> Result<bool, AppError> {
+    let org = tenant.org_id;
+    let target = sqlx::query!(
+        r#"select u.bound_org_id, u.is_superadmin,
+                  (select count(*) from platform.user_orgs(u.user_id) o
+                    where o.org_id <> $1) as "elsewhere!",
+                  $3::uuid is null
+                    or exists (select from platform.user_orgs(u.user_id) o
+                                where o.org_id = $3) as "belongs!"
+             from app_user u where u.user_id = $2"#,
+        org,
+        user_id,
+        bound
+    )
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("The user".to_string()))?;
+    if target.bound_org_id == bound {
+        return Ok(false);
+    }
+    if !target.belongs {
+        return Err(AppError::field(
+            "bound_org_id",
+            "A user can only be bound to an organization it belongs to.",
+        ));
+    }
+    if !tenant.grant.superadmin {
+        if bound.is_some_and(|b| b != org) || target.bound_org_id.is_some_and(|b| b != org) {
+            return Err(AppError::field(
+                "bound_org_id",
+                "You can bind users only to this organization.",
+            ));
+        }
+        if role == "owner" && !tenant.grant.is_owner() {
+            return Err(AppError::Forbidden(
+                "Only an owner of this organization can change an owner's account.".to_string(),
+            ));
+        }
+        if target.is_superadmin || target.elsewhere > 0 {
+            return Err(AppError::Forbidden(
+                "This user also belongs to other organizations; a platform superadmin can \
+                 bind it."
+                    .to_string(),
+            ));
+        }
+    }
+    sqlx::query!(
+        "update app_user set bound_org_id = $2, updated_at = now() where user_id = $1",
+        user_id,
+        bound
+    )
+    .execute(tenant.conn())
+    .await?;
+    Ok(true)
 }
 
 /// Whether `caller` may change a membership from `current_role` to `new` (role, sections):

@@ -275,11 +275,25 @@ pub fn OverviewTab() -> impl IntoView {
                 org,
                 allowances,
                 plan,
+                created_at,
+                created_by,
+                recently_signed_in,
+                last_sign_in,
                 resources,
-            }) => view! {
-                <Details org />
-                <Health allowances plan />
-                <Resources resources />
+            }) => {
+                let members = org.members;
+                let created = vec![
+                    ("Created by", created_by),
+                    (
+                        "Created at",
+                        created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    ),
+                ];
+                view! {
+                    <Details org created />
+                    <Health allowances plan members recently_signed_in last_sign_in />
+                    <Resources resources />
+                }
             }
             .into_any(),
             Err(err) => tab_error(err),
@@ -288,7 +302,7 @@ pub fn OverviewTab() -> impl IntoView {
 }
 
 #[component]
-fn Details(org: Organization) -> impl IntoView {
+fn Details(org: Organization, created: Vec<(&'static str, String)>) -> impl IntoView {
     let product = PRODUCTS
         .iter()
         .find(|(v, _)| *v == org.details.product)
@@ -320,15 +334,21 @@ fn Details(org: Organization) -> impl IntoView {
     .map(|p| p.as_str())
     .collect::<Vec<_>>()
     .join(", ");
+    let or_dash = |value: &str| {
+        if value.is_empty() {
+            "—".to_string()
+        } else {
+            value.to_string()
+        }
+    };
+    let status = if org.status == "active" {
+        "Active"
+    } else {
+        "Disabled (inactive)"
+    };
     let items = [
-        (
-            "Domain",
-            if d.domain.is_empty() {
-                "—".to_string()
-            } else {
-                d.domain.clone()
-            },
-        ),
+        ("Status", status.to_string()),
+        ("Domain", or_dash(&d.domain)),
         ("Product", product.to_string()),
         ("Members", org.members.to_string()),
         ("Installed products", org.products.to_string()),
@@ -345,11 +365,16 @@ fn Details(org: Organization) -> impl IntoView {
                 address
             },
         ),
+        ("Description", or_dash(&d.description)),
+        ("Contact email", or_dash(&d.contact_email)),
+        ("Contact phone", or_dash(&d.contact_phone)),
         ("Schema", org.schema.clone()),
-    ];
+    ]
+    .into_iter()
+    .chain(created);
     view! {
         <dl class="mt-4 grid grid-cols-1 gap-4 text-sm sm:grid-cols-2" data-testid="org-overview">
-            {items.into_iter().map(|(label, value)| view! {
+            {items.map(|(label, value)| view! {
                 <div>
                     <dt class="text-slate-500">{label}</dt>
                     <dd class="font-medium break-words">{value}</dd>
@@ -359,7 +384,6 @@ fn Details(org: Organization) -> impl IntoView {
     }
 }
 
-/// Allowance pressure: a one-line verdict over the allowance bars.
 /// The org's own resources in the data stores, each with its state.
 #[component]
 fn Resources(resources: Vec<super::Resource>) -> impl IntoView {
@@ -404,8 +428,16 @@ fn Resources(resources: Vec<super::Resource>) -> impl IntoView {
     .into_any()
 }
 
+/// The org's health signals, each healthy or concerning: its members' sign-ins ("active
+/// users") and its allowances ("allowance pressure"), over the allowance bars.
 #[component]
-fn Health(allowances: Vec<crate::billing::Allowance>, plan: String) -> impl IntoView {
+fn Health(
+    allowances: Vec<crate::billing::Allowance>,
+    plan: String,
+    members: i32,
+    recently_signed_in: i64,
+    last_sign_in: Option<chrono::DateTime<chrono::Utc>>,
+) -> impl IntoView {
     let pressed: Vec<String> = allowances
         .iter()
         .filter_map(|a| {
@@ -414,19 +446,42 @@ fn Health(allowances: Vec<crate::billing::Allowance>, plan: String) -> impl Into
                 .map(|p| format!("{} at {p} %", a.label().to_lowercase()))
         })
         .collect();
-    let (text, class) = if pressed.is_empty() {
-        (
-            "Healthy: every allowance has room.".to_string(),
-            "bg-emerald-50 text-emerald-800",
-        )
+    let allowance = if pressed.is_empty() {
+        ("healthy", "Every allowance has room.".to_string())
     } else {
         (
+            "concerning",
             format!("Allowance pressure: {}.", pressed.join(", ")),
-            "bg-amber-50 text-amber-800",
         )
     };
+    let last = last_sign_in
+        .map(|at| format!("the last on {}", at.format("%Y-%m-%d")))
+        .unwrap_or_else(|| "none ever".to_string());
+    let users = match (members, recently_signed_in) {
+        (0, _) => ("neutral", "No members yet.".to_string()),
+        (_, 0) => ("concerning", format!("No logins in 30+ days ({last}).")),
+        (m, n) => (
+            "healthy",
+            format!("{n} of {m} member(s) signed in within 30 days."),
+        ),
+    };
+    let class = |state: &str| match state {
+        "healthy" => "bg-emerald-50 text-emerald-800",
+        "concerning" => "bg-amber-50 text-amber-800",
+        _ => "bg-slate-50 text-slate-700",
+    };
     view! {
-        <p class=format!("mt-6 rounded-md px-3 py-2 text-sm {class}") data-testid="org-health">{text}</p>
+        <section class="mt-6" aria-labelledby="health-title">
+            <h3 id="health-title" class="text-sm font-semibold text-slate-900">"Health"</h3>
+            <ul class="mt-2 space-y-2 text-sm" data-testid="org-health">
+                {[("Active users", users), ("AI allowance", allowance)].into_iter().map(|(label, (state, text))| view! {
+                    <li class=format!("flex gap-2 rounded-md px-3 py-2 {}", class(state)) data-testid="health-signal" data-state=state>
+                        <span class="font-medium">{format!("{label}:")}</span>
+                        <span>{text}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
         <crate::billing::Allowances allowances plan />
     }
 }

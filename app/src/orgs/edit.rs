@@ -107,6 +107,29 @@ fn BasicTab(org: Organization, update: ServerAction<UpdateOrg>) -> impl IntoView
                 </div>
             </div>
             <div>
+                <label for="edit-description" class="block text-sm font-medium">
+                    "Description " <span class="font-normal text-slate-500">"(optional)"</span>
+                </label>
+                <textarea id="edit-description" name="details[description]" rows="2" maxlength="2000" class=INPUT aria-invalid=invalid(error, "description")>{org.details.description.clone()}</textarea>
+                <FieldError error field="description" />
+            </div>
+            <div class="grid grid-cols-2 gap-4">
+                <div>
+                    <label for="edit-contact-email" class="block text-sm font-medium">
+                        "Contact email " <span class="font-normal text-slate-500">"(optional)"</span>
+                    </label>
+                    <input id="edit-contact-email" name="details[contact_email]" type="email" value=org.details.contact_email.clone() autocomplete="off" class=INPUT aria-invalid=invalid(error, "contact_email") />
+                    <FieldError error field="contact_email" />
+                </div>
+                <div>
+                    <label for="edit-contact-phone" class="block text-sm font-medium">
+                        "Contact phone " <span class="font-normal text-slate-500">"(optional)"</span>
+                    </label>
+                    <input id="edit-contact-phone" name="details[contact_phone]" type="tel" value=org.details.contact_phone.clone() autocomplete="off" class=INPUT aria-invalid=invalid(error, "contact_phone") />
+                    <FieldError error field="contact_phone" />
+                </div>
+            </div>
+            <div>
                 <label for="edit-slug" class="block text-sm font-medium">"Slug"</label>
                 <input id="edit-slug" value=org.slug.clone() readonly class=READONLY aria-describedby="slug-help" />
                 <p id="slug-help" class="mt-1 text-xs text-slate-500">"Permanent: it names the org's subdomain."</p>
@@ -251,7 +274,7 @@ pub fn ConfirmOrgAction() -> impl IntoView {
                         "disable" => (
                             format!("Disable {name}?"),
                             format!(
-                                "All {} member(s) lose access at once, signed-in sessions included. Nothing is deleted; enabling restores access.{}",
+                                "Warning: deactivating an organization prevents all its members from logging in and using the platform. All {} member(s) lose access at once, signed-in sessions included; ensure all stakeholders are informed before making this change. Nothing is deleted; enabling restores access.{}",
                                 org.members,
                                 if superadmin { "" } else { " You lose access too, and only a platform superadmin can enable it again." },
                             ),
@@ -278,8 +301,8 @@ pub fn ConfirmOrgAction() -> impl IntoView {
                                 "This permanently deletes the organization, its roles, its subscription record, its audit log and its schema {}. It cannot be undone.{}",
                                 org.schema,
                                 if org.members > 0 || org.products > 0 {
-                                    format!(" It is refused while anything is assigned: {} member(s) and {} installed product(s) now.", org.members, org.products)
-                                } else { String::new() },
+                                    format!(" It is refused while anything is assigned: unassign its agents, and remove its {} member(s) and {} installed product(s) first.", org.members, org.products)
+                                } else { " It is refused while any agent is still assigned to it; unassign them first.".to_string() },
                             ),
                             "Delete organization",
                         ),

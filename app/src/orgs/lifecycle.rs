@@ -343,7 +343,14 @@ pub async fn overview(org_id: &str) -> Result<super::OrgOverviewData, AppError> 
     let mut tenant = gate.tenant_in(org_id).await?;
     let org_id = tenant.org_id;
     let org = read(tenant.conn(), org_id).await?;
-    let (allowances, plan) = crate::billing::server::health(&mut tenant).await?;
+    let health = crate::billing::server::health(&mut tenant).await?;
+    let created_by = match (health.creator, health.creator_recorded) {
+        (Some(name), _) => name,
+        // The creator's account is not the caller's to see (a platform administrator, or
+        // someone no longer a member), or no longer exists.
+        (None, true) => "A platform administrator or former member".to_string(),
+        (None, false) => "—".to_string(),
+    };
     let provisioning = if stores.configured() {
         sqlx::query!(
             "select status, error from product_run where org_id = $1 and product = $2
@@ -360,8 +367,12 @@ pub async fn overview(org_id: &str) -> Result<super::OrgOverviewData, AppError> 
     tenant.end_read();
     Ok(super::OrgOverviewData {
         org,
-        allowances,
-        plan,
+        allowances: health.allowances,
+        plan: health.plan,
+        created_at: health.created_at,
+        created_by,
+        recently_signed_in: health.recently_signed_in,
+        last_sign_in: health.last_sign_in,
         resources: crate::stores::provision::describe(&stores, org_id, provisioning).await,
     })
 }
@@ -559,6 +570,16 @@ pub async fn update(
     let mut errors = BTreeMap::new();
     let name = check_name(&details.name, &mut errors);
     let domain = check_domain(&details.domain, &services, &mut errors);
+    // Required since the New Organization dialog; an org made at registration may have none yet.
+    if domain.is_none() && !current.details.domain.is_empty() && !errors.contains_key("domain") {
+        errors.insert(
+            "domain".to_string(),
+            vec![
+                "Enter the organization's domain, like example.com; it cannot be removed."
+                    .to_string(),
+            ],
+        );
+    }
     let product = check_product(&details.product, &mut errors);
     let contact_email = details.contact_email.trim().to_lowercase();
     if !contact_email.is_empty() {
@@ -664,6 +685,12 @@ pub async fn delete(org_id: &str) -> Result<String, AppError> {
     let platform = gate.platform().await?;
     let org_id = parse_uuid(org_id, "org_id", "an organization")?;
     let mut tenant = platform.act_in(org_id).await?;
+    let agents = crate::agents::assigned_count(tenant.conn(), org_id).await?;
+    if agents > 0 {
+        return Err(AppError::Conflict(format!(
+            "This organization has {agents} assigned agent(s); unassign them before deleting it."
+        )));
+    }
     let members = sqlx::query_scalar!(
         r#"select count(*) as "n!" from membership where org_id = $1"#,
         org_id
@@ -673,12 +700,6 @@ pub async fn delete(org_id: &str) -> Result<String, AppError> {
     if members > 0 {
         return Err(AppError::Conflict(format!(
             "This organization still has {members} member(s); remove them before deleting it."
-        )));
-    }
-    let agents = crate::agents::assigned_count(tenant.conn(), org_id).await?;
-    if agents > 0 {
-        return Err(AppError::Conflict(format!(
-            "This organization has {agents} assigned agent(s); unassign them before deleting it."
         )));
     }
     let products = sqlx::query_scalar!(

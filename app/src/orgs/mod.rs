@@ -30,6 +30,13 @@ pub use page::{NewOrgDialog, OrganizationsPage};
 
 use crate::AppError;
 
+/// Whether `err` refused a new org because another org has its name.
+#[cfg(feature = "ssr")]
+pub fn name_taken(err: &AppError) -> bool {
+    matches!(err, AppError::Validation(fields)
+        if fields.get("name").is_some_and(|m| m.iter().any(|m| m == crate::error::ORG_NAME_TAKEN)))
+}
+
 /// The products an organization can be created for: (stored value, label).
 pub const PRODUCTS: [(&str, &str); 8] = [
     ("eloquent", "Eloquent"),
@@ -193,8 +200,8 @@ pub const SORT_COLUMNS: [(&str, &str); 9] = [
     ("subscription", "Subscription"),
     ("template", "Template"),
     ("products", "Installed products"),
-    ("users", "Users"),
-    ("created", "Created"),
+    ("users", "User count"),
+    ("created", "Created date"),
 ];
 
 /// The view of the Organizations table a URL describes; every field is optional there.
@@ -363,6 +370,12 @@ pub struct OrgOverviewData {
     pub org: Organization,
     pub allowances: Vec<crate::billing::Allowance>,
     pub plan: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Who created it, as the caller may see them: a name, or what stands in for one.
+    pub created_by: String,
+    /// Members who signed in within the last 30 days (its "active users").
+    pub recently_signed_in: i64,
+    pub last_sign_in: Option<chrono::DateTime<chrono::Utc>>,
     /// The org's own resource in each data store, and how it is; empty where the server has
     /// no stores.
     pub resources: Vec<Resource>,

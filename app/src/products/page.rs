@@ -168,7 +168,7 @@ fn ProductRow(
         }
         .into_any(),
         None => view! {
-            <span class="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600" data-testid="product-status">"Not installed"</span>
+            <span class="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600" data-testid="product-status">"Not Installed"</span>
         }
         .into_any(),
     };

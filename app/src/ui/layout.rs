@@ -168,6 +168,15 @@ fn OrgSwitcher(session: SessionInfo, switch: ServerAction<SwitchOrg>) -> impl In
         }
         .into_any();
     }
+    // Nothing to switch between: no select, only where the account stands.
+    if session.orgs.is_empty() {
+        return view! {
+            <div id="org-switcher" class="flex items-center gap-2" data-testid="org-switcher">
+                <span class="text-slate-500" data-testid="active-org">"No organizations yet"</span>
+            </div>
+        }
+        .into_any();
+    }
     let active_id = active.map(|o| o.id).unwrap_or_default();
     let error = crate::auth::submission_error(switch);
     view! {

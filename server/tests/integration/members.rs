@@ -339,3 +339,93 @@ async fn disabling_binding_and_the_permission_editor() {
         .await;
     assert_eq!(demote_self.status, 400, "{}", demote_self.body);
 }
+
+#[tokio::test]
+async fn the_permission_editor_saves_the_client_organization_with_the_permissions() {
+    let w = world().await;
+    let erin = w.app.user("erin@alpha.test", false, None).await;
+    w.app.add_member(w.org("Alpha"), erin, "member").await;
+    let erin_token = w.app.sign_in("erin@alpha.test").await;
+    let alpha = w.org("Alpha").to_string();
+    let save = |user: uuid::Uuid, bound: Option<String>| {
+        let app = &w.app;
+        let token = w.token("alice").to_string();
+        let alpha = alpha.clone();
+        async move {
+            let user = user.to_string();
+            let mut fields = vec![
+                ("org_id", alpha.as_str()),
+                ("user_id", user.as_str()),
+                ("role", "member"),
+                ("own_pages", "on"),
+                ("pages[agents]", "on"),
+                ("pages[knowledge]", "on"),
+            ];
+            if let Some(bound) = &bound {
+                fields.push(("bound_org_id", bound));
+            }
+            app.call("members/set_membership", Some(&token), &fields)
+                .await
+        }
+    };
+    let locked = |token: String| {
+        let app = &w.app;
+        async move {
+            app.call("auth/current_session", Some(&token), &[])
+                .await
+                .json()["locked"]
+                .clone()
+        }
+    };
+    // Chosen as the Client Organization and saved with the permissions: her open session is
+    // locked at once.
+    let saved = save(erin, Some(alpha.clone())).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(locked(erin_token.clone()).await, true);
+    // Permissions saved without the field leave the binding as it is.
+    assert_eq!(save(erin, None).await.status, 200);
+    assert_eq!(locked(erin_token.clone()).await, true);
+    // "None" frees her, from her next request on.
+    assert_eq!(save(erin, Some("none".to_string())).await.status, 200);
+    assert_eq!(locked(erin_token).await, false);
+    // An org admin binds only to its own org, and only users who belong nowhere else.
+    let elsewhere = save(erin, Some(w.org("Beta").to_string())).await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
+    assert!(
+        elsewhere.json()["Validation"]["bound_org_id"].is_array(),
+        "{}",
+        elsewhere.body
+    );
+    let root_binds_elsewhere = w
+        .app
+        .call(
+            "members/set_membership",
+            Some(&w.root),
+            &[
+                ("org_id", alpha.as_str()),
+                ("user_id", &erin.to_string()),
+                ("role", "member"),
+                ("bound_org_id", &w.org("Beta").to_string()),
+            ],
+        )
+        .await;
+    assert!(
+        root_binds_elsewhere.json()["Validation"]["bound_org_id"].is_array(),
+        "a superadmin too binds only to an org the user belongs to: {}",
+        root_binds_elsewhere.body
+    );
+    let forged = save(erin, Some("not-an-id".to_string())).await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+    let frank = w.app.user("frank@both.test", false, None).await;
+    w.app.add_member(w.org("Alpha"), frank, "member").await;
+    w.app.add_member(w.org("Beta"), frank, "member").await;
+    let shared = save(frank, Some(alpha.clone())).await;
+    assert_eq!(shared.status, 403, "{}", shared.body);
+    let bound: Option<uuid::Uuid> =
+        sqlx::query_scalar("select bound_org_id from app_user where user_id = $1")
+            .bind(frank)
+            .fetch_one(&w.app.owner)
+            .await
+            .unwrap();
+    assert_eq!(bound, None, "the refused save changed nothing");
+}

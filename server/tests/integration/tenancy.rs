@@ -617,23 +617,43 @@ async fn the_slug_is_permanent() {
         .json();
     assert_eq!(after["slug"], org["slug"]);
     assert_eq!(after["details"]["name"], "Alpha Corporation");
+    // The primary domain is required: it can be changed, not removed.
+    let cleared = w
+        .app
+        .call(
+            "orgs/update_org",
+            Some(w.token("alice")),
+            &[("org_id", id.as_str()), ("details[domain]", " ")],
+        )
+        .await;
+    assert_eq!(cleared.status, 400, "{}", cleared.body);
+    assert!(
+        cleared.json()["Validation"]["domain"].is_array(),
+        "{}",
+        cleared.body
+    );
 }
 
 #[tokio::test]
 async fn self_registration_makes_a_personal_org_owned_by_the_new_user() {
     let app = TestApp::new().await;
-    let response = app
-        .call(
-            "auth/register",
-            None,
-            &[
-                ("name", "Dana"),
-                ("email", "Dana@Example.com"),
-                ("password", "long enough pw"),
-                ("organization", ""),
-            ],
-        )
-        .await;
+    let register = |name: &'static str, email: &'static str, organization: &'static str| {
+        let app = &app;
+        async move {
+            app.call(
+                "auth/register",
+                None,
+                &[
+                    ("name", name),
+                    ("email", email),
+                    ("password", "long enough pw"),
+                    ("organization", organization),
+                ],
+            )
+            .await
+        }
+    };
+    let response = register("Dana", "Dana@Example.com", "").await;
     let token = response
         .session_cookie()
         .unwrap_or_else(|| panic!("{response:?}"));
@@ -648,18 +668,7 @@ async fn self_registration_makes_a_personal_org_owned_by_the_new_user() {
     .unwrap();
     assert_eq!(role, "owner");
 
-    let again = app
-        .call(
-            "auth/register",
-            None,
-            &[
-                ("name", "Dana"),
-                ("email", "dana@example.com"),
-                ("password", "long enough pw"),
-                ("organization", "Other"),
-            ],
-        )
-        .await;
+    let again = register("Dana", "dana@example.com", "Other").await;
     assert_eq!(again.status, 400);
     assert!(again.body.contains("already exists"), "{}", again.body);
     let orgs: i64 = sqlx::query_scalar("select count(*) from organization")
@@ -667,6 +676,27 @@ async fn self_registration_makes_a_personal_org_owned_by_the_new_user() {
         .await
         .unwrap();
     assert_eq!(orgs, 1, "the failed registration left no org behind");
+
+    // Another Dana leaving the organization blank gets the next free default name, and the
+    // name a person chose is still theirs to fix when taken.
+    for (email, expected) in [
+        ("dana2@example.com", "Dana's workspace 2"),
+        ("dana3@example.com", "Dana's workspace 3"),
+    ] {
+        let response = register("Dana", email, "").await;
+        let token = response
+            .session_cookie()
+            .unwrap_or_else(|| panic!("{response:?}"));
+        let org = app.call("orgs/current_org", Some(&token), &[]).await;
+        assert_eq!(org.json()["details"]["name"], expected, "{}", org.body);
+    }
+    let chosen = register("Eve", "eve@example.com", "Dana's workspace").await;
+    assert_eq!(chosen.status, 400, "{}", chosen.body);
+    assert!(
+        chosen.json()["Validation"]["organization"].is_array(),
+        "{}",
+        chosen.body
+    );
 }
 
 #[tokio::test]
@@ -873,4 +903,58 @@ async fn disabling_a_user_refuses_its_live_session_at_once() {
         .await;
     assert_eq!(sign_in.status, 403, "{}", sign_in.body);
     assert!(sign_in.session_cookie().is_none());
+}
+
+#[tokio::test]
+async fn the_overview_shows_who_created_the_org_when_and_its_members_recent_sign_ins() {
+    let app = TestApp::new().await;
+    app.user("root@platform.test", true, None).await;
+    let root = app.sign_in("root@platform.test").await;
+    let org = app.create_org(&root, "Origin Co", "origin.example").await;
+    let org_id = org.to_string();
+    let admin_user = app.user("admin@origin.test", false, None).await;
+    app.add_member(org, admin_user, "admin").await;
+    let quiet = app.user("quiet@origin.test", false, None).await;
+    app.add_member(org, quiet, "member").await;
+    let admin = app.sign_in("admin@origin.test").await;
+    let admin = app.switch(&admin, org).await;
+    let overview = |token: String| {
+        let app = &app;
+        let org_id = org_id.clone();
+        async move {
+            let response = app
+                .call("orgs/org_overview", Some(&token), &[("org_id", &org_id)])
+                .await;
+            assert_eq!(response.status, 200, "{}", response.body);
+            response.json()
+        }
+    };
+
+    // The superadmin who made it sees their own name; the org's admin, who may not see a
+    // platform account, is told what stands in for it.
+    let seen = overview(root.clone()).await;
+    assert_eq!(seen["created_by"], "root", "{seen}");
+    assert!(seen["created_at"].is_string(), "{seen}");
+    assert_eq!(
+        seen["recently_signed_in"], 1,
+        "only the admin signed in: {seen}"
+    );
+    assert!(seen["last_sign_in"].is_string(), "{seen}");
+    let seen = overview(admin.clone()).await;
+    assert_eq!(
+        seen["created_by"], "A platform administrator or former member",
+        "{seen}"
+    );
+
+    // Nobody signed in for 40 days: no active users.
+    sqlx::query(
+        "update app_user set last_login_at = now() - interval '40 days' where user_id = $1",
+    )
+    .bind(admin_user)
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let seen = overview(root).await;
+    assert_eq!(seen["recently_signed_in"], 0, "{seen}");
+    assert!(seen["last_sign_in"].is_string(), "{seen}");
 }

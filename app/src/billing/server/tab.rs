@@ -173,7 +173,11 @@ pub async fn tab_in(gate: Gate, org_id: &str, month: &str) -> Result<BillingTab,
         })
         .collect();
 
-    let (allowances, plan_name) = health(&mut tenant).await?;
+    let Health {
+        allowances,
+        plan: plan_name,
+        ..
+    } = health(&mut tenant).await?;
     let alerts = sqlx::query!(
         "select resource, threshold, used, quota, fired_at from quota_alert
           where org_id = $1 order by fired_at desc limit 20",
@@ -206,20 +210,56 @@ pub async fn tab_in(gate: Gate, org_id: &str, month: &str) -> Result<BillingTab,
     })
 }
 
-/// The org's allowances and their use (its health's "allowance pressure"), and its plan, in
-/// one statement.
-pub(crate) async fn health(tenant: &mut Tenant) -> Result<(Vec<Allowance>, String), AppError> {
+/// An org's health signals and its origin, read in one statement for the Overview tab: its
+/// allowances and plan ("allowance pressure"), its members' sign-ins ("active users"), and
+/// when and by whom it was created.
+pub(crate) struct Health {
+    pub allowances: Vec<Allowance>,
+    pub plan: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The creator's name, where the caller may see them (a member of the org, or themselves).
+    pub creator: Option<String>,
+    /// Whether a creator is on record at all (an account deleted since is not).
+    pub creator_recorded: bool,
+    /// Members who signed in within the last 30 days.
+    pub recently_signed_in: i64,
+    pub last_sign_in: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The org's allowances and their use, its plan, its members' recent sign-ins and its origin,
+/// in one statement (the Overview tab's; the Billing tab uses the first two).
+pub(crate) async fn health(tenant: &mut Tenant) -> Result<Health, AppError> {
     let org = tenant.org_id;
     let row = sqlx::query!(
         r#"select coalesce((select plan_name from subscription where org_id = $1), '') as "plan!",
                   coalesce((select jsonb_agg(jsonb_build_object(
                                      'resource', a.resource, 'used', a.used, 'quota', a.quota))
-                              from org_allowances($1) a), '[]') as "allowances!""#,
+                              from org_allowances($1) a), '[]') as "allowances!",
+                  o.created_at, o.created_by is not null as "creator_recorded!",
+                  (select u.name from app_user u where u.user_id = o.created_by) as "creator?",
+                  s.recent as "recent!", s.last as "last?"
+             from organization o
+             cross join lateral (
+               select count(*) filter (where u.last_login_at >= now() - interval '30 days')
+                        as recent,
+                      max(u.last_login_at) as last
+                 from membership m join app_user u on u.user_id = m.user_id
+                where m.org_id = o.org_id) s
+            where o.org_id = $1"#,
         org
     )
-    .fetch_one(tenant.conn())
-    .await?;
+    .fetch_optional(tenant.conn())
+    .await?
+    .ok_or_else(|| AppError::NotFound("Organization".to_string()))?;
     let allowances = serde_json::from_value(row.allowances)
         .map_err(|e| AppError::internal("reading an org's allowances", e))?;
-    Ok((allowances, row.plan))
+    Ok(Health {
+        allowances,
+        plan: row.plan,
+        created_at: row.created_at,
+        creator: row.creator,
+        creator_recorded: row.creator_recorded,
+        recently_signed_in: row.recent,
+        last_sign_in: row.last,
+    })
 }
