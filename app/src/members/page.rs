@@ -382,7 +382,7 @@ fn UserEditor(
                     </div>
                     <div class="mt-3 flex items-center gap-2">
                         <label for=format!("role-{}", m.org_id) class="text-sm font-medium">"Role"</label>
-                        <select id=format!("role-{}", m.org_id) name="role"
+                        <select id=format!("role-{}", m.org_id) name="role" prop:value=m.role.clone()
                             class="w-44 rounded-md border border-slate-300 px-2 py-1 text-sm">
                             {m.roles.iter().map(|role| view! {
                                 <option value=role.clone() selected=*role == m.role>
@@ -421,7 +421,7 @@ fn UserEditor(
                     </div>
                     <div>
                         <label for="user-status" class="block text-sm font-medium">"Status"</label>
-                        <select id="user-status" name="status" class=INPUT aria-invalid=invalid(update_error, "status")>
+                        <select id="user-status" name="status" class=INPUT aria-invalid=invalid(update_error, "status") prop:value=user.status.clone()>
                             <option value="active" selected=user.status == "active">"Active"</option>
                             <option value="disabled" selected=user.status == "disabled">"Disabled (signed out at once)"</option>
                         </select>
@@ -430,6 +430,9 @@ fn UserEditor(
                     <div>
                         <label for="user-bound" class="block text-sm font-medium">"Client Organization"</label>
                         <select id="user-bound" name="bound_org_id" class=INPUT aria-describedby="bound-help" aria-invalid=invalid(update_error, "bound_org_id")
+                            // Its value follows the data read: a form rebuilt after a save
+                            // shows what was saved, not what the options' attributes last said.
+                            prop:value=move || bound.get()
                             on:change=move |ev| bound.set(event_target_value(&ev))>
                             <option value="" selected=user.bound_org.is_none()>"None: may switch between its orgs"</option>
                             {bound_options}
