@@ -34,6 +34,7 @@ pub mod orgs;
 pub mod products;
 #[cfg(feature = "ssr")]
 pub mod routes;
+pub mod settings;
 #[cfg(feature = "ssr")]
 pub mod stores;
 pub mod tenancy;
@@ -123,6 +124,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/billing") view={Lazy::<lazy::Billing>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/llm-keys") view={Lazy::<lazy::LlmKeys>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/isolation") view={Lazy::<lazy::Isolation>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/settings") view={Lazy::<lazy::Settings>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/account") view={Lazy::<lazy::Account>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/audit") view={Lazy::<lazy::Audit>::new()} ssr=SsrMode::Async />
                     <ParentRoute path=path!("/users") view={Lazy::<lazy::Users>::new()} ssr=SsrMode::Async>
@@ -187,6 +189,7 @@ mod lazy {
         Billing => super::billing::BillingPage,
         LlmKeys => super::llm_keys::OwnLlmKeysPage,
         Isolation => super::isolation::IsolationPage,
+        Settings => super::settings::SettingsPage,
         Account => super::account::AccountPage,
         Audit => super::audit::AuditPage,
         Users => super::members::UsersPage,

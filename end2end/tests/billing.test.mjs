@@ -48,9 +48,9 @@ describe('Billing & Costs', () => {
     const page = await openPage(browser);
     await signInThroughPage(page, root.email);
 
-    // Price the model on the platform Billing page (a bad price first).
-    await page.getByRole('link', { name: 'Billing' }).first().click();
-    await page.getByRole('heading', { name: 'Billing' }).waitFor();
+    // Price the model in Settings → Models (a bad price first).
+    await page.getByRole('link', { name: 'Settings' }).first().click();
+    await page.getByRole('heading', { name: 'Models' }).waitFor();
     await waitForHydration(page);
     await page.getByLabel('Model', { exact: true }).fill(model);
     await page.getByLabel('Effective from').fill(`${month}-01`);
@@ -61,7 +61,7 @@ describe('Billing & Costs', () => {
     await page.getByLabel('Input, USD per 1M tokens').fill('2.50');
     await page.getByRole('button', { name: 'Save price' }).click();
     await page.getByTestId('model-price').filter({ hasText: model }).filter({ hasText: '$2.50' }).waitFor();
-    await screenshot(page, 'billing-platform');
+    await screenshot(page, 'settings-models');
 
     const first = await agent(`Ledger Bot ${tag}`);
     const second = await agent(`Tally Bot ${tag}`);

@@ -13,7 +13,7 @@ mod subscription_tab;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use page::{Allowances, BillingPage, OrgBillingTab};
+pub use page::{Allowances, BillingPage, ModelPrices, OrgBillingTab};
 pub use subscription_tab::SubscriptionTab;
 
 use crate::AppError;
@@ -132,7 +132,7 @@ pub struct OverviewRow {
 /// Orgs per page of the platform's margin ranking.
 pub const RANKING_PAGE: i64 = 50;
 
-/// The platform Billing page: orgs ranked by margin, model prices, plans.
+/// The platform Billing page: orgs ranked by margin, and plans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overview {
     pub month: String,
@@ -142,7 +142,6 @@ pub struct Overview {
     pub ranked: i64,
     pub page: i64,
     pub first_rank: i64,
-    pub prices: Vec<ModelPrice>,
     pub plans: Vec<PlanRow>,
 }
 
@@ -235,6 +234,12 @@ pub async fn billing_overview(#[server(default)] page: Option<i64>) -> Result<Ov
     server::overview(page.unwrap_or(1)).await
 }
 
+/// Every model's prices, newest first per model (Settings → Models; superadmins).
+#[server(endpoint = "billing/model_prices")]
+pub async fn list_model_prices() -> Result<Vec<ModelPrice>, AppError> {
+    server::list_model_prices().await
+}
+
 /// Adds or replaces a model's price from a date on (superadmins). Prices in dollars per
 /// million tokens, up to six decimals.
 #[server(endpoint = "billing/save_model_price")]
@@ -245,14 +250,14 @@ pub async fn save_model_price(
     output_price: String,
 ) -> Result<(), AppError> {
     server::save_model_price(&model, &effective_from, &input_price, &output_price).await?;
-    leptos_axum::redirect("/billing?saved=price");
+    leptos_axum::redirect("/settings?saved=price");
     Ok(())
 }
 
 #[server(endpoint = "billing/delete_model_price")]
 pub async fn delete_model_price(model: String, effective_from: String) -> Result<(), AppError> {
     server::delete_model_price(&model, &effective_from).await?;
-    leptos_axum::redirect("/billing?saved=price-deleted");
+    leptos_axum::redirect("/settings?saved=price-deleted");
     Ok(())
 }
 

@@ -78,6 +78,11 @@ const SECTIONS: &[Section] = &[
         href: Some("/isolation"),
         page: None,
     },
+    Section {
+        label: "Settings",
+        href: Some("/settings"),
+        page: None,
+    },
 ];
 
 #[component]

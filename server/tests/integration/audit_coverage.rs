@@ -796,6 +796,7 @@ async fn call(p: &mut Platform, endpoint: &str) -> Option<Call> {
 
         "/api/billing/org_billing" => server_fn(Read, endpoint, alice, &on_alpha),
         "/api/billing/overview" => server_fn(Read, endpoint, root, &[]),
+        "/api/billing/model_prices" => server_fn(Read, endpoint, root, &[]),
         "/api/billing/update_subscription" => server_fn(
             Mutation,
             endpoint,

@@ -1,13 +1,13 @@
 //! The platform Billing page (`/billing`, superadmins): revenue, cost and margin across orgs,
-//! model prices and plans.
+//! and plans. Model prices are in Settings → Models (`models.rs`).
 
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use super::super::{
     billing_overview,
-    money::{format_cents, format_margin, format_micros, format_price, group, margin_basis_points},
-    DeleteModelPrice, DeletePlan, SaveModelPrice, SavePlan, RANKING_PAGE,
+    money::{format_cents, format_margin, format_micros, group, margin_basis_points},
+    DeletePlan, SavePlan, RANKING_PAGE,
 };
 use crate::{
     auth::{submission_error, SessionInfo},
@@ -18,7 +18,7 @@ use crate::{
     },
 };
 
-/// `/billing`: for superadmins, orgs ranked by this month's margin and the model prices; for
+/// `/billing`: for superadmins, orgs ranked by this month's margin and the plans; for
 /// everyone else, the way to their org's Billing & Costs tab.
 #[component]
 pub fn BillingPage() -> impl IntoView {
@@ -42,13 +42,9 @@ pub fn BillingPage() -> impl IntoView {
         }
         .into_any();
     }
-    let save = ServerAction::<SaveModelPrice>::new();
-    let delete = ServerAction::<DeleteModelPrice>::new();
     let plan = ServerAction::<SavePlan>::new();
     let delete_plan = ServerAction::<DeletePlan>::new();
-    let error = submission_error(save);
     let delete_plan_error = submission_error(delete_plan);
-    let delete_error = submission_error(delete);
     let plan_error = submission_error(plan);
     let query = use_query_map();
     let ranking_page = move || {
@@ -62,21 +58,17 @@ pub fn BillingPage() -> impl IntoView {
         move || {
             (
                 ranking_page(),
-                save.version().get(),
-                delete.version().get(),
                 plan.version().get() + delete_plan.version().get(),
             )
         },
-        |(page, _, _, _)| billing_overview(Some(page)),
+        |(page, _)| billing_overview(Some(page)),
     );
     // Read as the address changes: a save with JavaScript lands here by client-side navigation.
     let notice = move || {
         query.with(|q| {
             q.get("saved").map(|k| match k.as_str() {
-                "price-deleted" => "Price deleted.",
-                "plan" => "Plan saved.",
                 "plan-deleted" => "Plan deleted.",
-                _ => "Price saved.",
+                _ => "Plan saved.",
             })
         })
     };
@@ -88,7 +80,7 @@ pub fn BillingPage() -> impl IntoView {
                 {move || data.get().map(|result| match result {
                     Err(err) => view! { <p role="alert" class="mt-4 text-sm text-red-700">{err.to_string()}</p> }.into_any(),
                     Ok(o) => {
-                        let (prices, plans) = (o.prices.clone(), o.plans.clone());
+                        let plans = o.plans.clone();
                         let shown = o.orgs.len() as i64;
                         view! {
                         <h2 class="mt-6 text-sm font-semibold">{format!("Organizations by margin, {}", o.month)}</h2>
@@ -135,44 +127,11 @@ pub fn BillingPage() -> impl IntoView {
                                 })}
                             }.into_any()
                         }}
-                        <h2 class="mt-8 text-sm font-semibold">"Model prices (per million tokens)"</h2>
-                        <div class="mt-2">{form_alert(delete_error)}</div>
-                        {if o.prices.is_empty() {
-                            view! { <p class="mt-2 text-sm text-slate-600" data-testid="prices-empty">"No model prices yet: usage is refused for a model until it has one."</p> }.into_any()
-                        } else {
-                            view! {
-                                <table class="mt-2 min-w-full text-sm" data-testid="model-prices">
-                                    <thead class="text-left text-xs uppercase text-slate-500">
-                                        <tr><th class="py-1">"Model"</th><th>"From"</th><th class="text-right">"Input"</th><th class="text-right">"Output"</th><th></th></tr>
-                                    </thead>
-                                    <tbody class="divide-y divide-slate-100">
-                                        // Keyed, so after a delete no other row inherits an opened confirmation.
-                                        <For
-                                            each=move || prices.clone()
-                                            key=|p| (p.model.clone(), p.effective_from)
-                                            children=move |p| view! {
-                                            <tr data-testid="model-price">
-                                                <td class="py-1 font-mono">{p.model.clone()}</td>
-                                                <td>{p.effective_from.to_string()}</td>
-                                                <td class="text-right tabular-nums">{format_price(p.input_micros)}</td>
-                                                <td class="text-right tabular-nums">{format_price(p.output_micros)}</td>
-                                                <td class="text-right">
-                                                    <details class="inline-block text-left">
-                                                        <summary aria-label=format!("Delete the {} price from {}…", p.model, p.effective_from) class=format!("cursor-pointer text-xs text-slate-500 hover:text-red-600 {FOCUS_RING}")>"Delete…"</summary>
-                                                        <ActionForm action=delete attr:class="mt-1 flex items-center justify-end gap-2">
-                                                            <input type="hidden" name="model" value=p.model.clone() />
-                                                            <input type="hidden" name="effective_from" value=p.effective_from.to_string() />
-                                                            <span class="text-xs text-slate-600">"Only a price no usage was priced at can go."</span>
-                                                            <button type="submit" class=format!("{DANGER} {FOCUS_RING}")>{format!("Delete the {} price from {}", p.model, p.effective_from)}</button>
-                                                        </ActionForm>
-                                                    </details>
-                                                </td>
-                                            </tr>
-                                        } />
-                                    </tbody>
-                                </table>
-                            }.into_any()
-                        }}
+                        <p class="mt-8 text-sm text-slate-600" data-testid="prices-moved">
+                            "Token costs are priced with the model prices in "
+                            <A href="/settings" attr:class=format!("font-medium text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")>"Settings → Models"</A>
+                            "."
+                        </p>
                         <h2 class="mt-8 text-sm font-semibold">"Plans"</h2>
                         <div class="mt-2">{form_alert(delete_plan_error)}</div>
                         <ul class="mt-2 divide-y divide-slate-100 text-sm text-slate-700" data-testid="plans">
@@ -231,36 +190,6 @@ pub fn BillingPage() -> impl IntoView {
                 </div>
                 <div class="mt-4 flex justify-end">
                     <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || plan.pending().get()>"Save plan"</button>
-                </div>
-            </ActionForm>
-            <ActionForm action=save attr:class="mt-6 max-w-2xl rounded-lg border border-slate-200 p-4" attr:novalidate=true>
-                <h3 class="text-sm font-semibold">"Set a model price"</h3>
-                <p class="mt-1 text-xs text-slate-500">"A new price applies from its date on; usage before it keeps the price then in force."</p>
-                <div class="mt-2">{form_alert(error)}</div>
-                <div class="mt-2 grid grid-cols-2 gap-4">
-                    <div>
-                        <label for="price-model" class="block text-sm font-medium">"Model"</label>
-                        <input id="price-model" name="model" placeholder="gpt-4o-mini" autocomplete="off" class=INPUT aria-invalid=invalid(error, "model") />
-                        <FieldError error field="model" />
-                    </div>
-                    <div>
-                        <label for="price-from" class="block text-sm font-medium">"Effective from"</label>
-                        <input id="price-from" name="effective_from" type="date" class=INPUT aria-invalid=invalid(error, "effective_from") />
-                        <FieldError error field="effective_from" />
-                    </div>
-                    <div>
-                        <label for="price-input" class="block text-sm font-medium">"Input, USD per 1M tokens"</label>
-                        <input id="price-input" name="input_price" inputmode="decimal" placeholder="0.15" class=INPUT aria-invalid=invalid(error, "input_price") />
-                        <FieldError error field="input_price" />
-                    </div>
-                    <div>
-                        <label for="price-output" class="block text-sm font-medium">"Output, USD per 1M tokens"</label>
-                        <input id="price-output" name="output_price" inputmode="decimal" placeholder="0.60" class=INPUT aria-invalid=invalid(error, "output_price") />
-                        <FieldError error field="output_price" />
-                    </div>
-                </div>
-                <div class="mt-4 flex justify-end">
-                    <button type="submit" class=format!("{PRIMARY} {FOCUS_RING}") disabled=move || save.pending().get()>"Save price"</button>
                 </div>
             </ActionForm>
         </section>

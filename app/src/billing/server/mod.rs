@@ -10,7 +10,8 @@ pub mod usage;
 
 pub use jobs::run_monthly_jobs;
 pub use platform::{
-    delete_model_price, delete_plan, model_prices, overview, save_model_price, save_plan,
+    delete_model_price, delete_plan, list_model_prices, model_prices, overview, save_model_price,
+    save_plan,
 };
 pub use rates::{set_agent_rate, set_default_rate};
 pub use subscription::{subscription, update_subscription};

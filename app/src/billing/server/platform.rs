@@ -62,7 +62,6 @@ pub async fn overview(page: i64) -> Result<Overview, AppError> {
         .skip(first)
         .take(crate::billing::RANKING_PAGE as usize)
         .collect();
-    let prices = model_prices(platform.pool()).await?;
     let plans = sqlx::query!(
         r#"select plan_name, max_agents::bigint as max_agents, max_seats::bigint as max_seats,
                   max_storage_bytes, max_tokens_per_month from plan order by plan_name"#
@@ -84,9 +83,14 @@ pub async fn overview(page: i64) -> Result<Overview, AppError> {
         ranked,
         page,
         first_rank: first as i64 + 1,
-        prices,
         plans,
     })
+}
+
+/// Settings → Models: every model's prices.
+pub async fn list_model_prices() -> Result<Vec<ModelPrice>, AppError> {
+    let platform = superadmin(crate::billing::ListModelPrices::PATH).await?;
+    model_prices(platform.pool()).await
 }
 
 pub async fn model_prices(pool: &PgPool) -> Result<Vec<ModelPrice>, AppError> {

@@ -209,7 +209,7 @@ pub async fn check(agent: &mut AgentTenant, body: &Value) -> Result<Vec<Event>, 
         let i = (u.n - 1) as usize;
         let msg = match u.first {
             None => format!(
-                "Unknown model {}: it has no price under Billing → Model prices.",
+                "Unknown model {}: it has no price under Settings → Models.",
                 u.model
             ),
             Some(first) => format!("{} has no price before {first}.", u.model),
