@@ -49,6 +49,13 @@ describe('Agents', () => {
     assert.match(firstKey, /^tnt_[a-z0-9]{12}_[0-9a-f]{64}$/);
     await page.getByTestId('agent-name').filter({ hasText: `Support Bot ${tag}` }).waitFor();
     await screenshot(page, 'agents-registry');
+    // The registry follows the org switcher (the root's own org and the free agents); the other
+    // views are a click away.
+    const shown = page.getByRole('list', { name: 'Agents shown' });
+    assert.equal(await shown.getByRole('link', { name: `Agents Root ${tag}` }).getAttribute('aria-current'), 'page');
+    await shown.getByRole('link', { name: 'Unassigned' }).click();
+    await page.waitForURL(/scope=unassigned/);
+    await page.getByTestId('agent-name').filter({ hasText: `Support Bot ${tag}` }).waitFor();
     assert.equal((await whoami(firstKey)).status, 403, 'an unassigned agent has no org to act in');
 
     // Rotate: issue a second key, revoke the first; the first is refused at once.

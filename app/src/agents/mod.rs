@@ -59,6 +59,10 @@ pub struct AgentPage {
     pub matching: i64,
     pub registry: bool,
     pub org_name: Option<String>,
+    /// Which of the registry a superadmin sees: `org` (the agents of the org they act in, the
+    /// default under the org switcher), `unassigned`, or `all`. Empty for an org's own list.
+    #[serde(default)]
+    pub scope: String,
 }
 
 /// An agent not assigned to any org: a choice of the Agents tab's dropdown.
@@ -98,12 +102,15 @@ pub struct AgentKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The Agents page: an org's agents, or for a superadmin the registry, by default narrowed to
+/// the org they act in (`scope`: `org`, `unassigned` or `all`).
 #[server(endpoint = "agents/list_agents")]
 pub async fn list_agents(
     #[server(default)] q: String,
     #[server(default)] page: i64,
+    #[server(default)] scope: String,
 ) -> Result<AgentPage, AppError> {
-    server::list(q, page).await
+    server::list(q, page, &scope).await
 }
 
 /// Registers an agent and issues its first API key (superadmins).

@@ -44,13 +44,14 @@ pub fn AgentsPage() -> impl IntoView {
     let page = Resource::new(
         move || (search.get(), create.version().get()),
         move |_| {
-            let (q, page) = query.with_untracked(|q| {
+            let (q, page, scope) = query.with_untracked(|q| {
                 (
                     q.get("q").unwrap_or_default(),
                     q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+                    q.get("scope").unwrap_or_default(),
                 )
             });
-            list_agents(q, page)
+            list_agents(q, page, scope)
         },
     );
     view! {
@@ -60,27 +61,47 @@ pub fn AgentsPage() -> impl IntoView {
                 {move || page.get().map(|result| match result {
                     Ok(page) => {
                         let registry = page.registry;
+                        // The org a superadmin acts in (the switcher's), which the registry is
+                        // narrowed to by default.
+                        let acting = use_context::<crate::auth::SessionInfo>()
+                            .and_then(|s| s.active_org)
+                            .map(|o| o.name);
+                        let description = if registry {
+                            match page.scope.as_str() {
+                                "org" => format!("The agents serving {}, the organization you are working in, and those no organization has yet. Each agent serves at most one organization; assign them from an organization's Agents tab.", acting.clone().unwrap_or_default()),
+                                "unassigned" => "Agents no organization has yet; assign them from an organization's Agents tab.".to_string(),
+                                _ => "Every agent on the platform. Each serves at most one organization; assign them from an organization's Agents tab.".to_string(),
+                            }
+                        } else {
+                            format!("The agents serving {}.", page.org_name.clone().unwrap_or_default())
+                        };
+                        let empty = match (registry, page.scope.as_str()) {
+                            (true, "org") => "No agents serve this organization, and none is free to assign. Create one above, then assign it from the organization's Agents tab.",
+                            (true, "unassigned") => "Every agent serves an organization.",
+                            (true, _) => "No agents yet. Create one above.",
+                            (false, _) => "No agents serve this organization yet.",
+                        };
+                        let scope_input = registry.then(|| view! { <input type="hidden" name="scope" value=page.scope.clone() /> });
+                        let scope_filter = registry.then(|| view! { <ScopeFilter current=page.scope.clone() q=page.q.clone() acting=acting.clone() /> });
                         view! {
                             <div class="flex flex-wrap items-end justify-between gap-4">
                                 <div>
                                     <h1 class="text-2xl font-semibold tracking-tight">"Agents"</h1>
                                     <p class="mt-1 text-sm text-slate-600">
-                                        {if registry {
-                                            "Every agent on the platform. Each serves at most one organization; assign them from an organization's Agents tab.".to_string()
-                                        } else {
-                                            format!("The agents serving {}.", page.org_name.clone().unwrap_or_default())
-                                        }}
+                                        {description}
                                     </p>
                                 </div>
                                 <Form method="GET" action="/agents" attr:role="search" attr:class="flex gap-2">
                                     <label for="agent-search" class="sr-only">"Search agents"</label>
                                     <input id="agent-search" name="q" value=page.q.clone() placeholder="Name or email"
                                         class="w-56 rounded-md border border-slate-300 px-3 py-1.5 text-sm" />
+                                    {scope_input}
                                     <button type="submit" class=format!("{SECONDARY} {FOCUS_RING}")>"Search"</button>
                                 </Form>
                             </div>
+                            {scope_filter}
                             {registry.then(|| view! { <NewAgentForm create /> })}
-                            <AgentTable rows=page.rows.clone() registry />
+                            <AgentTable rows=page.rows.clone() registry empty />
                             <p class="mt-3 text-sm text-slate-600" data-testid="agents-count">
                                 {format!("{} agent(s)", page.matching)}
                             </p>
@@ -93,6 +114,37 @@ pub fn AgentsPage() -> impl IntoView {
             </Transition>
         </div>
         <Outlet />
+    }
+}
+
+/// Which agents of the registry a superadmin sees: the org they act in (when they act in one),
+/// those no org has, or all.
+#[component]
+fn ScopeFilter(current: String, q: String, acting: Option<String>) -> impl IntoView {
+    let link = move |scope: &'static str, label: String| {
+        let href = if q.is_empty() {
+            format!("/agents?scope={scope}")
+        } else {
+            format!("/agents?scope={scope}&q={}", crate::orgs::encode(&q))
+        };
+        let selected = current == scope;
+        view! {
+            <li>
+                <A href=href
+                    attr:aria-current=selected.then_some("page")
+                    attr:class=format!("rounded-full px-3 py-1 text-sm font-medium {FOCUS_RING} {}",
+                        if selected { "bg-indigo-600 text-white" } else { "bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-50" })>
+                    {label}
+                </A>
+            </li>
+        }
+    };
+    view! {
+        <ul class="mt-4 flex flex-wrap gap-2" aria-label="Agents shown" data-testid="agent-scope">
+            {acting.map(|name| link("org", name))}
+            {link("unassigned", "Unassigned".to_string())}
+            {link("all", "All organizations".to_string())}
+        </ul>
     }
 }
 
@@ -138,11 +190,11 @@ fn NewAgentForm(create: ServerAction<CreateAgent>) -> impl IntoView {
 }
 
 #[component]
-fn AgentTable(rows: Vec<AgentRow>, registry: bool) -> impl IntoView {
+fn AgentTable(rows: Vec<AgentRow>, registry: bool, empty: &'static str) -> impl IntoView {
     if rows.is_empty() {
         return view! {
             <div class="mt-6 rounded-lg border border-dashed border-slate-300 p-8 text-center text-sm text-slate-600" data-testid="agents-empty">
-                {if registry { "No agents yet. Create one above." } else { "No agents serve this organization yet." }}
+                {empty}
             </div>
         }
         .into_any();

@@ -29,7 +29,7 @@ fn effective(status: String, org_active: Option<bool>) -> String {
     }
 }
 
-pub async fn list(q: String, page: i64) -> Result<AgentPage, AppError> {
+pub async fn list(q: String, page: i64, scope: &str) -> Result<AgentPage, AppError> {
     let gate = Gate::open(super::ListAgents::PATH)?;
     let q: String = q.trim().chars().take(100).collect();
     let page = crate::ui::clamp_page(page);
@@ -37,7 +37,9 @@ pub async fn list(q: String, page: i64) -> Result<AgentPage, AppError> {
     let offset = ((page - 1) * PAGE_SIZE).min(i32::MAX as i64) as i32;
     let mut tenant = match gate.platform_or_tenant().await? {
         Access::Tenant(tenant) => tenant,
-        Access::Platform(platform) => return registry(&platform, q, page, search, offset).await,
+        Access::Platform(platform) => {
+            return registry(&platform, q, page, search, offset, scope).await
+        }
     };
     let org = tenant.org_id;
     let org_name = sqlx::query_scalar!("select name from organization where org_id = $1", org)
@@ -52,24 +54,40 @@ pub async fn list(q: String, page: i64) -> Result<AgentPage, AppError> {
         matching,
         registry: false,
         org_name: Some(org_name),
+        scope: String::new(),
     })
 }
 
-/// Every agent on the platform, assigned or not (superadmins).
+/// The agents on the platform, assigned or not (superadmins): those of the org they act in and
+/// those free to assign (under the org switcher, unless `scope` asks otherwise), only those no
+/// org has, or all.
 async fn registry(
     platform: &Platform,
     q: String,
     page: i64,
     search: Option<String>,
     offset: i32,
+    scope: &str,
 ) -> Result<AgentPage, AppError> {
+    let active = platform.principal().active_org;
+    let (scope, org) = match scope {
+        "all" => ("all", None),
+        "unassigned" => ("unassigned", None),
+        // The default under the org switcher; with no org chosen, every agent.
+        _ => match active {
+            Some(org) => ("org", Some(org)),
+            None => ("all", None),
+        },
+    };
     {
         let rows = sqlx::query!(
             r#"select agent_id as "agent_id!", name as "name!", email as "email!",
                       model as "model!", status as "status!", org_id, org_name, org_active,
                       created_at as "created_at!", keys as "keys!", total as "total!"
-                 from platform.agent_registry($1, $2, $3)"#,
+                 from platform.agent_registry_in($1, $2, $3, $4, $5)"#,
             search,
+            org,
+            scope == "unassigned",
             PAGE_SIZE as i32,
             offset
         )
@@ -82,6 +100,7 @@ async fn registry(
             matching,
             registry: true,
             org_name: None,
+            scope: scope.to_string(),
             rows: rows
                 .into_iter()
                 .map(|r| AgentRow {

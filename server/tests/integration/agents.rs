@@ -501,3 +501,52 @@ async fn bad_input_is_refused_naming_the_problem() {
         .await;
     assert_eq!(not_an_id.status, 400, "{}", not_an_id.body);
 }
+
+#[tokio::test]
+async fn the_registry_follows_the_superadmins_org_switcher_unless_asked_for_all() {
+    let w = world().await;
+    w.app
+        .agent(&w.root, "Alpha Bot", Some(w.org("Alpha")))
+        .await;
+    w.app.agent(&w.root, "Beta Bot", Some(w.org("Beta"))).await;
+    w.app.agent(&w.root, "Free Bot", None).await;
+    let names = |page: Value| -> Vec<String> {
+        page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let list = |token: String, scope: &'static str| {
+        let app = &w.app;
+        async move {
+            app.call("agents/list_agents", Some(&token), &[("scope", scope)])
+                .await
+                .json()
+        }
+    };
+    // Acting in no org: every agent.
+    let all = list(w.root.clone(), "").await;
+    assert_eq!(all["scope"], "all");
+    assert_eq!(names(all), ["Alpha Bot", "Beta Bot", "Free Bot"]);
+    // Switched into Alpha: Alpha's agents and the free ones; never Beta's.
+    let in_alpha = w.app.switch(&w.root, w.org("Alpha")).await;
+    let scoped = list(in_alpha.clone(), "").await;
+    assert_eq!(scoped["scope"], "org");
+    assert_eq!(scoped["matching"], 2);
+    assert_eq!(names(scoped), ["Alpha Bot", "Free Bot"]);
+    assert_eq!(
+        names(list(in_alpha.clone(), "unassigned").await),
+        ["Free Bot"]
+    );
+    assert_eq!(
+        names(list(in_alpha.clone(), "all").await),
+        ["Alpha Bot", "Beta Bot", "Free Bot"]
+    );
+    // An unknown scope is the default.
+    assert_eq!(
+        names(list(in_alpha, "everything'; --").await),
+        ["Alpha Bot", "Free Bot"]
+    );
+}
