@@ -79,7 +79,7 @@ describe('Billing & Costs', () => {
     await page.getByLabel('Default rate per agent per month (USD)').fill('50');
     await page.getByRole('button', { name: 'Save rate' }).click();
     await page.getByTestId('billing-revenue').filter({ hasText: '$100.00' }).waitFor();
-    assert.equal(await page.getByTestId('billing-margin').textContent(), '100.00 %');
+    assert.equal(await page.getByTestId('billing-margin').textContent(), '100.00%');
 
     // Override one agent.
     const row = page.getByTestId('billing-line').filter({ hasText: second.name });
@@ -110,7 +110,7 @@ describe('Billing & Costs', () => {
     await waitForHydration(page);
     await page.getByTestId('billing-cost').filter({ hasText: '$12.50' }).waitFor();
     assert.equal(await page.getByTestId('billing-revenue').textContent(), '$125.00');
-    assert.equal(await page.getByTestId('billing-margin').textContent(), '90.00 %');
+    assert.equal(await page.getByTestId('billing-margin').textContent(), '90.00%');
     const bar = page.locator(`[data-testid="chart-month"][data-month="${month}"]`);
     assert.equal(await bar.getAttribute('data-revenue-cents'), '12500');
     assert.equal(await bar.getAttribute('data-cost-micros'), '12500000');
@@ -134,7 +134,7 @@ describe('Billing & Costs', () => {
     const total = rows.at(-1);
     assert.deepEqual(total.slice(1, 4), ['Total', '', '125.00']);
     assert.equal(total[6], '12.500000');
-    assert.equal(total[7], '90.00 %');
+    assert.equal(total[7], '90.00%');
   });
 
   test('plans: one is added and deleted after confirming; one an org is on is kept, saying why', async () => {

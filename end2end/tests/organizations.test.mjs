@@ -188,6 +188,9 @@ describe('Editing an organization', () => {
     const dialog = page.getByRole('dialog');
     // The detail view first: overview, members, billing, and products.
     await page.getByTestId('org-overview').waitFor();
+    assert.match(await page.getByTestId('org-overview').textContent(), /Created by.*Created at/);
+    assert.equal(await page.getByTestId('health-signal').count(), 2);
+    await screenshot(page, 'organizations-detail-overview');
     await dialog.getByRole('link', { name: 'Members' }).click();
     await page.getByTestId('org-members').filter({ hasText: admin.email }).waitFor();
     await screenshot(page, 'organizations-detail-members');

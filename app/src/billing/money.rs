@@ -43,14 +43,15 @@ pub fn margin_basis_points(revenue_cents: i64, cost_micros: i128) -> Option<i64>
     Some(rounded.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }
 
-/// "12.5 %"-style text for a margin, or "—".
+/// "12.50%"-style text for a margin (a negative one "-50.00%", with an ASCII minus that
+/// spreadsheets and scripts read), or "—".
 pub fn format_margin(basis_points: Option<i64>) -> String {
     match basis_points {
         None => "—".to_string(),
         Some(bp) => {
-            let sign = if bp < 0 { "−" } else { "" };
+            let sign = if bp < 0 { "-" } else { "" };
             let bp = bp.unsigned_abs();
-            format!("{sign}{}.{:02} %", bp / 100, bp % 100)
+            format!("{sign}{}.{:02}%", bp / 100, bp % 100)
         }
     }
 }
@@ -219,19 +220,19 @@ mod tests {
             (0, 0, None, "—"),
             (0, 12_500_000, None, "—"),
             // $100 revenue, $12.50 cost: 87.5 %
-            (10_000, 12_500_000, Some(8_750), "87.50 %"),
-            (10_000, 0, Some(10_000), "100.00 %"),
-            (10_000, 100_000_000, Some(0), "0.00 %"),
+            (10_000, 12_500_000, Some(8_750), "87.50%"),
+            (10_000, 0, Some(10_000), "100.00%"),
+            (10_000, 100_000_000, Some(0), "0.00%"),
             // Cost above revenue: $50 revenue, $75 cost = −50 %
-            (5_000, 75_000_000, Some(-5_000), "−50.00 %"),
+            (5_000, 75_000_000, Some(-5_000), "-50.00%"),
             // $3 revenue, $1 cost: 66.666… % rounds to 66.67 %
-            (300, 1_000_000, Some(6_667), "66.67 %"),
+            (300, 1_000_000, Some(6_667), "66.67%"),
             // 10^12 tokens of cost against a small revenue: no overflow, deeply negative.
             (
                 5_000,
                 90_000_000_000_000,
                 Some(-17_999_990_000),
-                "−179999900.00 %",
+                "-179999900.00%",
             ),
         ];
         for (revenue, cost, want, text) in cases {

@@ -443,7 +443,7 @@ fn Health(
         .filter_map(|a| {
             a.percent()
                 .filter(|p| *p >= 80)
-                .map(|p| format!("{} at {p} %", a.label().to_lowercase()))
+                .map(|p| format!("{} at {p}%", a.label().to_lowercase()))
         })
         .collect();
     let allowance = if pressed.is_empty() {

@@ -217,7 +217,7 @@ async fn usage_is_priced_when_it_happened_and_closed_months_stay_frozen() {
     assert_eq!(point(m1)["cost_micros"], json!(25_000_000));
     assert_eq!(point(now)["revenue_cents"], json!(16_000));
     let bp = app::billing::money::margin_basis_points(16_000, 5_000_000);
-    assert_eq!(app::billing::money::format_margin(bp), "96.88 %");
+    assert_eq!(app::billing::money::format_margin(bp), "96.88%");
 
     // Usage for a closed month, and a price for one, are refused naming the field.
     let r = w

@@ -232,7 +232,7 @@ fn BillingTabView(org_id: String, tab: Result<BillingTab, AppError>) -> impl Int
                     <ul class="mt-2 space-y-1 text-sm" data-testid="quota-alerts">
                         {tab.alerts.iter().map(|a| view! {
                             <li class="rounded-md bg-amber-50 px-3 py-1.5 text-amber-800">
-                                {format!("{} % of {} reached: {} of {} ({})", a.threshold,
+                                {format!("{}% of {} reached: {} of {} ({})", a.threshold,
                                     resource_label(&a.resource).to_lowercase(),
                                     group(a.used as u128), group(a.quota as u128), a.fired_at.format("%Y-%m-%d %H:%M UTC"))}
                             </li>
@@ -359,7 +359,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[1],
-            "2026-11,\"Sales, Bot\",a1,50.00,1500,0,0.000225,100.00 %"
+            "2026-11,\"Sales, Bot\",a1,50.00,1500,0,0.000225,100.00%"
         );
         assert_eq!(
             lines[2],
@@ -367,7 +367,7 @@ mod tests {
         );
         assert_eq!(
             lines[3],
-            "2026-11,Total,,50.00,1000000001500,1000000000000,90000000.000225,−179999900.00 %"
+            "2026-11,Total,,50.00,1000000001500,1000000000000,90000000.000225,-179999900.00%"
         );
     }
 }
