@@ -73,6 +73,7 @@ describe('Agents', () => {
     assert.equal((await whoami(firstKey)).status, 401);
     await page.keyboard.press('Escape');
     await page.waitForURL((url) => url.pathname === '/agents');
+    assert.match(page.url(), /scope=unassigned/, 'closing the dialog keeps the view it was opened from');
 
     // Assign from the org detail view.
     await page.goto(`${BASE_URL}/organizations/${client.orgId}/agents`);

@@ -1,4 +1,4 @@
-// Billing in Chromium: a superadmin prices a model on the Billing page, sets an org's default
+// Billing in Chromium: a superadmin prices a model in Settings → Models, sets an org's default
 // rate and one agent's override on its Billing & Costs tab, an agent reports usage through the
 // API, and revenue, cost, margin and the chart follow; the CSV export downloads and parses.
 import { after, before, describe, test } from 'node:test';

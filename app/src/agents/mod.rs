@@ -58,6 +58,7 @@ pub struct AgentPage {
     pub rows: Vec<AgentRow>,
     pub matching: i64,
     pub registry: bool,
+    /// The org listed (an org's own list), or the org a superadmin acts in (the registry).
     pub org_name: Option<String>,
     /// Which of the registry a superadmin sees: `org` (the agents of the org they act in, the
     /// default under the org switcher), `unassigned`, or `all`. Empty for an org's own list.

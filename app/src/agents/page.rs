@@ -63,9 +63,18 @@ pub fn AgentsPage() -> impl IntoView {
                         let registry = page.registry;
                         // The org a superadmin acts in (the switcher's), which the registry is
                         // narrowed to by default.
-                        let acting = use_context::<crate::auth::SessionInfo>()
-                            .and_then(|s| s.active_org)
-                            .map(|o| o.name);
+                        let acting = page.org_name.clone().filter(|_| registry);
+                        // The view, kept in the keys dialog's address and where it closes to.
+                        let view_query = {
+                            let mut params = Vec::new();
+                            if !page.scope.is_empty() {
+                                params.push(format!("scope={}", page.scope));
+                            }
+                            if !page.q.is_empty() {
+                                params.push(format!("q={}", crate::orgs::encode(&page.q)));
+                            }
+                            if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) }
+                        };
                         let description = if registry {
                             match page.scope.as_str() {
                                 "org" => format!("The agents serving {}, the organization you are working in, and those no organization has yet. Each agent serves at most one organization; assign them from an organization's Agents tab.", acting.clone().unwrap_or_default()),
@@ -101,7 +110,7 @@ pub fn AgentsPage() -> impl IntoView {
                             </div>
                             {scope_filter}
                             {registry.then(|| view! { <NewAgentForm create /> })}
-                            <AgentTable rows=page.rows.clone() registry empty />
+                            <AgentTable rows=page.rows.clone() registry empty view_query />
                             <p class="mt-3 text-sm text-slate-600" data-testid="agents-count">
                                 {format!("{} agent(s)", page.matching)}
                             </p>
@@ -148,6 +157,17 @@ fn ScopeFilter(current: String, q: String, acting: Option<String>) -> impl IntoV
     }
 }
 
+/// The Agents page as the dialog was opened from it (its scope and search kept).
+fn back_to_list() -> String {
+    let search = use_location().search.get_untracked();
+    let search = search.trim_start_matches('?');
+    if search.is_empty() {
+        "/agents".to_string()
+    } else {
+        format!("/agents?{search}")
+    }
+}
+
 #[component]
 fn NewAgentForm(create: ServerAction<CreateAgent>) -> impl IntoView {
     let error = submission_error(create);
@@ -190,7 +210,12 @@ fn NewAgentForm(create: ServerAction<CreateAgent>) -> impl IntoView {
 }
 
 #[component]
-fn AgentTable(rows: Vec<AgentRow>, registry: bool, empty: &'static str) -> impl IntoView {
+fn AgentTable(
+    rows: Vec<AgentRow>,
+    registry: bool,
+    empty: &'static str,
+    view_query: String,
+) -> impl IntoView {
     if rows.is_empty() {
         return view! {
             <div class="mt-6 rounded-lg border border-dashed border-slate-300 p-8 text-center text-sm text-slate-600" data-testid="agents-empty">
@@ -226,7 +251,7 @@ fn AgentTable(rows: Vec<AgentRow>, registry: bool, empty: &'static str) -> impl 
                             {registry.then(|| view! {
                                 <td class="px-3 py-2">{a.org_name.clone().unwrap_or_else(|| "Unassigned".to_string())}</td>
                                 <td class="px-3 py-2 tabular-nums">
-                                    <A href=format!("/agents/{}", a.id) attr:class=format!("text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")
+                                    <A href=format!("/agents/{}{view_query}", a.id) attr:class=format!("text-indigo-600 hover:text-indigo-500 {FOCUS_RING}")
                                         attr:aria-label=format!("API keys of {}", a.name)>
                                         {format!("{} active", a.keys)}
                                     </A>
@@ -366,7 +391,7 @@ pub fn AgentKeysDialog() -> impl IntoView {
             .or_else(|| submission_error(revoke).get())
     });
     view! {
-        <Modal title="API keys".to_string() close="/agents">
+        <Modal title="API keys".to_string() close=back_to_list()>
             <p class="mt-1 text-sm text-slate-600">"Only a key's prefix is kept in a readable form; a revoked key is refused at once."</p>
             <div class="mt-3">{form_alert(error)}</div>
             {move || issue.value().get().and_then(Result::ok).map(|issued| view! {

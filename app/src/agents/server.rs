@@ -70,13 +70,28 @@ async fn registry(
     scope: &str,
 ) -> Result<AgentPage, AppError> {
     let active = platform.principal().active_org;
+    // Its name, for the page (the switcher's list of orgs stops at its limit).
+    let acting = match active {
+        Some(org) => match platform.act_in(org).await {
+            Ok(mut tenant) => {
+                let name =
+                    sqlx::query_scalar!("select name from organization where org_id = $1", org)
+                        .fetch_optional(tenant.conn())
+                        .await?;
+                tenant.end_read();
+                name
+            }
+            Err(_) => None,
+        },
+        None => None,
+    };
     let (scope, org) = match scope {
         "all" => ("all", None),
         "unassigned" => ("unassigned", None),
         // The default under the org switcher; with no org chosen, every agent.
-        _ => match active {
-            Some(org) => ("org", Some(org)),
-            None => ("all", None),
+        _ => match (active, &acting) {
+            (Some(org), Some(_)) => ("org", Some(org)),
+            _ => ("all", None),
         },
     };
     {
@@ -99,7 +114,7 @@ async fn registry(
             page,
             matching,
             registry: true,
-            org_name: None,
+            org_name: acting,
             scope: scope.to_string(),
             rows: rows
                 .into_iter()

@@ -142,6 +142,10 @@ pub struct Overview {
     pub ranked: i64,
     pub page: i64,
     pub first_rank: i64,
+    /// The model prices, for pages of the previous release (they moved to Settings → Models,
+    /// `billing/model_prices`): drop in the release after.
+    #[serde(default)]
+    pub prices: Vec<ModelPrice>,
     pub plans: Vec<PlanRow>,
 }
 

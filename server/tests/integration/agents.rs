@@ -534,6 +534,7 @@ async fn the_registry_follows_the_superadmins_org_switcher_unless_asked_for_all(
     let in_alpha = w.app.switch(&w.root, w.org("Alpha")).await;
     let scoped = list(in_alpha.clone(), "").await;
     assert_eq!(scoped["scope"], "org");
+    assert_eq!(scoped["org_name"], "Alpha");
     assert_eq!(scoped["matching"], 2);
     assert_eq!(names(scoped), ["Alpha Bot", "Free Bot"]);
     assert_eq!(

@@ -291,7 +291,7 @@ fn Chart(points: Vec<MonthPoint>) -> impl IntoView {
             <figcaption class="flex gap-4 text-xs text-slate-600">
                 <span><span class="mr-1 inline-block h-2 w-3 bg-indigo-500"></span>"Revenue"</span>
                 <span><span class="mr-1 inline-block h-2 w-3 bg-amber-500"></span>"Cost"</span>
-                <span><span class="mr-1 inline-block h-0.5 w-3 bg-emerald-600 align-middle"></span>"Margin (0–100 %)"</span>
+                <span><span class="mr-1 inline-block h-0.5 w-3 bg-emerald-600 align-middle"></span>"Margin (0–100%)"</span>
             </figcaption>
             <svg viewBox=format!("0 0 {W} {H}") class="mt-2 w-full" role="img" aria-label="Revenue, cost and margin over the last twelve months" data-testid="billing-chart">
                 <line x1=PAD_L y1=PAD_T + plot_h x2=W y2=PAD_T + plot_h stroke="#cbd5e1" />

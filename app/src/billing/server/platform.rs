@@ -62,6 +62,7 @@ pub async fn overview(page: i64) -> Result<Overview, AppError> {
         .skip(first)
         .take(crate::billing::RANKING_PAGE as usize)
         .collect();
+    let prices = model_prices(platform.pool()).await?;
     let plans = sqlx::query!(
         r#"select plan_name, max_agents::bigint as max_agents, max_seats::bigint as max_seats,
                   max_storage_bytes, max_tokens_per_month from plan order by plan_name"#
@@ -83,6 +84,7 @@ pub async fn overview(page: i64) -> Result<Overview, AppError> {
         ranked,
         page,
         first_rank: first as i64 + 1,
+        prices,
         plans,
     })
 }
