@@ -1,7 +1,7 @@
 -- The registry as the Agents page shows it under a superadmin's org switcher: one org's agents
 -- with those no org has (free to assign to it), only those no org has, or all of them (`p_org`
 -- null and `p_unassigned` false). The
--- three-argument version stays for nodes of the previous release during a rolling deploy.
+-- three-argument version stays for nodes of the previous release during a rolling deploy (below).
 create function platform.agent_registry_in(p_search text, p_org uuid, p_unassigned boolean,
                                            p_limit integer, p_offset integer)
 returns table (agent_id uuid, name text, email text, model text, status text, org_id uuid,
@@ -28,3 +28,13 @@ revoke all on function platform.agent_registry_in(text, uuid, boolean, integer, 
   from public;
 grant execute on function platform.agent_registry_in(text, uuid, boolean, integer, integer)
   to tenantry_app;
+
+-- The previous release's registry, kept for its nodes, answers through the new one (one query).
+create or replace function platform.agent_registry(p_search text, p_limit integer,
+                                                   p_offset integer)
+returns table (agent_id uuid, name text, email text, model text, status text, org_id uuid,
+               org_name text, org_active boolean, created_at timestamptz, keys bigint,
+               total bigint)
+language sql stable security definer set search_path = public, pg_temp as $$
+  select * from platform.agent_registry_in(p_search, null, false, p_limit, p_offset)
+$$;

@@ -540,15 +540,12 @@ pub async fn register(
     // The org's fields appear on this form under "organization".
     let mut attempt = 1;
     let created = loop {
-        if named {
-            break orgs::create_in(&mut tenant, &services, input(attempt), Some(user_id)).await;
-        }
         // A taken default name is rolled back to here and the next one tried.
         sqlx::query("savepoint default_org_name")
             .execute(tenant.conn())
             .await?;
         match orgs::create_in(&mut tenant, &services, input(attempt), Some(user_id)).await {
-            Err(err) if attempt < 50 && orgs::name_taken(&err) => {
+            Err(err) if !named && attempt < 50 && orgs::name_taken(&err) => {
                 sqlx::query("rollback to savepoint default_org_name")
                     .execute(tenant.conn())
                     .await?;

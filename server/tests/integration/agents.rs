@@ -545,6 +545,13 @@ async fn the_registry_follows_the_superadmins_org_switcher_unless_asked_for_all(
         names(list(in_alpha.clone(), "all").await),
         ["Alpha Bot", "Beta Bot", "Free Bot"]
     );
+    // The previous release's registry (kept for its nodes) answers every agent still.
+    let previous: Vec<String> =
+        sqlx::query_scalar("select name from platform.agent_registry(null, 50, 0)")
+            .fetch_all(&w.app.owner)
+            .await
+            .unwrap();
+    assert_eq!(previous, ["Alpha Bot", "Beta Bot", "Free Bot"]);
     // An unknown scope is the default.
     assert_eq!(
         names(list(in_alpha, "everything'; --").await),
